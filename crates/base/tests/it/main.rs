@@ -1,0 +1,7 @@
+//! `tabmesh-base` tests. The same sources run natively and in headless Chromium.
+
+mod codec;
+mod hash;
+mod hlc;
+mod kv;
+mod rng;

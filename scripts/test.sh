@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every tabmesh test, after installing what a fresh machine lacks (scripts/bootstrap.sh):
+#   1. cargo fmt --check
+#   2. clippy -D warnings on all targets, natively and for wasm32 on the crates that ship to browsers
+#   3. native tests (unit, integration, benches in test mode, doctests)
+#   4. the same test sources in headless Chromium (one optimised wasm32 binary)
+# Then prints how many tests ran per crate in each place, and a phase-time table.
+# Each artifact is built once, in one profile per target, with identical feature sets.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+if [ -n "${CI:-}" ]; then
+    export CARGO_INCREMENTAL=0
+fi
+LOG_DIR="$ROOT/target/test-logs"
+mkdir -p "$LOG_DIR"
+
+# Library crates that ship to the browser (compiled and linted for wasm32). Their test sources are
+# linted for wasm32 through tests/browser, which includes them.
+WASM_LIBS=(-p tabmesh-base -p tabmesh-dag -p tabmesh-state -p tabmesh-sync -p tabmesh-node)
+
+phase "bootstrap (tools and browser)"
+bash "$ROOT/scripts/bootstrap.sh"
+PATH="$(wasm_bindgen_bin_dir):$PATH"
+export PATH
+
+phase "cargo fmt --check"
+cargo fmt --all -- --check
+
+phase "clippy native (all targets)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+phase "clippy wasm32 (browser crates and the browser test binary)"
+cargo clippy "${WASM_LIBS[@]}" --lib --locked --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p tabmesh-browser-tests --tests --locked --target wasm32-unknown-unknown -- -D warnings
+
+phase "native tests (all targets)"
+cargo test --workspace --all-targets --locked 2>&1 | tee "$LOG_DIR/native.log"
+
+phase "native doctests"
+cargo test --workspace --doc --locked 2>&1 | tee "$LOG_DIR/doc.log"
+
+phase "browser tests (headless Chromium)"
+cargo test -p tabmesh-browser-tests --target wasm32-unknown-unknown --profile wasm-test --locked \
+    2>&1 | tee "$LOG_DIR/browser.log"
+
+phase_end
+python3 "$ROOT/scripts/count-tests.py" "$LOG_DIR/native.log" "$LOG_DIR/doc.log" "$LOG_DIR/browser.log"
+phase_table

@@ -1,0 +1,11 @@
+//! The pure crates' test sources, run in headless Chromium (see the crate docs).
+#![cfg(js_host)]
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+#[path = "../../../crates/base/tests/it/main.rs"]
+mod base;
+#[path = "../../../crates/dag/tests/it/main.rs"]
+mod dag;
+#[path = "../../../crates/state/tests/it/main.rs"]
+mod state;
