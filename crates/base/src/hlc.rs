@@ -36,16 +36,17 @@ impl Hlc {
         Hlc { wall_ms, logical }
     }
 
-    /// The next timestamp after `self` (logical overflow carries into the physical part).
+    /// The largest timestamp.
+    pub const MAX: Hlc = Hlc::new(u64::MAX, u32::MAX);
+
+    /// The next timestamp after `self` (logical overflow carries into the physical part);
+    /// [`Hlc::MAX`] stays [`Hlc::MAX`], so the result is never smaller than `self`.
     pub fn successor(self) -> Hlc {
         match self.logical.checked_add(1) {
-            Some(logical) => Hlc {
-                wall_ms: self.wall_ms,
-                logical,
-            },
-            None => Hlc {
-                wall_ms: self.wall_ms.saturating_add(1),
-                logical: 0,
+            Some(logical) => Hlc::new(self.wall_ms, logical),
+            None => match self.wall_ms.checked_add(1) {
+                Some(wall_ms) => Hlc::new(wall_ms, 0),
+                None => Hlc::MAX,
             },
         }
     }

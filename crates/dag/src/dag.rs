@@ -388,6 +388,14 @@ impl<P> Dag<P> {
         }
     }
 
+    /// The most recently applied retained deltas (and checkpoints), newest first, at most `limit`
+    /// (itself at most [`DagConfig::max_query_limit`]): with the heads, what a delta-sync request
+    /// names as known, so a peer that does not know our newest heads still finds common history.
+    pub fn recent_ids(&self, limit: usize) -> Vec<DeltaId> {
+        let limit = limit.min(self.config.max_query_limit);
+        self.by_seq.values().rev().take(limit).copied().collect()
+    }
+
     /// Every id that counts as a satisfied parent (applied with or without a body, or remembered
     /// as pruned), in id order: what a snapshot hands a joiner so that deltas citing history the
     /// snapshot already covers apply at once ([`Dag::mark_satisfied`]).

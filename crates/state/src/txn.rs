@@ -151,6 +151,13 @@ impl<'s> Txn<'s> {
         self.frags.is_empty()
     }
 
+    /// The size of the actions recorded so far once encoded ([`encode_actions`](crate::encode_actions)
+    /// adds a few bytes of framing): lets a caller refuse a transaction too large for one delta
+    /// before committing it.
+    pub fn encoded_len(&self) -> usize {
+        self.frags.values().map(|a| a.to_bytes().len() + 4).sum()
+    }
+
     /// Ends the transaction: returns its actions (parents first) and its write batch.
     pub fn commit(mut self) -> Commit {
         self.done = true;

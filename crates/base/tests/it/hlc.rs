@@ -68,3 +68,11 @@ fn hlc_round_trips_through_the_codec() {
     assert_eq!(Hlc::decode(&mut r), Ok(h));
     assert_eq!(r.finish(), Ok(()));
 }
+
+#[test]
+fn the_successor_of_the_largest_stamp_is_not_smaller() {
+    assert_eq!(Hlc::MAX.successor(), Hlc::MAX);
+    assert_eq!(Hlc::new(u64::MAX, 7).successor(), Hlc::new(u64::MAX, 8));
+    let mut c = HlcClock::resume(Hlc::MAX);
+    assert_eq!(c.tick(0), Hlc::MAX);
+}

@@ -58,3 +58,14 @@ fn satisfied_ids_lists_applied_and_pruned_ids_in_order() {
     want.sort();
     assert_eq!(dag.satisfied_ids().collect::<Vec<_>>(), want);
 }
+
+#[test]
+fn recent_ids_are_the_newest_applied_first() {
+    let mut dag = new_dag();
+    let _ = add(&mut dag, genesis(0));
+    for n in 1..6 {
+        let _ = add(&mut dag, delta(n, &[n - 1]));
+    }
+    assert_eq!(dag.recent_ids(3), vec![id(5), id(4), id(3)]);
+    assert_eq!(dag.recent_ids(100).len(), 6);
+}
