@@ -1,0 +1,74 @@
+//! Sync configuration: every timer and bound of the protocols, with its default.
+
+use tabmesh_dag::DagConfig;
+
+/// Timers and bounds of a context's sync machinery. Times are milliseconds of the caller's clock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncConfig {
+    /// Period of the sync tick (periodic sync, parent re-pulls, housekeeping checks). Default 10 s.
+    pub tick_ms: u64,
+    /// Minimum time between two periodic sync sessions of one context. Default 5 s.
+    pub min_interval_ms: u64,
+    /// A whole sync session (heads exchange and catch-up) must end within this. Default 30 s.
+    pub session_timeout_ms: u64,
+    /// One request's answer must arrive within this (parent pull budget). Default 5 s.
+    pub request_timeout_ms: u64,
+    /// A peer more than this many applied deltas ahead is caught up by Merkle comparison instead
+    /// of delta sync. Default 1 000.
+    pub delta_gap_threshold: u64,
+    /// Attempts to pull one missing parent (from the sender, then other peers) before giving up
+    /// until the next periodic sync finds it. Default 6.
+    pub max_pull_attempts: u32,
+    /// Missing parents asked for in one request. Default 64.
+    pub pull_batch: usize,
+    /// Missing parents tracked at once (more wait for the next tick's re-scan). Default 10 000.
+    pub max_wanted: usize,
+    /// Upper bound of the per-peer failure backoff (free for two failures in a row, then doubling
+    /// from 0.5 s). Default 30 s.
+    pub max_backoff_ms: u64,
+    /// Deltas buffered while a snapshot is being fetched (oldest dropped past it, counted, and
+    /// re-pulled by the next sync). Default 10 000.
+    pub snapshot_buffer: usize,
+    /// Frozen snapshots served at once (the oldest is dropped past it). Default 4.
+    pub max_snapshot_sessions: usize,
+    /// A frozen snapshot is dropped this long after its last page was asked for. Default 60 s.
+    pub snapshot_ttl_ms: u64,
+    /// Entities per snapshot page. Default 512.
+    pub snapshot_page_entities: usize,
+    /// Requests one Merkle comparison may send before it gives up. Default 4 096.
+    pub max_merkle_requests: u32,
+    /// Housekeeping period: stale pending eviction and DAG compaction. Default 60 s.
+    pub housekeeping_ms: u64,
+    /// Compact the DAG once this many deltas are retained. Default 10 000.
+    pub compact_after: usize,
+    /// Deltas kept by a compaction (the rest lose their bodies). Default 1 000.
+    pub compact_retain: usize,
+    /// The DAG's own bounds (pending cap, pending age, pruned ids, query limit).
+    pub dag: DagConfig,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            tick_ms: 10_000,
+            min_interval_ms: 5_000,
+            session_timeout_ms: 30_000,
+            request_timeout_ms: 5_000,
+            delta_gap_threshold: 1_000,
+            max_pull_attempts: 6,
+            pull_batch: 64,
+            max_wanted: 10_000,
+            max_backoff_ms: 30_000,
+            snapshot_buffer: 10_000,
+            max_snapshot_sessions: 4,
+            snapshot_ttl_ms: 60_000,
+            snapshot_page_entities: 512,
+            max_merkle_requests: 4_096,
+            housekeeping_ms: 60_000,
+            compact_after: 10_000,
+            compact_retain: 1_000,
+            dag: DagConfig::default(),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! `tabmesh-sync`: the sans-IO sync protocols of one context.
+//!
+//! A [`Replica`] owns a context's causal DAG ([`tabmesh_dag`]) and CRDT state ([`tabmesh_state`])
+//! and keeps them caught up with peers through every path the design names, in order of cost:
+//!
+//! 1. **Receive** ([`Replica::handle_delta`]): recompute the delta id from the [`Envelope`]
+//!    (ids are never trusted), insert into the DAG, apply now or buffer until the parents arrive,
+//!    cascade, and report what applied ([`SyncEvent::Applied`]).
+//! 2. **Missing-parent pull**: a buffered delta's missing parents are asked from the peer that sent
+//!    it, then from others, with a per-request timeout, exponential backoff and a bounded number of
+//!    attempts; the periodic tick re-scans the DAG's missing parents, so nothing waits forever.
+//! 3. **Periodic sync**: every [`SyncConfig::tick_ms`] (at most one session per
+//!    [`SyncConfig::min_interval_ms`], each within [`SyncConfig::session_timeout_ms`]) exchange
+//!    summaries with one peer chosen by the seeded generator and run what [`select_protocol`]
+//!    picks: nothing, **delta sync** (paged deltas since our heads), **Merkle comparison** (walk
+//!    both tries from the root, skip equal subtrees, pull and push differing entity states, then
+//!    verify against the peer's live root: success is never reported while roots differ), or a
+//!    **snapshot** (only for an empty replica: paged from a copy the peer freezes, verified against
+//!    its root before anything is applied; deltas arriving meanwhile are buffered and replayed).
+//! 4. **Housekeeping**: stale pending deltas are evicted (and re-pulled later), the DAG is
+//!    compacted past [`SyncConfig::compact_after`] deltas (peers that need pruned history are
+//!    caught up by Merkle comparison).
+//!
+//! Every message is a [`Frame`] in one versioned codec with documented bounds ([`MAX_FRAME`],
+//! [`MAX_IDS`], [`MAX_DELTAS`], …); malformed or unknown-version bytes are a [`SyncError`].
+//!
+//! What this crate deliberately is not: it does no IO, reads no clock (`now_ms` is an argument)
+//! and draws no randomness (a seed is); it knows no transport: peers are [`NodeId`]s and the
+//! driver moves [`Output`]s. It does not yet authenticate authors or members (the envelope gains a
+//! signature and encryption with the contexts work) and runs no app code.
+//!
+//! # Driving a replica
+//!
+//! After every input (`handle_*`, `add_peer`, `commit`, …) drain [`Replica::poll_output`]:
+//! persist each [`Output::Persist`] atomically before acting on the outputs after it, send,
+//! broadcast, notify. Call [`Replica::handle_timeout`] once [`Replica::poll_timeout`] is reached.
+//!
+//! ```
+//! use tabmesh_base::{ContextId, HlcClock, MemberId, NodeId};
+//! use tabmesh_sync::{Message, Output, Replica, SyncConfig, SyncError};
+//!
+//! let ctx = ContextId([7; 32]);
+//! let (na, nb) = (NodeId([1; 32]), NodeId([2; 32]));
+//! let mut a = Replica::new(ctx, b"a/", SyncConfig::default(), 1, 0);
+//! let mut b = Replica::new(ctx, b"b/", SyncConfig::default(), 2, 0);
+//! let mut clock = HlcClock::new();
+//!
+//! // A local write on `a` becomes a delta to broadcast.
+//! let ((), id) = a.commit(10, MemberId([1; 32]), clock.tick(10), |txn| {
+//!     txn.register("title")?.set(b"hello")?;
+//!     Ok::<(), SyncError>(())
+//! })?;
+//! let mut broadcast = None;
+//! while let Some(out) = a.poll_output() {
+//!     if let Output::Broadcast(env) = out {
+//!         broadcast = Some(env);
+//!     }
+//! }
+//! // `b` receives it: same state, same root.
+//! b.handle_delta(20, Some(na), broadcast.expect("a delta"));
+//! while b.poll_output().is_some() {}
+//! assert_eq!(b.state().register("title")?.get(), Some(&b"hello"[..]));
+//! assert_eq!(a.state().root_hash(), b.state().root_hash());
+//! assert_eq!(b.dag().heads(), vec![id.expect("a delta id")]);
+//! # let _ = nb;
+//! # Ok::<(), SyncError>(())
+//! ```
+
+mod config;
+mod envelope;
+mod error;
+mod replica;
+mod select;
+mod wire;
+
+pub use config::SyncConfig;
+pub use envelope::{Body, Envelope, MAX_DELTA_PARENTS, MAX_DELTA_PAYLOAD};
+pub use error::SyncError;
+pub use replica::{
+    OpenError, Output, Replica, SessionFailure, SessionOutcome, SyncEvent, SyncMetrics,
+    MAX_PULLS_IN_FLIGHT, MAX_REJECTED, MAX_SESSION_PAGES, MAX_WALK_QUEUE,
+};
+pub use select::{select_protocol, Protocol};
+pub use wire::{
+    Frame, Message, Refusal, Request, Response, SnapshotCursor, Summary, TreeNode, TreeRef,
+    MAX_DELTAS, MAX_ENTITIES, MAX_ENTITY_BYTES, MAX_FRAME, MAX_IDS, MAX_PATH, MAX_TREE_NODES,
+};
+
+#[doc(no_inline)]
+pub use tabmesh_base::NodeId;

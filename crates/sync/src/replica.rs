@@ -1,0 +1,1167 @@
+//! [`Replica`]: one context's DAG and state, with every sync protocol that keeps it caught up.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use tabmesh_base::{ContextId, DeltaId, DetRng, Hash, KvRead, MemberId, NodeId, WriteBatch};
+use tabmesh_dag::{AddOutcome, Cascade, CausalDelta, Dag, DeltaStatus, RestoreError};
+use tabmesh_state::{decode_actions, encode_actions, State, StateError, Txn};
+
+use crate::{
+    select_protocol, Body, Envelope, Message, Protocol, Refusal, Request, Response, Summary,
+    SyncConfig, SyncError, MAX_DELTA_PAYLOAD, MAX_IDS,
+};
+
+mod merkle;
+mod pull;
+mod serve;
+mod snapshot;
+
+use merkle::MerkleWalk;
+pub use merkle::MAX_WALK_QUEUE;
+use pull::Wanted;
+pub use pull::MAX_PULLS_IN_FLIGHT;
+use snapshot::{Frozen, SnapshotJoin};
+
+/// What a [`Replica`] asks its driver to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Publish a delta on the context's topic.
+    Broadcast(Envelope),
+    /// Send a request or response to one peer.
+    Send {
+        /// The peer.
+        to: NodeId,
+        /// The message (the driver frames it with the context id).
+        message: Message,
+    },
+    /// Persist this batch atomically before acknowledging anything that depends on it.
+    Persist(WriteBatch),
+    /// Tell subscribers.
+    Event(SyncEvent),
+}
+
+/// What happened, for subscribers, metrics and tests.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum SyncEvent {
+    /// Deltas were applied through the DAG (received, cascaded, pulled or synced), in apply order.
+    Applied {
+        /// Their ids.
+        ids: Vec<DeltaId>,
+        /// The state root afterwards.
+        root: Hash,
+    },
+    /// Something a peer sent was refused; nothing changed because of it.
+    Rejected {
+        /// The peer, when known.
+        from: Option<NodeId>,
+        /// Why.
+        error: SyncError,
+    },
+    /// The state changed without deltas (Merkle repair, a peer's push, a snapshot): re-read it.
+    StateReplaced {
+        /// The state root afterwards.
+        root: Hash,
+    },
+    /// A sync session ended.
+    SessionEnded {
+        /// With whom.
+        peer: NodeId,
+        /// What it ran.
+        protocol: Protocol,
+        /// How it ended.
+        outcome: SessionOutcome,
+    },
+}
+
+/// How a sync session ended. Success is only ever claimed when it is true.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum SessionOutcome {
+    /// Nothing to do: equal roots, or we are ahead.
+    InSync,
+    /// Deltas were pulled (the peer may still lack ours; it pulls them itself).
+    Pulled {
+        /// How many deltas arrived.
+        deltas: u64,
+    },
+    /// Merkle repair or a snapshot left both roots equal (checked against the peer's live root).
+    Converged {
+        /// Entity states pulled.
+        pulled: u64,
+        /// Entity states pushed.
+        pushed: u64,
+    },
+    /// The walk finished but the roots still differ (the peer kept writing, or a state could not
+    /// be joined): the next session tries again.
+    Diverged {
+        /// Our root.
+        local: Hash,
+        /// The peer's live root.
+        remote: Hash,
+    },
+    /// The session failed.
+    Failed(SessionFailure),
+}
+
+/// Why a session failed.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum SessionFailure {
+    /// No answer in time.
+    Timeout,
+    /// The peer refused.
+    Refused(Refusal),
+    /// The peer answered something invalid.
+    Invalid(SyncError),
+    /// The peer left.
+    PeerGone,
+    /// The Merkle walk used up its request budget.
+    TooManyRequests,
+}
+
+/// Counters of one replica.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncMetrics {
+    /// Deltas applied through the DAG.
+    pub deltas_applied: u64,
+    /// Deltas refused.
+    pub deltas_rejected: u64,
+    /// Deltas received again.
+    pub duplicates: u64,
+    /// Sessions started, by protocol chosen: none, delta sync, Merkle, snapshot.
+    pub sessions: [u64; 4],
+    /// Sessions that failed.
+    pub sessions_failed: u64,
+    /// Sessions that ended diverged.
+    pub sessions_diverged: u64,
+    /// Snapshots installed.
+    pub snapshots_installed: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests answered.
+    pub responses: u64,
+    /// Requests that timed out.
+    pub timeouts: u64,
+    /// Missing parents asked for.
+    pub parents_pulled: u64,
+    /// Entity states pulled by Merkle repair.
+    pub entities_pulled: u64,
+    /// Entity states pushed by Merkle repair.
+    pub entities_pushed: u64,
+    /// Deltas buffered during a snapshot.
+    pub buffered: u64,
+    /// Buffered deltas dropped because the buffer was full (re-pulled later).
+    pub buffer_drops: u64,
+    /// Pending deltas evicted (cap or age).
+    pub pending_evicted: u64,
+}
+
+/// Why a stored replica could not be opened.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The stored DAG is unreadable.
+    #[error("stored DAG: {0}")]
+    Dag(#[from] RestoreError),
+    /// The stored state is unreadable.
+    #[error("stored state: {0}")]
+    State(#[from] StateError),
+}
+
+/// A request in flight.
+#[derive(Clone, Debug)]
+struct Inflight {
+    peer: NodeId,
+    deadline: u64,
+    purpose: Purpose,
+}
+
+#[derive(Clone, Debug)]
+enum Purpose {
+    /// A step of the current session.
+    Session,
+    /// A parent pull.
+    Pull(Vec<DeltaId>),
+}
+
+/// The periodic sync session (one at a time per context).
+#[derive(Debug)]
+struct Session {
+    peer: NodeId,
+    deadline: u64,
+    protocol: Protocol,
+    step: Step,
+    pulled: u64,
+    pushed: u64,
+    /// Ids the peer said it applied (asked after a Merkle walk): satisfied here once the repair
+    /// is verified.
+    pruned_at_peer: Vec<DeltaId>,
+    /// Compare states whatever the summaries say (the peer pruned deltas we wait for).
+    force_repair: bool,
+    /// Delta-sync pages received.
+    pages: u32,
+}
+
+/// Pages one delta-sync session may receive (256 deltas each: a million deltas) before it is
+/// abandoned as a peer that never ends its answer.
+pub const MAX_SESSION_PAGES: u32 = 4_096;
+
+#[derive(Debug)]
+enum Step {
+    Summary,
+    Deltas,
+    Merkle(Box<MerkleWalk>),
+    Have,
+    Verify,
+    Snapshot(Box<SnapshotJoin>),
+}
+
+/// One context's replica: its causal DAG and CRDT state, and the sans-IO machinery that keeps it
+/// caught up with its peers (see the crate docs for the protocols and the driving contract).
+#[derive(Debug)]
+pub struct Replica {
+    context: ContextId,
+    dag_prefix: Vec<u8>,
+    dag: Dag<Body>,
+    state: State,
+    config: SyncConfig,
+    rng: DetRng,
+    peers: BTreeSet<NodeId>,
+    /// Failures and the time before which a peer is not chosen.
+    backoff: BTreeMap<NodeId, (u32, u64)>,
+    out: VecDeque<Output>,
+    batch: WriteBatch,
+    applied: Vec<DeltaId>,
+    state_replaced: bool,
+    next_request: u64,
+    inflight: BTreeMap<u64, Inflight>,
+    session: Option<Session>,
+    last_session: Option<u64>,
+    next_tick: u64,
+    next_housekeeping: u64,
+    wanted: Wanted,
+    buffer: VecDeque<(Option<NodeId>, Envelope)>,
+    frozen: BTreeMap<u64, Frozen>,
+    next_frozen: u64,
+    metrics: SyncMetrics,
+    last_commit_hlc: tabmesh_base::Hlc,
+    /// Deltas refused by the state (bounded by [`MAX_REJECTED`]).
+    rejected: BTreeSet<DeltaId>,
+    rejected_order: VecDeque<DeltaId>,
+}
+
+/// How many refused delta ids a replica remembers (so it does not pull them again).
+pub const MAX_REJECTED: usize = 10_000;
+
+impl Replica {
+    /// An empty replica of `context` whose records live under `prefix`. `seed` drives every choice
+    /// it makes (which peer to sync with); `now_ms` starts its timers.
+    pub fn new(
+        context: ContextId,
+        prefix: &[u8],
+        config: SyncConfig,
+        seed: u64,
+        now_ms: u64,
+    ) -> Replica {
+        let dag = Dag::new(config.dag);
+        let state = State::new(&state_prefix(prefix));
+        Replica::assemble(context, prefix, config, seed, now_ms, dag, state)
+    }
+
+    /// A replica restored from what earlier [`Output::Persist`] batches wrote under `prefix`.
+    pub fn open(
+        context: ContextId,
+        prefix: &[u8],
+        config: SyncConfig,
+        seed: u64,
+        now_ms: u64,
+        kv: &impl KvRead,
+    ) -> Result<Replica, OpenError> {
+        let dag = Dag::restore(&dag_prefix(prefix), kv, config.dag)?;
+        let state = State::open(&state_prefix(prefix), kv)?;
+        Ok(Replica::assemble(
+            context, prefix, config, seed, now_ms, dag, state,
+        ))
+    }
+
+    fn assemble(
+        context: ContextId,
+        prefix: &[u8],
+        config: SyncConfig,
+        seed: u64,
+        now_ms: u64,
+        dag: Dag<Body>,
+        state: State,
+    ) -> Replica {
+        let mut rng = DetRng::new(seed);
+        // Request ids start at a seeded point: after a restart, a late answer to a request of the
+        // replica's previous life does not match a new request.
+        let next_request = rng.next_u64() >> 1;
+        // Spread the first tick over one period so replicas started together don't sync in step.
+        let first_tick = now_ms.saturating_add(rng.below(config.tick_ms.max(1)));
+        let wanted = Wanted::new(config.max_wanted);
+        Replica {
+            context,
+            dag_prefix: dag_prefix(prefix),
+            dag,
+            state,
+            next_housekeeping: now_ms.saturating_add(config.housekeeping_ms),
+            config,
+            rng,
+            peers: BTreeSet::new(),
+            backoff: BTreeMap::new(),
+            out: VecDeque::new(),
+            batch: WriteBatch::new(),
+            applied: Vec::new(),
+            state_replaced: false,
+            next_request,
+            inflight: BTreeMap::new(),
+            session: None,
+            last_session: None,
+            next_tick: first_tick,
+            wanted,
+            buffer: VecDeque::new(),
+            frozen: BTreeMap::new(),
+            next_frozen: 1,
+            metrics: SyncMetrics::default(),
+            last_commit_hlc: tabmesh_base::Hlc::default(),
+            rejected: BTreeSet::new(),
+            rejected_order: VecDeque::new(),
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Getters.
+
+    /// The context.
+    pub fn context(&self) -> ContextId {
+        self.context
+    }
+
+    /// The CRDT state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The causal DAG.
+    pub fn dag(&self) -> &Dag<Body> {
+        &self.dag
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SyncConfig {
+        &self.config
+    }
+
+    /// What a heads exchange sends about this replica.
+    pub fn summary(&self) -> Summary {
+        let stats = self.dag.stats(0);
+        let mut heads = self.dag.heads();
+        let checkpoint = heads.iter().any(|h| self.dag.checkpoint_root(h).is_some());
+        heads.truncate(MAX_IDS);
+        Summary {
+            heads,
+            root: self.state.root_hash(),
+            entities: self.state.len() as u64,
+            applied: stats.applied as u64,
+            pruned: stats.pruned > 0 || checkpoint,
+            pending: stats.pending as u64,
+        }
+    }
+
+    /// What a delta-sync request names as known: the heads, then the most recently applied ids,
+    /// so a peer that lacks our newest heads (concurrent writes) still finds recent common history
+    /// instead of resending everything.
+    fn known_for_sync(&self) -> Vec<DeltaId> {
+        let mut known = self.dag.heads();
+        known.truncate(MAX_IDS);
+        for id in self.dag.recent_ids(MAX_IDS) {
+            if known.len() >= MAX_IDS {
+                break;
+            }
+            if !self.dag.is_head(&id) {
+                known.push(id);
+            }
+        }
+        known
+    }
+
+    /// The largest stamp any local commit wrote (a write is lifted above what it observed, so this
+    /// can pass the transaction's HLC): the node's clock observes it to stay ahead.
+    pub fn last_commit_hlc(&self) -> tabmesh_base::Hlc {
+        self.last_commit_hlc
+    }
+
+    /// Counters.
+    pub fn metrics(&self) -> &SyncMetrics {
+        &self.metrics
+    }
+
+    /// The peers this replica syncs with.
+    pub fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.peers.iter().copied()
+    }
+
+    /// No session and no request in flight.
+    pub fn is_idle(&self) -> bool {
+        self.session.is_none() && self.inflight.is_empty()
+    }
+
+    /// Deltas wait for parents, or a snapshot's buffer holds some.
+    pub fn has_pending(&self) -> bool {
+        self.dag.stats(0).pending > 0 || !self.buffer.is_empty()
+    }
+
+    /// Sync timers armed: request deadlines, the session deadline and parent pulls waiting to be
+    /// retried (the periodic tick and housekeeping are not counted).
+    pub fn sync_timers_armed(&self) -> usize {
+        self.inflight.len() + usize::from(self.session.is_some()) + self.wanted.len()
+    }
+
+    /// The earliest time [`Replica::handle_timeout`] has something to do.
+    pub fn poll_timeout(&self) -> u64 {
+        let mut at = self.next_tick.min(self.next_housekeeping);
+        if let Some(s) = &self.session {
+            at = at.min(s.deadline);
+        }
+        let mut pulls = 0;
+        for f in self.inflight.values() {
+            at = at.min(f.deadline);
+            pulls += usize::from(matches!(f.purpose, Purpose::Pull(_)));
+        }
+        // With every pull slot taken, the next retry waits for an answer (an input), not a time.
+        if pulls < MAX_PULLS_IN_FLIGHT {
+            if let Some(w) = self.wanted.next_due() {
+                at = at.min(w);
+            }
+        }
+        at
+    }
+
+    /// The next output, `None` once drained. Drain after every input.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Inputs.
+
+    /// A peer that hosts this context is reachable. A replica with nothing yet syncs at once.
+    pub fn add_peer(&mut self, now_ms: u64, peer: NodeId) {
+        if self.peers.insert(peer) && self.summary().is_empty() && self.session.is_none() {
+            self.next_tick = self.next_tick.min(now_ms);
+        }
+        self.finish_input();
+    }
+
+    /// A peer went away: its requests fail now rather than at their deadline.
+    pub fn remove_peer(&mut self, now_ms: u64, peer: NodeId) {
+        self.peers.remove(&peer);
+        let gone: Vec<u64> = self
+            .inflight
+            .iter()
+            .filter(|(_, f)| f.peer == peer)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(f) = self.inflight.remove(&id) {
+                self.request_failed(now_ms, f, SessionFailure::PeerGone);
+            }
+        }
+        self.finish_input();
+    }
+
+    /// Runs a local transaction by `author` stamped `hlc` and, if it wrote anything, turns it into
+    /// a delta on the current heads: applied, persisted and broadcast. Returns `f`'s result and the
+    /// new delta's id (`None` for a transaction that wrote nothing). If `f` fails, nothing changes.
+    pub fn commit<R, E: From<SyncError>>(
+        &mut self,
+        now_ms: u64,
+        author: MemberId,
+        hlc: tabmesh_base::Hlc,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, E>,
+    ) -> Result<(R, Option<DeltaId>), E> {
+        let mut txn = self.state.txn(author, hlc);
+        let r = f(&mut txn)?;
+        if txn.is_empty() {
+            return Ok((r, None));
+        }
+        let len = txn.encoded_len();
+        if len > MAX_DELTA_PAYLOAD {
+            // Dropping the transaction undoes its writes.
+            return Err(SyncError::TxnTooLarge {
+                len,
+                max: MAX_DELTA_PAYLOAD,
+            }
+            .into());
+        }
+        let commit = txn.commit();
+        self.last_commit_hlc = self.last_commit_hlc.max(commit.last_hlc);
+        let payload = encode_actions(&commit.actions).map_err(SyncError::from)?;
+        let mut parents = self.dag.heads();
+        parents.truncate(tabmesh_dag::MAX_PARENTS);
+        let env = Envelope {
+            context: self.context,
+            author,
+            parents,
+            hlc,
+            payload,
+        };
+        let id = env.id();
+        // The state already holds the writes: the DAG only records the delta.
+        let outcome = self.dag.add(env.clone().into_causal(id), now_ms, |_| {
+            Ok::<(), SyncError>(())
+        });
+        match outcome {
+            Ok(AddOutcome::Applied(_)) => {}
+            other => {
+                // Parents are our own heads, so this cannot wait or fail; if it ever does, report
+                // it rather than publish a delta peers cannot apply.
+                self.out.push_back(Output::Event(SyncEvent::Rejected {
+                    from: None,
+                    error: match other {
+                        Err(e) => SyncError::Dag(e),
+                        Ok(_) => {
+                            SyncError::Protocol("a local delta did not apply on its own heads")
+                        }
+                    },
+                }));
+            }
+        }
+        self.batch.extend(commit.batch);
+        self.applied.push(id);
+        self.metrics.deltas_applied += 1;
+        self.out.push_back(Output::Broadcast(env));
+        self.finish_input();
+        Ok((r, Some(id)))
+    }
+
+    /// A delta arrived (gossip, or inside a response): verify, insert, apply or buffer, cascade.
+    pub fn handle_delta(&mut self, now_ms: u64, from: Option<NodeId>, env: Envelope) {
+        self.receive(now_ms, from, env);
+        self.finish_input();
+    }
+
+    /// A peer's request: answered with one [`Output::Send`].
+    pub fn handle_request(&mut self, now_ms: u64, from: NodeId, id: u64, request: Request) {
+        let body = self.serve(now_ms, from, request);
+        self.metrics.responses += 1;
+        self.out.push_back(Output::Send {
+            to: from,
+            message: Message::Response { id, body },
+        });
+        self.finish_input();
+    }
+
+    /// A peer's response to one of our requests.
+    pub fn handle_response(&mut self, now_ms: u64, from: NodeId, id: u64, response: Response) {
+        match self.inflight.get(&id) {
+            Some(f) if f.peer == from => {
+                // The peer answers: whatever it says, it is reachable again.
+                self.backoff.remove(&from);
+                if let Some(f) = self.inflight.remove(&id) {
+                    match f.purpose {
+                        Purpose::Session => self.session_response(now_ms, from, response),
+                        Purpose::Pull(ids) => self.pull_response(now_ms, from, ids, response),
+                    }
+                }
+            }
+            _ => self.reject(Some(from), SyncError::UnexpectedResponse { id }),
+        }
+        self.finish_input();
+    }
+
+    /// Time passed: deadlines, retries, the periodic tick and housekeeping.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        let expired: Vec<u64> = self
+            .inflight
+            .iter()
+            .filter(|(_, f)| f.deadline <= now_ms)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some(f) = self.inflight.remove(&id) {
+                self.metrics.timeouts += 1;
+                self.request_failed(now_ms, f, SessionFailure::Timeout);
+            }
+        }
+        if self.session.as_ref().is_some_and(|s| s.deadline <= now_ms) {
+            self.end_session(now_ms, SessionOutcome::Failed(SessionFailure::Timeout));
+        }
+        if self.next_housekeeping <= now_ms {
+            self.next_housekeeping = now_ms.saturating_add(self.config.housekeeping_ms);
+            self.housekeeping(now_ms);
+        }
+        if self.next_tick <= now_ms {
+            self.next_tick = now_ms.saturating_add(self.config.tick_ms);
+            self.tick(now_ms);
+        }
+        self.pump_pulls(now_ms);
+        self.finish_input();
+    }
+
+    /// Starts a sync session now (an explicit request, or a heartbeat that showed another root),
+    /// if none is running.
+    pub fn sync_now(&mut self, now_ms: u64) {
+        self.start_session(now_ms, None);
+        self.finish_input();
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Receive path.
+
+    fn receive(&mut self, now_ms: u64, from: Option<NodeId>, env: Envelope) {
+        if env.context != self.context {
+            self.reject(
+                from,
+                SyncError::WrongContext {
+                    expected: self.context,
+                    found: env.context,
+                },
+            );
+            return;
+        }
+        if matches!(
+            self.session.as_ref().map(|s| &s.step),
+            Some(Step::Snapshot(_))
+        ) {
+            self.metrics.buffered += 1;
+            self.buffer.push_back((from, env));
+            while self.buffer.len() > self.config.snapshot_buffer {
+                self.buffer.pop_front();
+                self.metrics.buffer_drops += 1;
+            }
+            return;
+        }
+        if env.payload.len() > MAX_DELTA_PAYLOAD {
+            self.metrics.deltas_rejected += 1;
+            let len = env.payload.len();
+            self.reject(
+                from,
+                SyncError::PayloadTooLarge {
+                    len,
+                    max: MAX_DELTA_PAYLOAD,
+                },
+            );
+            return;
+        }
+        let id = env.id();
+        if self.dag.status(&id) != DeltaStatus::Unknown || self.rejected.contains(&id) {
+            self.metrics.duplicates += 1;
+            return;
+        }
+        let (state, batch) = (&mut self.state, &mut self.batch);
+        let outcome = self.dag.add(env.into_causal(id), now_ms, |d| {
+            apply_delta(state, batch, d)
+        });
+        match outcome {
+            Ok(AddOutcome::Applied(cascade)) => self.record_cascade(from, cascade),
+            Ok(AddOutcome::Pending { missing, evicted }) => {
+                let missing: Vec<DeltaId> = missing
+                    .into_iter()
+                    .filter(|m| !self.rejected.contains(m))
+                    .collect();
+                self.wanted.want(now_ms, &missing, from);
+                if evicted.is_empty() {
+                    self.pump_pulls(now_ms);
+                } else {
+                    // The pending buffer overflows: pulling parents one by one would thrash it.
+                    // A delta sync delivers the history in an order that applies directly.
+                    self.metrics.pending_evicted += evicted.len() as u64;
+                    self.start_session(now_ms, from);
+                }
+            }
+            Ok(AddOutcome::Duplicate) => self.metrics.duplicates += 1,
+            Ok(AddOutcome::Failed { error }) => {
+                self.metrics.deltas_rejected += 1;
+                self.remember_rejected(id);
+                self.reject(from, SyncError::Rejected { id, reason: error });
+            }
+            Err(e) => {
+                self.metrics.deltas_rejected += 1;
+                self.remember_rejected(id);
+                self.reject(from, SyncError::Dag(e));
+            }
+        }
+    }
+
+    fn record_cascade(&mut self, from: Option<NodeId>, cascade: Cascade<StateError>) {
+        for id in &cascade.applied {
+            self.wanted.remove(id);
+        }
+        self.metrics.deltas_applied += cascade.applied.len() as u64;
+        self.applied.extend(cascade.applied);
+        for failure in cascade.failed {
+            self.metrics.deltas_rejected += 1;
+            self.remember_rejected(failure.id);
+            self.reject(
+                from,
+                SyncError::Rejected {
+                    id: failure.id,
+                    reason: failure.error,
+                },
+            );
+        }
+    }
+
+    /// A delta the state refused: never pulled or applied again (its children stay pending until
+    /// they go stale). Bounded: the oldest is forgotten first.
+    fn remember_rejected(&mut self, id: DeltaId) {
+        if self.rejected.insert(id) {
+            self.rejected_order.push_back(id);
+            while self.rejected_order.len() > MAX_REJECTED {
+                if let Some(old) = self.rejected_order.pop_front() {
+                    self.rejected.remove(&old);
+                }
+            }
+        }
+        self.wanted.remove(&id);
+    }
+
+    fn reject(&mut self, from: Option<NodeId>, error: SyncError) {
+        self.out
+            .push_back(Output::Event(SyncEvent::Rejected { from, error }));
+    }
+
+    /// Ends every input: one persist batch for everything it changed, then the events.
+    fn finish_input(&mut self) {
+        self.batch.extend(self.dag.take_changes(&self.dag_prefix));
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            // Persist before the events that announce what it holds.
+            let at = self
+                .out
+                .iter()
+                .position(|o| matches!(o, Output::Event(_)))
+                .unwrap_or(self.out.len());
+            self.out.insert(at, Output::Persist(batch));
+        }
+        let root = self.state.root_hash();
+        if !self.applied.is_empty() {
+            let ids = std::mem::take(&mut self.applied);
+            self.out
+                .push_back(Output::Event(SyncEvent::Applied { ids, root }));
+        }
+        if std::mem::take(&mut self.state_replaced) {
+            self.out
+                .push_back(Output::Event(SyncEvent::StateReplaced { root }));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Requests we send.
+
+    fn send_request(&mut self, now_ms: u64, peer: NodeId, purpose: Purpose, body: Request) {
+        let id = self.next_request;
+        self.next_request = self.next_request.wrapping_add(1);
+        self.metrics.requests += 1;
+        self.inflight.insert(
+            id,
+            Inflight {
+                peer,
+                deadline: now_ms.saturating_add(self.config.request_timeout_ms),
+                purpose,
+            },
+        );
+        self.out.push_back(Output::Send {
+            to: peer,
+            message: Message::Request { id, body },
+        });
+    }
+
+    fn request_failed(&mut self, now_ms: u64, f: Inflight, why: SessionFailure) {
+        self.penalise(now_ms, f.peer);
+        match f.purpose {
+            Purpose::Session => {
+                if self.session.as_ref().is_some_and(|s| s.peer == f.peer) {
+                    self.end_session(now_ms, SessionOutcome::Failed(why));
+                }
+            }
+            Purpose::Pull(ids) => {
+                self.wanted.failed(
+                    now_ms,
+                    &ids,
+                    self.config.max_pull_attempts,
+                    self.config.max_backoff_ms,
+                );
+            }
+        }
+    }
+
+    fn penalise(&mut self, now_ms: u64, peer: NodeId) {
+        let entry = self.backoff.entry(peer).or_insert((0, 0));
+        entry.0 = entry.0.saturating_add(1);
+        // Two failures in a row cost nothing (a lost message is not a bad peer); after that the
+        // wait doubles from half a second up to the configured ceiling.
+        let wait = match entry.0.checked_sub(2) {
+            None | Some(0) => 0,
+            Some(n) => 500u64
+                .saturating_mul(1u64 << n.min(16))
+                .min(self.config.max_backoff_ms),
+        };
+        entry.1 = now_ms.saturating_add(wait);
+    }
+
+    /// A peer that is not backing off, chosen with the replica's seeded generator.
+    fn pick_peer(&mut self, now_ms: u64, avoid: Option<NodeId>) -> Option<NodeId> {
+        let ready: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|p| Some(**p) != avoid)
+            .filter(|p| {
+                self.backoff
+                    .get(p)
+                    .is_none_or(|(_, until)| *until <= now_ms)
+            })
+            .copied()
+            .collect();
+        self.rng.pick(&ready).copied()
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Periodic work.
+
+    fn tick(&mut self, now_ms: u64) {
+        let missing: Vec<DeltaId> = self
+            .dag
+            .missing_parents(self.config.pull_batch)
+            .into_iter()
+            .filter(|m| !self.rejected.contains(m))
+            .collect();
+        self.wanted.want(now_ms, &missing, None);
+        let due = self
+            .last_session
+            .is_none_or(|t| now_ms.saturating_sub(t) >= self.config.min_interval_ms);
+        if due {
+            self.start_session(now_ms, None);
+        }
+    }
+
+    fn housekeeping(&mut self, now_ms: u64) {
+        let stale = self.dag.evict_stale(now_ms);
+        self.metrics.pending_evicted += stale.len() as u64;
+        if self.dag.stats(now_ms).applied > self.config.compact_after {
+            self.dag.prune(self.config.compact_retain);
+        }
+        self.frozen.retain(|_, f| f.expires > now_ms);
+    }
+
+    fn start_session(&mut self, now_ms: u64, peer: Option<NodeId>) {
+        if self.session.is_some() {
+            return;
+        }
+        let Some(peer) = peer.or_else(|| self.pick_peer(now_ms, None)) else {
+            return;
+        };
+        self.last_session = Some(now_ms);
+        self.session = Some(Session {
+            peer,
+            deadline: now_ms.saturating_add(self.config.session_timeout_ms),
+            protocol: Protocol::None,
+            step: Step::Summary,
+            pulled: 0,
+            pushed: 0,
+            pruned_at_peer: Vec::new(),
+            force_repair: false,
+            pages: 0,
+        });
+        self.send_request(now_ms, peer, Purpose::Session, Request::Summary);
+    }
+
+    fn end_session(&mut self, now_ms: u64, outcome: SessionOutcome) {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        self.inflight
+            .retain(|_, f| !matches!(f.purpose, Purpose::Session));
+        match &outcome {
+            SessionOutcome::Failed(_) => {
+                self.metrics.sessions_failed += 1;
+                self.penalise(now_ms, session.peer);
+            }
+            SessionOutcome::Diverged { .. } => self.metrics.sessions_diverged += 1,
+            _ => {
+                self.backoff.remove(&session.peer);
+            }
+        }
+        // Deltas that arrived during a snapshot go through the normal path now.
+        let buffered: Vec<_> = self.buffer.drain(..).collect();
+        for (from, env) in buffered {
+            self.receive(now_ms, from, env);
+        }
+        self.out.push_back(Output::Event(SyncEvent::SessionEnded {
+            peer: session.peer,
+            protocol: session.protocol,
+            outcome,
+        }));
+    }
+
+    fn session_response(&mut self, now_ms: u64, from: NodeId, response: Response) {
+        let Some(mut session) = self.session.take() else {
+            return;
+        };
+        let step = std::mem::replace(&mut session.step, Step::Summary);
+        self.session = Some(session);
+        match (step, response) {
+            (_, Response::Refused(why)) => {
+                self.end_session(now_ms, SessionOutcome::Failed(SessionFailure::Refused(why)))
+            }
+            (Step::Summary, Response::Summary(remote)) => self.choose(now_ms, from, remote),
+            (
+                Step::Deltas,
+                Response::Deltas {
+                    deltas,
+                    next,
+                    unavailable: _,
+                    history_pruned,
+                },
+            ) => self.delta_page(now_ms, from, deltas, next, history_pruned),
+            (Step::Merkle(walk), response) => self.merkle_response(now_ms, from, walk, response),
+            (Step::Have, Response::Have { applied }) => self.have(now_ms, from, applied),
+            (Step::Verify, Response::Summary(remote)) => self.verify(now_ms, remote),
+            (Step::Snapshot(join), response) => {
+                self.snapshot_response(now_ms, from, join, response)
+            }
+            (_, other) => self.end_session(
+                now_ms,
+                SessionOutcome::Failed(SessionFailure::Invalid(SyncError::Protocol(
+                    response_name(&other),
+                ))),
+            ),
+        }
+    }
+
+    fn set_step(&mut self, protocol: Option<Protocol>, step: Step) {
+        if let Some(s) = self.session.as_mut() {
+            if let Some(p) = protocol {
+                s.protocol = p;
+            }
+            s.step = step;
+        }
+    }
+
+    fn choose(&mut self, now_ms: u64, peer: NodeId, remote: Summary) {
+        let local = self.summary();
+        let known = remote.heads.iter().all(|h| self.dag.is_applied(h));
+        let mut protocol = select_protocol(&local, &remote, known, self.config.delta_gap_threshold);
+        let force_repair = self.session.as_ref().is_some_and(|s| s.force_repair);
+        if force_repair && !local.is_empty() {
+            // A pull found deltas the peer applied but pruned: only a state comparison helps
+            // (with equal roots it is empty, and the verification records what the peer has).
+            protocol = Protocol::MerkleCompare;
+        }
+        let slot = match protocol {
+            Protocol::None => 0,
+            Protocol::DeltaSync => 1,
+            Protocol::MerkleCompare => 2,
+            Protocol::Snapshot => 3,
+        };
+        self.metrics.sessions[slot] += 1;
+        match protocol {
+            Protocol::None => {
+                self.set_step(Some(protocol), Step::Summary);
+                self.end_session(now_ms, SessionOutcome::InSync);
+            }
+            Protocol::DeltaSync => {
+                self.set_step(Some(protocol), Step::Deltas);
+                let known = self.known_for_sync();
+                self.send_request(
+                    now_ms,
+                    peer,
+                    Purpose::Session,
+                    Request::DeltasSince {
+                        known,
+                        cursor: None,
+                    },
+                );
+            }
+            Protocol::MerkleCompare => self.start_merkle(now_ms, peer),
+            Protocol::Snapshot => {
+                self.set_step(Some(protocol), Step::Snapshot(Box::default()));
+                self.send_request(
+                    now_ms,
+                    peer,
+                    Purpose::Session,
+                    Request::Snapshot { cursor: None },
+                );
+            }
+        }
+    }
+
+    fn delta_page(
+        &mut self,
+        now_ms: u64,
+        peer: NodeId,
+        deltas: Vec<Envelope>,
+        next: Option<u64>,
+        history_pruned: bool,
+    ) {
+        let n = deltas.len() as u64;
+        for env in deltas {
+            self.receive(now_ms, Some(peer), env);
+        }
+        let mut pages = 0;
+        if let Some(s) = self.session.as_mut() {
+            s.pulled += n;
+            s.pages += 1;
+            pages = s.pages;
+        }
+        if pages > MAX_SESSION_PAGES {
+            self.end_session(
+                now_ms,
+                SessionOutcome::Failed(SessionFailure::Invalid(SyncError::Protocol(
+                    "a delta sync ran past its page budget",
+                ))),
+            );
+        } else if history_pruned {
+            // The peer cannot serve all we lack: compare states instead.
+            self.start_merkle(now_ms, peer);
+        } else if let Some(cursor) = next {
+            self.set_step(None, Step::Deltas);
+            let known = self.known_for_sync();
+            self.send_request(
+                now_ms,
+                peer,
+                Purpose::Session,
+                Request::DeltasSince {
+                    known,
+                    cursor: Some(cursor),
+                },
+            );
+        } else {
+            let pulled = self.session.as_ref().map_or(0, |s| s.pulled);
+            self.end_session(now_ms, SessionOutcome::Pulled { deltas: pulled });
+        }
+    }
+
+    fn start_merkle(&mut self, now_ms: u64, peer: NodeId) {
+        let walk = MerkleWalk::new();
+        self.set_step(Some(Protocol::MerkleCompare), Step::Merkle(Box::new(walk)));
+        self.merkle_next(now_ms, peer);
+    }
+
+    /// After a Merkle walk: ask which of the deltas we wait for the peer has applied, then for its
+    /// live summary, and compare roots. (Asked in that order, the peer's state at the summary
+    /// holds every delta it said it applied.)
+    fn start_verify(&mut self, now_ms: u64, peer: NodeId) {
+        let mut waiting = self.dag.missing_parents(MAX_IDS);
+        for id in self.dag.pending_ids(MAX_IDS) {
+            if waiting.len() >= MAX_IDS {
+                break;
+            }
+            waiting.push(id);
+        }
+        if waiting.is_empty() {
+            self.set_step(None, Step::Verify);
+            self.send_request(now_ms, peer, Purpose::Session, Request::Summary);
+        } else {
+            self.set_step(None, Step::Have);
+            self.send_request(
+                now_ms,
+                peer,
+                Purpose::Session,
+                Request::Have { ids: waiting },
+            );
+        }
+    }
+
+    fn have(&mut self, now_ms: u64, peer: NodeId, applied: Vec<DeltaId>) {
+        if let Some(s) = self.session.as_mut() {
+            s.pruned_at_peer.extend(applied.into_iter().take(MAX_IDS));
+        }
+        self.set_step(None, Step::Verify);
+        self.send_request(now_ms, peer, Purpose::Session, Request::Summary);
+    }
+
+    fn verify(&mut self, now_ms: u64, remote: Summary) {
+        let local = self.state.root_hash();
+        if local != remote.root {
+            self.end_session(
+                now_ms,
+                SessionOutcome::Diverged {
+                    local,
+                    remote: remote.root,
+                },
+            );
+            return;
+        }
+        // Equal states: the peer's heads (and what it pruned that we wait for) are covered.
+        let pruned = self
+            .session
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.pruned_at_peer))
+            .unwrap_or_default();
+        self.cover(now_ms, &remote.heads, &pruned, remote.root);
+        let (pulled, pushed) = self
+            .session
+            .as_ref()
+            .map_or((0, 0), |s| (s.pulled, s.pushed));
+        self.end_session(now_ms, SessionOutcome::Converged { pulled, pushed });
+    }
+
+    /// Records that the state already holds `heads` (as checkpoint heads) and `satisfied` (as
+    /// pruned), then applies what that unblocks.
+    fn cover(&mut self, _now_ms: u64, heads: &[DeltaId], satisfied: &[DeltaId], root: Hash) {
+        let unknown: Vec<DeltaId> = heads
+            .iter()
+            .filter(|h| !self.dag.is_applied(h))
+            .copied()
+            .collect();
+        let (state, batch) = (&mut self.state, &mut self.batch);
+        let mut apply = |d: &CausalDelta<Body>| apply_delta(state, batch, d);
+        let mut cascades = Vec::new();
+        // Heads first, so they become heads (checkpoints) rather than merely satisfied ids.
+        for chunk in unknown.chunks(tabmesh_dag::MAX_CHECKPOINT_HEADS) {
+            if let Ok(c) = self.dag.restore_checkpoint(chunk, root, &mut apply) {
+                cascades.push(c);
+            }
+        }
+        for chunk in satisfied.chunks(self.config.dag.max_query_limit.max(1)) {
+            if let Ok(c) = self.dag.mark_satisfied(chunk, &mut apply) {
+                cascades.push(c);
+            }
+        }
+        for c in cascades {
+            self.record_cascade(None, c);
+        }
+    }
+}
+
+/// The DAG's applier: decode a delta's actions and join them into the state.
+fn apply_delta(
+    state: &mut State,
+    batch: &mut WriteBatch,
+    d: &CausalDelta<Body>,
+) -> Result<(), StateError> {
+    let actions = decode_actions(&d.payload.payload)?;
+    batch.extend(state.apply(&actions)?);
+    Ok(())
+}
+
+fn dag_prefix(prefix: &[u8]) -> Vec<u8> {
+    let mut p = prefix.to_vec();
+    p.extend_from_slice(b"d/");
+    p
+}
+
+fn state_prefix(prefix: &[u8]) -> Vec<u8> {
+    let mut p = prefix.to_vec();
+    p.extend_from_slice(b"s/");
+    p
+}
+
+fn response_name(r: &Response) -> &'static str {
+    match r {
+        Response::Summary(_) => "unexpected summary response",
+        Response::Deltas { .. } => "unexpected deltas response",
+        Response::Tree { .. } => "unexpected tree response",
+        Response::Entities { .. } => "unexpected entities response",
+        Response::PushAck { .. } => "unexpected push ack",
+        Response::Have { .. } => "unexpected have response",
+        Response::SnapshotPage { .. } => "unexpected snapshot page",
+        Response::Refused(_) => "refusal",
+    }
+}
