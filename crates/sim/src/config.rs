@@ -1,0 +1,244 @@
+//! Simulation configuration: network faults, node faults, workload.
+
+/// How hostile the simulated world is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chaos {
+    /// A perfect network: fixed small latency, nothing lost.
+    None,
+    /// 10 ms ± 5 latency, 1 % loss, 1 % duplicates, 20 ms reordering.
+    Light,
+    /// 50 ms ± 25 latency, 10 % loss, 5 % duplicates, 100 ms reordering, partitions, crashes,
+    /// clock skew up to ±30 s and one node whose clock jumps back.
+    Heavy,
+}
+
+impl std::str::FromStr for Chaos {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Chaos::None),
+            "light" => Ok(Chaos::Light),
+            "heavy" => Ok(Chaos::Heavy),
+            other => Err(format!(
+                "unknown chaos level {other:?} (none, light, heavy)"
+            )),
+        }
+    }
+}
+
+/// Faults injected by the network and on nodes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Faults {
+    /// Base one-way latency (ms).
+    pub latency_ms: u64,
+    /// Uniform jitter added to the latency (ms).
+    pub jitter_ms: u64,
+    /// Probability a message is lost.
+    pub loss: f64,
+    /// Probability a message is delivered twice.
+    pub duplicate: f64,
+    /// Extra uniform delay (ms) that reorders messages.
+    pub reorder_ms: u64,
+    /// Random partitions: the mean time between two (ms; 0 = none) and their length range.
+    pub partition_every_ms: u64,
+    /// Shortest and longest partition (ms); each heals by itself.
+    pub partition_len_ms: (u64, u64),
+    /// Crashes: the mean time between two crashes across the cluster (ms; 0 = none).
+    pub crash_every_ms: u64,
+    /// Shortest and longest downtime (ms).
+    pub restart_after_ms: (u64, u64),
+    /// Each node's clock is off by up to this much, either way (ms).
+    pub clock_skew_ms: u64,
+    /// Node 0's clock jumps back by this much in the middle of the run (ms; 0 = never).
+    pub clock_jump_back_ms: u64,
+}
+
+impl Faults {
+    /// The preset of a chaos level.
+    pub fn preset(chaos: Chaos) -> Faults {
+        match chaos {
+            Chaos::None => Faults {
+                latency_ms: 5,
+                jitter_ms: 0,
+                loss: 0.0,
+                duplicate: 0.0,
+                reorder_ms: 0,
+                partition_every_ms: 0,
+                partition_len_ms: (0, 0),
+                crash_every_ms: 0,
+                restart_after_ms: (0, 0),
+                clock_skew_ms: 0,
+                clock_jump_back_ms: 0,
+            },
+            Chaos::Light => Faults {
+                latency_ms: 10,
+                jitter_ms: 5,
+                loss: 0.01,
+                duplicate: 0.01,
+                reorder_ms: 20,
+                ..Faults::preset(Chaos::None)
+            },
+            Chaos::Heavy => Faults {
+                latency_ms: 50,
+                jitter_ms: 25,
+                loss: 0.10,
+                duplicate: 0.05,
+                reorder_ms: 100,
+                partition_every_ms: 15_000,
+                partition_len_ms: (2_000, 20_000),
+                crash_every_ms: 20_000,
+                restart_after_ms: (1_000, 15_000),
+                clock_skew_ms: 30_000,
+                clock_jump_back_ms: 20_000,
+            },
+        }
+    }
+}
+
+/// What the nodes write.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    /// Writes stop at this simulated time (ms from the start); convergence is measured after it.
+    pub write_until_ms: u64,
+    /// Mean time between two writes of one node in one context (ms).
+    pub write_every_ms: u64,
+}
+
+/// One simulation run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    /// Drives every random choice: same seed, same run.
+    pub seed: u64,
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Number of contexts; context 0 is on every node, the others on random subsets of ≥ 2.
+    pub contexts: usize,
+    /// Network and node faults.
+    pub faults: Faults,
+    /// The writes.
+    pub workload: Workload,
+    /// Give up (not converged) at this simulated time (ms from the start).
+    pub max_time_ms: u64,
+    /// Sync tick period given to every node (ms).
+    pub tick_ms: u64,
+    /// Pending cap of every node's DAG.
+    pub max_pending: usize,
+    /// Every link is cut until this simulated time (ms; 0 = never): nodes write alone, then heal.
+    pub isolate_until_ms: u64,
+    /// The last node joins its contexts only when writes stop, empty (a late joiner).
+    pub late_joiner: bool,
+    /// DAG compaction thresholds `(compact_after, retain)` given to every node (default: none in
+    /// the simulated time span).
+    pub compact: Option<(usize, usize)>,
+    /// Before anything else runs, node 0 writes this many deltas offline; they reach node 1 in a
+    /// random order within a second (the out-of-order flood). 0 = no flood.
+    pub flood: usize,
+}
+
+impl SimConfig {
+    /// A run with `nodes` nodes under `chaos`.
+    pub fn new(seed: u64, nodes: usize, chaos: Chaos) -> SimConfig {
+        SimConfig {
+            seed,
+            nodes,
+            contexts: 2,
+            faults: Faults::preset(chaos),
+            workload: Workload {
+                write_until_ms: 60_000,
+                write_every_ms: 3_000,
+            },
+            max_time_ms: 600_000,
+            tick_ms: 10_000,
+            max_pending: 10_000,
+            isolate_until_ms: 0,
+            late_joiner: false,
+            compact: None,
+            flood: 0,
+        }
+    }
+
+    /// A named scenario (see [`Scenario`]).
+    pub fn scenario(scenario: Scenario, seed: u64) -> SimConfig {
+        match scenario {
+            Scenario::Synced => SimConfig::new(seed, 4, Chaos::None),
+            Scenario::Diverged => SimConfig {
+                isolate_until_ms: 60_000,
+                ..SimConfig::new(seed, 4, Chaos::None)
+            },
+            Scenario::PartialOverlap => SimConfig {
+                contexts: 4,
+                ..SimConfig::new(seed, 5, Chaos::Light)
+            },
+            Scenario::EmptyReplica => SimConfig {
+                late_joiner: true,
+                ..SimConfig::new(seed, 4, Chaos::Light)
+            },
+            Scenario::PrunedHistory => SimConfig {
+                compact: Some((40, 10)),
+                isolate_until_ms: 60_000,
+                late_joiner: true,
+                ..SimConfig::new(seed, 4, Chaos::Light)
+            },
+            Scenario::Random => SimConfig::new(seed, 4, Chaos::Heavy),
+            Scenario::Flood => SimConfig {
+                nodes: 2,
+                contexts: 1,
+                flood: 20_000,
+                max_pending: 1_000,
+                workload: Workload {
+                    write_until_ms: 1_000,
+                    write_every_ms: 10_000,
+                },
+                max_time_ms: 3_600_000,
+                ..SimConfig::new(seed, 2, Chaos::None)
+            },
+            Scenario::Large => SimConfig::new(seed, 20, Chaos::Light),
+        }
+    }
+}
+
+/// The scenarios the simulator runs by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// Four nodes, a perfect network: every write arrives by gossip.
+    Synced,
+    /// Four nodes write cut off from each other for the whole write period, then heal.
+    Diverged,
+    /// Five nodes, four contexts with partial membership, light chaos.
+    PartialOverlap,
+    /// A node joins empty after the writes: one snapshot per context it joins, none elsewhere.
+    EmptyReplica,
+    /// Nodes write isolated and compact their DAGs (history pruned), then heal; a late joiner
+    /// arrives: catch-up needs Merkle comparison and snapshots.
+    PrunedHistory,
+    /// Heavy chaos: loss, duplicates, reordering, partitions, crashes, skewed and jumping clocks.
+    Random,
+    /// 20 000 deltas arrive out of order at a node whose pending cap is 1 000.
+    Flood,
+    /// Twenty nodes, light chaos.
+    Large,
+}
+
+impl Scenario {
+    /// Every scenario.
+    pub const ALL: [Scenario; 8] = [
+        Scenario::Synced,
+        Scenario::Diverged,
+        Scenario::PartialOverlap,
+        Scenario::EmptyReplica,
+        Scenario::PrunedHistory,
+        Scenario::Random,
+        Scenario::Flood,
+        Scenario::Large,
+    ];
+}
+
+impl std::str::FromStr for Scenario {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scenario::ALL
+            .into_iter()
+            .find(|sc| format!("{sc:?}").eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown scenario {s:?}"))
+    }
+}

@@ -1,0 +1,110 @@
+//! `tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy]`: runs N seeded
+//! simulations, prints one line per run and exits non-zero naming every seed that did not
+//! converge.
+
+// A command-line tool: printing is its job.
+#![allow(clippy::print_stdout)]
+
+use anyhow::{bail, Context as _, Result};
+use tabmesh_sim::{Chaos, Scenario, Sim, SimConfig, Verdict};
+
+struct Args {
+    seeds: u64,
+    first: u64,
+    nodes: usize,
+    chaos: Chaos,
+    explain: bool,
+    scenario: Option<Scenario>,
+}
+
+fn parse() -> Result<Args> {
+    let mut args = Args {
+        seeds: 10,
+        first: 0,
+        nodes: 4,
+        chaos: Chaos::Heavy,
+        explain: false,
+        scenario: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--seeds" => args.seeds = value()?.parse().context("--seeds")?,
+            "--first" => args.first = value()?.parse().context("--first")?,
+            "--nodes" => args.nodes = value()?.parse().context("--nodes")?,
+            "--chaos" => args.chaos = value()?.parse().map_err(anyhow::Error::msg)?,
+            "--explain" => args.explain = true,
+            "--scenario" => args.scenario = Some(value()?.parse().map_err(anyhow::Error::msg)?),
+            "-h" | "--help" => {
+                println!("usage: tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--explain] [--scenario synced|diverged|partialoverlap|emptyreplica|prunedhistory|random|flood|large]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    if args.nodes < 2 {
+        bail!("--nodes must be at least 2");
+    }
+    Ok(args)
+}
+
+fn main() -> Result<()> {
+    let args = parse()?;
+    let mut failed = Vec::new();
+    for seed in args.first..args.first + args.seeds {
+        let config = match args.scenario {
+            Some(scenario) => SimConfig::scenario(scenario, seed),
+            None => SimConfig::new(seed, args.nodes, args.chaos),
+        };
+        let mut sim = Sim::new(config);
+        let explain = args.explain;
+        sim.set_explain(explain);
+        let verdict = sim.run_observed(|now, why| {
+            if explain {
+                println!("  at {now} ms: {why}");
+            }
+        });
+        let m = sim.metrics();
+        let ok = matches!(verdict, Verdict::Converged { .. }) && m.failures.is_empty();
+        let status = match &verdict {
+            Verdict::Converged { after_ms } => {
+                format!("converged {after_ms} ms after the last write")
+            }
+            Verdict::NotConverged { reason } => format!("NOT converged ({reason})"),
+        };
+        println!(
+            "seed {seed}: {status}; sim time {} ms, writes {}, messages {}, bytes {}, dropped {}, sessions {:?}, snapshots {}, crashes {}",
+            sim.now(),
+            m.writes,
+            m.messages,
+            m.bytes,
+            m.dropped,
+            m.sessions,
+            m.snapshots(),
+            m.crashes
+        );
+        for f in &m.failures {
+            println!("  failure: {f}");
+        }
+        if args.explain {
+            println!("  rejections: {} {:?}", m.rejections, m.rejection_samples);
+            println!("  session outcomes: {:?}", m.session_outcomes);
+            println!("  failed sessions: {:#?}", m.failure_samples);
+        }
+        if !ok {
+            failed.push(seed);
+        }
+    }
+    if failed.is_empty() {
+        println!("all {} runs converged", args.seeds);
+        Ok(())
+    } else {
+        bail!(
+            "{} of {} runs did not converge: seeds {:?}",
+            failed.len(),
+            args.seeds,
+            failed
+        )
+    }
+}

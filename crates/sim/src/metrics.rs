@@ -1,0 +1,73 @@
+//! What a run measured.
+
+use std::collections::BTreeMap;
+
+use tabmesh_sync::{Protocol, SessionOutcome};
+
+/// Counters of one simulation run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Events processed.
+    pub events: u64,
+    /// Messages put on the wire (gossip copies and direct messages).
+    pub messages: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Messages lost, blocked by a partition or sent to a crashed node.
+    pub dropped: u64,
+    /// Messages delivered twice.
+    pub duplicated: u64,
+    /// Local transactions committed.
+    pub writes: u64,
+    /// Crashes and restarts.
+    pub crashes: u64,
+    /// Restarts from persisted batches.
+    pub restarts: u64,
+    /// Partitions started.
+    pub partitions: u64,
+    /// Write batches persisted.
+    pub persisted_batches: u64,
+    /// Sync sessions by protocol: none, delta sync, Merkle, snapshot.
+    pub sessions: [u64; 4],
+    /// Sessions that converged, pulled, failed or diverged.
+    pub session_outcomes: BTreeMap<&'static str, u64>,
+    /// Snapshots installed per node.
+    pub snapshots_by_node: BTreeMap<usize, u64>,
+    /// Messages and deltas nodes refused.
+    pub rejections: u64,
+    /// A few refusal messages, for debugging.
+    pub rejection_samples: Vec<String>,
+    /// A few failed sessions, for debugging.
+    pub failure_samples: Vec<String>,
+    /// Errors the harness met (a write or restart that failed): a run with any is a failure.
+    pub failures: Vec<String>,
+    /// When convergence held (simulated ms from the start).
+    pub converged_at_ms: Option<u64>,
+}
+
+impl Metrics {
+    pub(crate) fn count_session(&mut self, protocol: Protocol, outcome: &SessionOutcome) {
+        let slot = match protocol {
+            Protocol::None => 0,
+            Protocol::DeltaSync => 1,
+            Protocol::MerkleCompare => 2,
+            Protocol::Snapshot => 3,
+        };
+        self.sessions[slot] += 1;
+        let name = match outcome {
+            SessionOutcome::InSync => "in-sync",
+            SessionOutcome::Pulled { .. } => "pulled",
+            SessionOutcome::Converged { .. } => "converged",
+            SessionOutcome::Diverged { .. } => "diverged",
+            SessionOutcome::Failed(_) => "failed",
+            _ => "other",
+        };
+        *self.session_outcomes.entry(name).or_insert(0) += 1;
+    }
+
+    /// Snapshots installed in the whole run.
+    pub fn snapshots(&self) -> u64 {
+        self.snapshots_by_node.values().sum()
+    }
+}

@@ -1,0 +1,851 @@
+//! The simulated world: nodes, a virtual clock, an event queue and a faulty network.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+use tabmesh_base::{ContextId, DetRng, Hash, Hasher, MemoryKv, NodeId};
+use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, TimerKey};
+use tabmesh_sync::{SessionOutcome, SyncConfig, SyncEvent};
+
+use crate::{workload, Metrics, SimConfig};
+
+/// Simulated time starts here (ms since the Unix epoch, early 2026) so skewed clocks stay positive.
+const EPOCH_MS: u64 = 1_767_225_600_000;
+
+/// Why a run stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// C1–C5 held after the last write.
+    Converged {
+        /// Simulated ms from the last write to convergence.
+        after_ms: u64,
+    },
+    /// Time ran out; the first convergence property that did not hold.
+    NotConverged {
+        /// Which property failed last.
+        reason: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+enum Event {
+    Deliver {
+        to: usize,
+        from: usize,
+        bytes: Vec<u8>,
+    },
+    Timer {
+        node: usize,
+        key: TimerKey,
+        generation: u64,
+    },
+    Write {
+        node: usize,
+        context: usize,
+    },
+    Crash {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+    },
+    Partition,
+    Heal {
+        a: usize,
+        b: usize,
+    },
+    ClockJump {
+        node: usize,
+    },
+    Join {
+        node: usize,
+        context: usize,
+    },
+}
+
+#[derive(Debug)]
+struct SimNode {
+    id: NodeId,
+    core: Option<NodeCore>,
+    disk: MemoryKv,
+    /// Armed timers: key → generation.
+    timers: BTreeMap<TimerKey, u64>,
+    /// Local clock = simulated time + offset.
+    offset: i64,
+    restarts: u64,
+}
+
+/// A deterministic simulation of `NodeCore`s.
+#[derive(Debug)]
+pub struct Sim {
+    config: SimConfig,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(u64, u64)>>,
+    events: BTreeMap<u64, Event>,
+    rng: DetRng,
+    nodes: Vec<SimNode>,
+    contexts: Vec<ContextId>,
+    /// Context index → member node indexes (joined).
+    members: Vec<BTreeSet<usize>>,
+    /// Blocked pairs (a < b) → heal time.
+    partitions: BTreeMap<(usize, usize), u64>,
+    in_flight: usize,
+    generation: u64,
+    trace: Hasher,
+    metrics: Metrics,
+    last_write: u64,
+    explain: bool,
+}
+
+impl Sim {
+    /// A world as `config` describes it: every node hosts context 0; the other contexts have
+    /// random subsets of at least two members. Nothing runs until [`Sim::run`].
+    pub fn new(config: SimConfig) -> Sim {
+        let mut rng = DetRng::new(config.seed);
+        let mut nodes = Vec::new();
+        for i in 0..config.nodes {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+            let skew = config.faults.clock_skew_ms;
+            let offset = if skew == 0 {
+                0
+            } else {
+                rng.below(2 * skew + 1) as i64 - skew as i64
+            };
+            nodes.push(SimNode {
+                id: NodeId(id),
+                core: None,
+                disk: MemoryKv::new(),
+                timers: BTreeMap::new(),
+                offset,
+                restarts: 0,
+            });
+        }
+        let contexts: Vec<ContextId> = (0..config.contexts.max(1))
+            .map(|c| ContextId(Hash::of(&[c as u8, 0x5c]).0))
+            .collect();
+        let mut sim = Sim {
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            events: BTreeMap::new(),
+            rng,
+            nodes,
+            members: vec![BTreeSet::new(); contexts.len()],
+            contexts,
+            partitions: BTreeMap::new(),
+            in_flight: 0,
+            generation: 0,
+            trace: Hasher::new(b"tabmesh/sim/trace"),
+            metrics: Metrics::default(),
+            last_write: 0,
+            explain: false,
+            config,
+        };
+        for i in 0..sim.nodes.len() {
+            let seed = sim.rng.next_u64();
+            let core = NodeCore::new(sim.nodes[i].id, sim.node_config(), seed);
+            sim.nodes[i].core = Some(core);
+        }
+        // Membership: context 0 everywhere, the others on random subsets of ≥ 2 nodes.
+        let n = sim.nodes.len();
+        for c in 0..sim.contexts.len() {
+            let mut set: BTreeSet<usize> = if c == 0 {
+                (0..n).collect()
+            } else {
+                (0..n).filter(|_| sim.rng.chance(0.6)).collect()
+            };
+            while set.len() < n.min(2) {
+                set.insert(sim.rng.index(n));
+            }
+            let late = sim.config.late_joiner.then(|| n - 1);
+            for node in set {
+                let at = if Some(node) == late {
+                    sim.config.workload.write_until_ms
+                } else {
+                    0
+                };
+                sim.schedule(at, Event::Join { node, context: c });
+            }
+        }
+        sim.schedule_faults();
+        if sim.config.flood > 0 {
+            sim.flood();
+        }
+        sim
+    }
+
+    fn node_config(&self) -> NodeConfig {
+        let mut config = NodeConfig::default();
+        let mut sync = SyncConfig::default();
+        sync.tick_ms = self.config.tick_ms;
+        sync.dag.max_pending = self.config.max_pending;
+        if let Some((after, retain)) = self.config.compact {
+            sync.compact_after = after;
+            sync.compact_retain = retain;
+            sync.housekeeping_ms = 5_000;
+        }
+        config.sync = sync;
+        config
+    }
+
+    /// Makes convergence failures say in detail what differs (slow: for debugging).
+    pub fn set_explain(&mut self, on: bool) {
+        self.explain = on;
+    }
+
+    /// The metrics so far.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The hash of every event processed so far: equal for equal seeds.
+    pub fn trace_hash(&self) -> Hash {
+        self.trace.clone().finish()
+    }
+
+    /// The simulated time (ms from the start).
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// A node's core (`None` while crashed).
+    pub fn node(&self, i: usize) -> Option<&NodeCore> {
+        self.nodes.get(i).and_then(|n| n.core.as_ref())
+    }
+
+    /// The contexts.
+    pub fn contexts(&self) -> &[ContextId] {
+        &self.contexts
+    }
+
+    /// Members of context `c`.
+    pub fn members(&self, c: usize) -> impl Iterator<Item = usize> + '_ {
+        self.members.get(c).into_iter().flatten().copied()
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Scheduling.
+
+    fn schedule(&mut self, at: u64, event: Event) {
+        if matches!(event, Event::Deliver { .. }) {
+            self.in_flight += 1;
+        }
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq)));
+        self.events.insert(self.seq, event);
+    }
+
+    fn schedule_faults(&mut self) {
+        let f = self.config.faults.clone();
+        let until = self.config.workload.write_until_ms;
+        if f.partition_every_ms > 0 {
+            let mut t = 0;
+            loop {
+                t += 1 + self.rng.below(2 * f.partition_every_ms);
+                if t >= until {
+                    break;
+                }
+                self.schedule(t, Event::Partition);
+            }
+        }
+        if f.crash_every_ms > 0 {
+            let mut t = 0;
+            loop {
+                t += 1 + self.rng.below(2 * f.crash_every_ms);
+                if t >= until {
+                    break;
+                }
+                let node = self.rng.index(self.nodes.len());
+                self.schedule(t, Event::Crash { node });
+            }
+        }
+        if f.clock_jump_back_ms > 0 && !self.nodes.is_empty() {
+            self.schedule(until / 2, Event::ClockJump { node: 0 });
+        }
+        let every = self.config.workload.write_every_ms.max(1);
+        for c in 0..self.contexts.len() {
+            for node in 0..self.nodes.len() {
+                let first = self.rng.below(every) + 1;
+                self.schedule(first, Event::Write { node, context: c });
+            }
+        }
+    }
+
+    /// Node 0 writes `flood` deltas offline; they reach node 1 in random order within a second.
+    fn flood(&mut self) {
+        let ctx = self.contexts[0];
+        let now = self.local_now(0);
+        // Node 1 has state of its own, so it may not take a snapshot: the flood goes through its
+        // pending buffer, pulls and delta sync.
+        let now1 = self.local_now(1);
+        if let Some(core) = self.nodes.get_mut(1).and_then(|n| n.core.as_mut()) {
+            let ok = core.open_context(now1, ctx).is_ok()
+                && core
+                    .commit(now1, ctx, |txn| workload::write(txn, u64::MAX))
+                    .is_ok();
+            if !ok {
+                self.metrics
+                    .failures
+                    .push("flood: node 1 setup failed".into());
+            }
+            self.drain(1);
+        }
+        let mut frames = Vec::new();
+        let node = &mut self.nodes[0];
+        if let Some(core) = node.core.as_mut() {
+            if core.open_context(now, ctx).is_err() {
+                return;
+            }
+            for i in 0..self.config.flood {
+                let op = i as u64;
+                if core
+                    .commit(now + op, ctx, |txn| workload::write(txn, op))
+                    .is_err()
+                {
+                    self.metrics.failures.push("flood write failed".into());
+                }
+                while let Some(out) = core.poll_output() {
+                    match out {
+                        Output::Persist(batch) => node.disk.apply(&batch),
+                        Output::Publish { bytes, .. } => frames.push(bytes),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        self.metrics.writes += frames.len() as u64;
+        self.rng.shuffle(&mut frames);
+        for bytes in frames {
+            let at = 1 + self.rng.below(1_000);
+            self.metrics.messages += 1;
+            self.metrics.bytes += bytes.len() as u64;
+            self.schedule(
+                at,
+                Event::Deliver {
+                    to: 1,
+                    from: 0,
+                    bytes,
+                },
+            );
+        }
+    }
+
+    fn local_now(&self, node: usize) -> u64 {
+        let offset = self.nodes.get(node).map_or(0, |n| n.offset);
+        (EPOCH_MS as i64 + self.now as i64 + offset).max(0) as u64
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Running.
+
+    /// Runs until convergence after the last write, or until `max_time_ms`.
+    pub fn run(&mut self) -> Verdict {
+        self.run_observed(|_, _| {})
+    }
+
+    /// [`Sim::run`], calling `observe(now_ms, reason)` whenever the first failing convergence
+    /// property changes after the last write (for `--explain`).
+    pub fn run_observed(&mut self, mut observe: impl FnMut(u64, &str)) -> Verdict {
+        let mut reason = String::from("no event ran");
+        while let Some(Reverse((at, seq))) = self.queue.pop() {
+            if at > self.config.max_time_ms {
+                break;
+            }
+            self.now = at;
+            let Some(event) = self.events.remove(&seq) else {
+                continue;
+            };
+            self.step(event);
+            self.metrics.events += 1;
+            if self.now >= self.config.workload.write_until_ms {
+                match self.check() {
+                    Ok(()) => {
+                        let after_ms = self.now.saturating_sub(self.last_write);
+                        self.metrics.converged_at_ms = Some(self.now);
+                        return Verdict::Converged { after_ms };
+                    }
+                    Err(why) => {
+                        if why != reason {
+                            observe(self.now, &why);
+                        }
+                        reason = why;
+                    }
+                }
+            }
+        }
+        Verdict::NotConverged { reason }
+    }
+
+    fn step(&mut self, event: Event) {
+        self.trace.fixed(&self.now.to_le_bytes());
+        match event {
+            Event::Deliver { to, from, bytes } => {
+                self.in_flight -= 1;
+                self.trace
+                    .fixed(b"d")
+                    .fixed(&(to as u64).to_le_bytes())
+                    .part(&bytes);
+                let now = self.local_now(to);
+                let from_id = self.nodes[from].id;
+                if self.blocked(from, to) {
+                    self.metrics.dropped += 1;
+                    return;
+                }
+                let Some(core) = self.nodes[to].core.as_mut() else {
+                    self.metrics.dropped += 1;
+                    return;
+                };
+                core.handle_message(now, from_id, &bytes);
+                self.drain(to);
+            }
+            Event::Timer {
+                node,
+                key,
+                generation,
+            } => {
+                if self.nodes[node].timers.get(&key) != Some(&generation) {
+                    return;
+                }
+                self.nodes[node].timers.remove(&key);
+                self.trace.fixed(b"t").fixed(&(node as u64).to_le_bytes());
+                let now = self.local_now(node);
+                if let Some(core) = self.nodes[node].core.as_mut() {
+                    core.handle_timer(now, key);
+                    self.drain(node);
+                }
+            }
+            Event::Write { node, context } => {
+                let every = self.config.workload.write_every_ms.max(1);
+                if self.now < self.config.workload.write_until_ms {
+                    let next = self.now + 1 + self.rng.below(2 * every);
+                    if next < self.config.workload.write_until_ms {
+                        self.schedule(next, Event::Write { node, context });
+                    }
+                }
+                if !self.members[context].contains(&node) {
+                    return;
+                }
+                let now = self.local_now(node);
+                let ctx = self.contexts[context];
+                let op = self.rng.next_u64();
+                self.trace
+                    .fixed(b"w")
+                    .fixed(&(node as u64).to_le_bytes())
+                    .fixed(&op.to_le_bytes());
+                let Some(core) = self.nodes[node].core.as_mut() else {
+                    return;
+                };
+                match core.commit(now, ctx, |txn| workload::write(txn, op)) {
+                    Ok(_) => {
+                        self.metrics.writes += 1;
+                        self.last_write = self.now;
+                    }
+                    Err(e) => self
+                        .metrics
+                        .failures
+                        .push(format!("write on node {node}: {e}")),
+                }
+                self.drain(node);
+            }
+            Event::Crash { node } => {
+                if self.nodes[node].core.take().is_none() {
+                    return;
+                }
+                self.trace.fixed(b"c").fixed(&(node as u64).to_le_bytes());
+                self.metrics.crashes += 1;
+                self.nodes[node].timers.clear();
+                let (lo, hi) = self.config.faults.restart_after_ms;
+                let back = self.now + lo + self.rng.below(hi.saturating_sub(lo) + 1);
+                self.schedule(back, Event::Restart { node });
+                // Peers notice the disconnect.
+                for c in 0..self.contexts.len() {
+                    if !self.members[c].contains(&node) {
+                        continue;
+                    }
+                    let others: Vec<usize> = self.members[c]
+                        .iter()
+                        .copied()
+                        .filter(|m| *m != node)
+                        .collect();
+                    for other in others {
+                        let now = self.local_now(other);
+                        let id = self.nodes[node].id;
+                        let ctx = self.contexts[c];
+                        if let Some(core) = self.nodes[other].core.as_mut() {
+                            core.peer_left(now, ctx, id);
+                            self.drain(other);
+                        }
+                    }
+                }
+            }
+            Event::Restart { node } => {
+                self.trace.fixed(b"r").fixed(&(node as u64).to_le_bytes());
+                let now = self.local_now(node);
+                let seed = self.rng.next_u64();
+                let config = self.node_config();
+                match NodeCore::load(
+                    self.nodes[node].id,
+                    config,
+                    seed,
+                    now,
+                    &self.nodes[node].disk,
+                ) {
+                    Ok(core) => {
+                        self.nodes[node].core = Some(core);
+                        self.nodes[node].restarts += 1;
+                        self.metrics.restarts += 1;
+                        self.drain(node);
+                        for c in 0..self.contexts.len() {
+                            if self.members[c].contains(&node) {
+                                self.connect(node, c);
+                            }
+                        }
+                    }
+                    Err(e) => self
+                        .metrics
+                        .failures
+                        .push(format!("restart of node {node}: {e}")),
+                }
+            }
+            Event::Partition => {
+                let n = self.nodes.len();
+                if n < 2 {
+                    return;
+                }
+                // Cut a random group of nodes off from the rest.
+                let group: BTreeSet<usize> = (0..n).filter(|_| self.rng.chance(0.4)).collect();
+                let (lo, hi) = self.config.faults.partition_len_ms;
+                let until = self.now + lo + self.rng.below(hi.saturating_sub(lo) + 1);
+                self.trace.fixed(b"p");
+                for a in 0..n {
+                    for b in (a + 1)..n {
+                        if group.contains(&a) != group.contains(&b) {
+                            self.partitions.insert((a, b), until);
+                            self.schedule(until, Event::Heal { a, b });
+                        }
+                    }
+                }
+                self.metrics.partitions += 1;
+            }
+            Event::Heal { a, b } => {
+                if self.partitions.get(&(a, b)).is_some_and(|t| *t <= self.now) {
+                    self.partitions.remove(&(a, b));
+                }
+            }
+            Event::ClockJump { node } => {
+                self.nodes[node].offset -= self.config.faults.clock_jump_back_ms as i64;
+                self.trace.fixed(b"j");
+            }
+            Event::Join { node, context } => {
+                let now = self.local_now(node);
+                let ctx = self.contexts[context];
+                self.members[context].insert(node);
+                if let Some(core) = self.nodes[node].core.as_mut() {
+                    if let Err(e) = core.open_context(now, ctx) {
+                        self.metrics
+                            .failures
+                            .push(format!("join of node {node}: {e}"));
+                    }
+                    self.drain(node);
+                }
+                self.connect(node, context);
+            }
+        }
+    }
+
+    /// Tells `node` and the live members of context `c` about each other.
+    fn connect(&mut self, node: usize, c: usize) {
+        let ctx = self.contexts[c];
+        let others: Vec<usize> = self.members[c]
+            .iter()
+            .copied()
+            .filter(|m| *m != node)
+            .collect();
+        for other in others {
+            if self.nodes[other].core.is_none() {
+                continue;
+            }
+            let (a_id, b_id) = (self.nodes[node].id, self.nodes[other].id);
+            let now = self.local_now(node);
+            if let Some(core) = self.nodes[node].core.as_mut() {
+                core.peer_joined(now, ctx, b_id);
+            }
+            self.drain(node);
+            let now = self.local_now(other);
+            if let Some(core) = self.nodes[other].core.as_mut() {
+                core.peer_joined(now, ctx, a_id);
+            }
+            self.drain(other);
+        }
+    }
+
+    /// How two members of context `c` differ (for `--explain`).
+    fn explain_divergence(&self, c: usize) -> String {
+        let ctx = self.contexts[c];
+        let members: Vec<usize> = self.members[c].iter().copied().collect();
+        let (Some(a), Some(b)) = (members.first(), members.last()) else {
+            return String::new();
+        };
+        let (Some(ra), Some(rb)) = (
+            self.nodes[*a].core.as_ref().and_then(|n| n.replica(&ctx)),
+            self.nodes[*b].core.as_ref().and_then(|n| n.replica(&ctx)),
+        ) else {
+            return String::new();
+        };
+        let mut out = format!(
+            "\n    node {a}: heads {:?} stats {:?}\n    node {b}: heads {:?} stats {:?}",
+            ra.dag().heads(),
+            ra.dag().stats(0),
+            rb.dag().heads(),
+            rb.dag().stats(0)
+        );
+        for e in ra.state().entities() {
+            match rb.state().entity(&e.id()) {
+                Some(other) if other == e => {}
+                Some(other) => {
+                    out.push_str(&format!("\n    differs: {e:?}\n         vs: {other:?}"))
+                }
+                None => out.push_str(&format!("\n    only on {a}: {e:?}")),
+            }
+        }
+        for e in rb.state().entities() {
+            if ra.state().entity(&e.id()).is_none() {
+                out.push_str(&format!("\n    only on {b}: {e:?}"));
+            }
+        }
+        out
+    }
+
+    /// Which parents node `i` waits for and who holds them (for `--explain`).
+    fn explain_pending(&self, i: usize) -> String {
+        let Some(core) = self.nodes[i].core.as_ref() else {
+            return String::new();
+        };
+        let mut out = String::new();
+        for ctx in core.contexts() {
+            let Some(r) = core.replica(&ctx) else {
+                continue;
+            };
+            for id in r.dag().missing_parents(3) {
+                let holders: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, n)| {
+                        let st = n.core.as_ref()?.replica(&ctx)?.dag().status(&id);
+                        Some(format!("{j}:{st:?}"))
+                    })
+                    .collect();
+                out.push_str(&format!(
+                    " [missing {id:?} in {ctx:?}: {}]",
+                    holders.join(",")
+                ));
+            }
+        }
+        out
+    }
+
+    fn blocked(&self, a: usize, b: usize) -> bool {
+        if self.now < self.config.isolate_until_ms {
+            return true;
+        }
+        let key = (a.min(b), a.max(b));
+        self.partitions
+            .get(&key)
+            .is_some_and(|until| *until > self.now)
+    }
+
+    /// Handles every output of a node.
+    fn drain(&mut self, node: usize) {
+        while let Some(out) = self.nodes[node]
+            .core
+            .as_mut()
+            .and_then(NodeCore::poll_output)
+        {
+            match out {
+                Output::Persist(batch) => {
+                    self.metrics.persisted_batches += 1;
+                    self.nodes[node].disk.apply(&batch);
+                }
+                Output::Publish { context, bytes, .. } => {
+                    let Some(c) = self.contexts.iter().position(|x| *x == context) else {
+                        continue;
+                    };
+                    let targets: Vec<usize> = self.members[c]
+                        .iter()
+                        .copied()
+                        .filter(|m| *m != node)
+                        .collect();
+                    for to in targets {
+                        self.send(node, to, bytes.clone());
+                    }
+                }
+                Output::Send { to, bytes } => {
+                    if let Some(to) = self.nodes.iter().position(|n| n.id == to) {
+                        self.send(node, to, bytes);
+                    }
+                }
+                Output::ArmTimer { key, at_ms } => {
+                    self.generation += 1;
+                    let generation = self.generation;
+                    self.nodes[node].timers.insert(key, generation);
+                    let delay = at_ms.saturating_sub(self.local_now(node));
+                    self.schedule(
+                        self.now + delay,
+                        Event::Timer {
+                            node,
+                            key,
+                            generation,
+                        },
+                    );
+                }
+                Output::CancelTimer(key) => {
+                    self.nodes[node].timers.remove(&key);
+                }
+                Output::Subscribe(_) => {}
+                Output::Notify(event) => self.observe(node, event),
+                _ => {}
+            }
+        }
+    }
+
+    fn observe(&mut self, node: usize, event: NodeEvent) {
+        match event {
+            NodeEvent::Sync { event, .. } => match event {
+                SyncEvent::SessionEnded {
+                    protocol,
+                    outcome,
+                    peer,
+                } => {
+                    if let SessionOutcome::Failed(why) = &outcome {
+                        if self.metrics.failure_samples.len() < 12 {
+                            let peer = self
+                                .nodes
+                                .iter()
+                                .position(|n| n.id == peer)
+                                .unwrap_or(usize::MAX);
+                            self.metrics.failure_samples.push(format!(
+                                "{}ms {node}->{peer} {protocol:?}: {why:?}",
+                                self.now
+                            ));
+                        }
+                    }
+                    self.metrics.count_session(protocol, &outcome);
+                    if let SessionOutcome::Converged { .. } = outcome {
+                        if protocol == tabmesh_sync::Protocol::Snapshot {
+                            self.metrics
+                                .snapshots_by_node
+                                .entry(node)
+                                .and_modify(|n| *n += 1)
+                                .or_insert(1);
+                        }
+                    }
+                }
+                SyncEvent::Rejected { error, .. } => {
+                    self.metrics.rejections += 1;
+                    if self.metrics.rejection_samples.len() < 8 {
+                        self.metrics.rejection_samples.push(error.to_string());
+                    }
+                }
+                _ => {}
+            },
+            NodeEvent::Rejected { .. } => self.metrics.rejections += 1,
+            _ => {}
+        }
+    }
+
+    /// Puts a message on the wire with the configured faults.
+    fn send(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+        self.metrics.messages += 1;
+        self.metrics.bytes += bytes.len() as u64;
+        let f = self.config.faults.clone();
+        if self.rng.chance(f.loss) {
+            self.metrics.dropped += 1;
+            return;
+        }
+        let copies = if self.rng.chance(f.duplicate) {
+            self.metrics.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let delay =
+                f.latency_ms + self.rng.below(f.jitter_ms + 1) + self.rng.below(f.reorder_ms + 1);
+            self.schedule(
+                self.now + delay.max(1),
+                Event::Deliver {
+                    to,
+                    from,
+                    bytes: bytes.clone(),
+                },
+            );
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Convergence.
+
+    /// C1–C5, in order; the first that fails, as text.
+    pub fn check(&self) -> Result<(), String> {
+        if self.in_flight > 0 {
+            return Err(format!("C1: {} messages in flight", self.in_flight));
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            let Some(core) = &n.core else {
+                return Err(format!("C2: node {i} is down"));
+            };
+            if !core.is_idle() {
+                return Err(format!("C2: node {i} is syncing"));
+            }
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.core.as_ref().is_some_and(NodeCore::has_pending) {
+                return Err(format!(
+                    "C3: node {i} has pending deltas{}",
+                    self.explain_pending(i)
+                ));
+            }
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            let armed = n.core.as_ref().map_or(0, NodeCore::sync_timers_armed);
+            if armed > 0 {
+                return Err(format!("C4: node {i} has {armed} sync timers armed"));
+            }
+        }
+        for (c, ctx) in self.contexts.iter().enumerate() {
+            let mut digests = BTreeMap::new();
+            for m in &self.members[c] {
+                let Some(state) = self.nodes[*m]
+                    .core
+                    .as_ref()
+                    .and_then(|core| core.state(ctx))
+                else {
+                    return Err(format!("C5: node {m} lacks context {c}"));
+                };
+                digests.insert(*m, (state.root_hash(), workload::values(state)));
+            }
+            let mut it = digests.values();
+            if let Some(first) = it.next() {
+                if it.any(|d| d != first) {
+                    let roots: Vec<String> = digests
+                        .iter()
+                        .map(|(m, (r, _))| format!("{m}:{r:?}"))
+                        .collect();
+                    let detail = if self.explain {
+                        self.explain_divergence(c)
+                    } else {
+                        String::new()
+                    };
+                    return Err(format!(
+                        "C5: context {c} differs: {}{detail}",
+                        roots.join(" ")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

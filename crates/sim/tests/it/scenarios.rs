@@ -1,0 +1,132 @@
+use tabmesh_sim::{Chaos, Scenario, Sim, SimConfig};
+
+use super::converge;
+
+fn all_contexts_equal(sim: &Sim) {
+    // `converge` already checked C5 (roots and values); check the reads directly once more.
+    for (c, ctx) in sim.contexts().iter().enumerate() {
+        let members: Vec<usize> = sim.members(c).collect();
+        let first = sim.node(members[0]).unwrap().state(ctx).unwrap();
+        for m in &members[1..] {
+            let other = sim.node(*m).unwrap().state(ctx).unwrap();
+            assert_eq!(first.root_hash(), other.root_hash());
+            assert_eq!(
+                first.text("doc").map(|t| t.to_string()).ok(),
+                other.text("doc").map(|t| t.to_string()).ok()
+            );
+            assert_eq!(
+                first.counter("hits").map(|c| c.value()).ok(),
+                other.counter("hits").map(|c| c.value()).ok()
+            );
+        }
+    }
+}
+
+#[test]
+fn synced_nodes_converge_by_gossip_alone() {
+    for seed in 0..3 {
+        let sim = converge(SimConfig::scenario(Scenario::Synced, seed));
+        let m = sim.metrics();
+        assert!(m.writes > 50);
+        assert_eq!(
+            m.sessions[1] + m.sessions[2] + m.sessions[3],
+            0,
+            "seed {seed}: {m:?}"
+        );
+        all_contexts_equal(&sim);
+    }
+}
+
+#[test]
+fn diverged_nodes_converge_after_the_partition_heals() {
+    for seed in 0..3 {
+        let sim = converge(SimConfig::scenario(Scenario::Diverged, seed));
+        assert!(sim.metrics().sessions[1] > 0, "seed {seed}: no delta sync");
+        assert!(sim.metrics().dropped > 0);
+        all_contexts_equal(&sim);
+    }
+}
+
+#[test]
+fn partial_overlap_of_contexts_converges() {
+    for seed in 0..3 {
+        let sim = converge(SimConfig::scenario(Scenario::PartialOverlap, seed));
+        assert_eq!(sim.contexts().len(), 4);
+        assert!(
+            (1..4).any(|c| sim.members(c).count() < 5),
+            "seed {seed}: no partial membership"
+        );
+        all_contexts_equal(&sim);
+    }
+}
+
+#[test]
+fn only_the_empty_late_joiner_takes_snapshots() {
+    for seed in 0..4 {
+        let sim = converge(SimConfig::scenario(Scenario::EmptyReplica, seed));
+        let late = 3;
+        let joined = (0..sim.contexts().len())
+            .filter(|c| sim.members(*c).any(|m| m == late))
+            .count();
+        let m = sim.metrics();
+        assert_eq!(
+            m.snapshots_by_node.keys().copied().collect::<Vec<_>>(),
+            vec![late],
+            "seed {seed}"
+        );
+        assert_eq!(
+            m.snapshots(),
+            joined as u64,
+            "seed {seed}: one snapshot per context joined"
+        );
+        all_contexts_equal(&sim);
+    }
+}
+
+#[test]
+fn pruned_history_is_caught_up_by_state_comparison() {
+    let mut merkle = 0;
+    for seed in 0..4 {
+        let sim = converge(SimConfig::scenario(Scenario::PrunedHistory, seed));
+        merkle += sim.metrics().sessions[2];
+        all_contexts_equal(&sim);
+    }
+    assert!(merkle > 0, "no Merkle comparison ran");
+}
+
+#[test]
+fn heavy_chaos_with_crashes_converges() {
+    let mut crashes = 0;
+    for seed in 0..8 {
+        let sim = converge(SimConfig::new(seed, 4, Chaos::Heavy));
+        crashes += sim.metrics().crashes;
+        assert_eq!(sim.metrics().restarts, sim.metrics().crashes, "seed {seed}");
+        all_contexts_equal(&sim);
+    }
+    assert!(crashes > 0, "no node crashed");
+}
+
+#[test]
+fn an_out_of_order_flood_against_a_small_pending_cap_converges() {
+    let sim = converge(SimConfig::scenario(Scenario::Flood, 0));
+    let ctx = sim.contexts()[0];
+    let receiver = sim.node(1).unwrap().replica(&ctx).unwrap();
+    assert!(
+        receiver.metrics().pending_evicted > 0,
+        "the cap was never hit"
+    );
+    assert!(receiver.dag().stats(0).applied > 18_000);
+    assert_eq!(
+        sim.metrics().snapshots(),
+        0,
+        "a non-empty replica took a snapshot"
+    );
+    all_contexts_equal(&sim);
+}
+
+#[test]
+fn twenty_nodes_converge() {
+    let sim = converge(SimConfig::scenario(Scenario::Large, 1));
+    assert_eq!((0..20).filter(|i| sim.node(*i).is_some()).count(), 20);
+    all_contexts_equal(&sim);
+}
