@@ -38,11 +38,11 @@ phase() {
 phase_table() {
     phase_end
     local total=0 i
-    printf '\n%-44s %8s\n' "phase" "seconds"
-    printf '%-44s %8s\n' "--------------------------------------------" "--------"
+    printf '\n%-60s %8s\n' "phase" "seconds"
+    printf '%-60s %8s\n' "------------------------------------------------------------" "--------"
     for i in "${!PHASE_NAMES[@]}"; do
-        printf '%-44s %8d\n' "${PHASE_NAMES[$i]}" "${PHASE_SECS[$i]}"
+        printf '%-60s %8d\n' "${PHASE_NAMES[$i]}" "${PHASE_SECS[$i]}"
         total=$(( total + PHASE_SECS[i] ))
     done
-    printf '%-44s %8d\n' "total" "$total"
+    printf '%-60s %8d\n' "total" "$total"
 }

@@ -3,7 +3,8 @@
 #   1. cargo fmt --check
 #   2. clippy -D warnings on all targets, natively and for wasm32 on the crates that ship to browsers
 #   3. native tests (unit, integration, benches in test mode, doctests)
-#   4. the same test sources in headless Chromium (one optimised wasm32 binary)
+#   4. the deterministic simulator: 1000 seeds under heavy chaos must all converge
+#   5. the same test sources in headless Chromium (one optimised wasm32 binary)
 # Then prints how many tests ran per crate in each place, and a phase-time table.
 # Each artifact is built once, in one profile per target, with identical feature sets.
 set -euo pipefail
@@ -41,6 +42,10 @@ cargo test --workspace --all-targets --locked 2>&1 | tee "$LOG_DIR/native.log"
 
 phase "native doctests"
 cargo test --workspace --doc --locked 2>&1 | tee "$LOG_DIR/doc.log"
+
+phase "simulator: 1000 seeds under heavy chaos (release)"
+cargo run -p tabmesh-sim --release --locked -- --seeds 1000 --chaos heavy > "$LOG_DIR/sim.log"
+tail -n 1 "$LOG_DIR/sim.log"
 
 phase "browser tests (headless Chromium)"
 cargo test -p tabmesh-browser-tests --target wasm32-unknown-unknown --profile wasm-test --locked \

@@ -7,5 +7,9 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 mod base;
 #[path = "../../../crates/dag/tests/it/main.rs"]
 mod dag;
+#[path = "../../../crates/node/tests/it/main.rs"]
+mod node;
 #[path = "../../../crates/state/tests/it/main.rs"]
 mod state;
+#[path = "../../../crates/sync/tests/it/main.rs"]
+mod sync;
