@@ -1,0 +1,16 @@
+use tabmesh_testkit::test;
+
+// Integration tests of `tabmesh-runtime`, through its public API only. One binary; the same source
+// runs natively and in headless Chromium (no threads, files or clocks; WAT is compiled to bytes in
+// the test).
+
+mod abi;
+mod app;
+mod cache;
+mod hostile;
+mod support;
+
+#[test]
+fn runtime_errors_stay_small() {
+    assert!(size_of::<tabmesh_runtime::RuntimeError>() <= 40);
+}
