@@ -420,6 +420,28 @@ impl Action {
         &self.meta
     }
 
+    /// The newest stamp anywhere in this state: metadata (created, updated, deleted), the element
+    /// key, and the body's value stamps and set tags. An entity whose newest stamp is older than a
+    /// replica's GC horizon is *ancient* there (see [`State::collect_garbage`](crate::State::collect_garbage)).
+    pub fn newest_stamp(&self) -> Stamp {
+        let m = &self.meta;
+        let mut n = m.created.max(m.updated);
+        n = n.max(m.deleted.unwrap_or_default());
+        n = n.max(self.elem().unwrap_or_default());
+        let lww = |v: &Option<Lww>| v.as_ref().map(|l| l.stamp).unwrap_or_default();
+        let body = match &self.body {
+            Body::Register(v) | Body::ListItem { value: v, .. } => lww(v),
+            Body::SetMember { added, removed } => added
+                .values()
+                .chain(removed.values())
+                .copied()
+                .max()
+                .unwrap_or_default(),
+            _ => Stamp::default(),
+        };
+        n.max(body)
+    }
+
     /// What kind of change this describes, judged from the action alone (informational: a
     /// header refreshing an existing container reads as `Add`).
     pub fn op(&self) -> ActionOp {

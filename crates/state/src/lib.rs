@@ -36,9 +36,19 @@
 //! [`MAX_ACTIONS`], [`MAX_COUNTER_SLOTS`], [`MAX_SET_TAGS`], [`MAX_DEPTH`]. Malformed, oversized or
 //! type-confused actions from a peer are a [`StateError`] and change nothing.
 //!
+//! **Tombstones and garbage collection.** Deletes are tombstone stamps, kept so that a late
+//! concurrent write can be ordered against them. [`State::collect_garbage`] removes, for good,
+//! every deleted entity whose every stamp is older than a horizon the caller picks (the sync layer
+//! uses `now − retention`), with its hidden subtree; it keeps deleted list/text elements that are
+//! origins of retained ones, so element order never changes, and it is deterministic (same
+//! actions, same horizon, same root). The state remembers its GC horizon (persisted, reopened by
+//! [`State::open`]); [`State::apply_counted`] then drops fragments of absent entities that are
+//! entirely older than it, so a collected deletion never comes back from a replica that still held
+//! it. [`State::forget`] removes entities a peer is known to have collected.
+//!
 //! What this crate deliberately is not: it does no IO, reads no clock and draws no randomness
 //! (every HLC is an argument), has no target-specific code, and knows nothing of deltas, signing,
-//! the network or apps. It does not garbage-collect tombstones yet.
+//! the network or apps. It does not decide the retention: that is the sync layer's policy.
 //!
 //! ```
 //! use tabmesh_base::{HlcClock, MemberId};
@@ -91,7 +101,7 @@ pub use limits::{
 pub use merkle::{EntityHashes, TrieNode, TrieSlot};
 pub use read::{CounterRef, ListRef, MapRef, PnCounterRef, RegisterRef, SetRef, TextRef, Value};
 pub use stamp::Stamp;
-pub use state::State;
+pub use state::{Applied, Collected, State};
 pub use txn::{
     Commit, CounterMut, ListMut, MapMut, PnCounterMut, RegisterMut, SetMut, TextMut, Txn,
 };

@@ -131,7 +131,11 @@ read_handle!(
     /// *absolute* value and the action carries that value, so the merge is the maximum per slot and
     /// re-delivering an action never counts twice. The value is the sum of the slots. Deleting a
     /// counter entry hides it (by HLC, like every entry); a later increment shows it again with its
-    /// full merged value: a counter never goes back.
+    /// full merged value: a counter never goes back — until the deleted counter is garbage
+    /// collected ([`State::collect_garbage`]): one incremented after that starts from fresh slots,
+    /// and a replica that had not collected it yet joins its old slots back in (by delta or by
+    /// Merkle repair), so replicas converge to a value that may or may not include the count from
+    /// before the delete, depending on that timing.
     CounterRef
 );
 

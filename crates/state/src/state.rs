@@ -4,10 +4,11 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use tabmesh_base::{EntityId, Hash, KvRead, WriteBatch};
+use tabmesh_base::codec::{Reader, Writer};
+use tabmesh_base::{EntityId, Hash, Hlc, KvRead, WriteBatch};
 
 use crate::entity::{Body, Key};
-use crate::ids::name_id;
+use crate::ids::{element_id, name_id};
 use crate::limits::{MAX_ACTIONS, MAX_DEPTH, MAX_KEY_LEN};
 use crate::merkle::{node_hash, Trie, TrieNode};
 use crate::seq::{Item, Seq};
@@ -16,6 +17,32 @@ use crate::{Action, CrdtKind, EntityHashes, Metadata, Stamp, StateError};
 
 /// The byte after the caller's prefix that starts every entity record key.
 const RECORD_TAG: u8 = b'e';
+
+/// The key (after the caller's prefix) of the record holding the GC horizon.
+const HORIZON_TAG: u8 = b'g';
+
+/// What [`State::apply_counted`] did: the batch to persist, and how many fragments it dropped as
+/// ancient (see [`State::collect_garbage`]).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct Applied {
+    /// The new record of every entity the call changed.
+    pub batch: WriteBatch,
+    /// Fragments dropped because their entity is absent here and all of it is older than the GC
+    /// horizon (a collected deletion coming back, or a write that never arrived within the
+    /// retention), and fragments under such an entity.
+    pub dropped: usize,
+}
+
+/// What [`State::collect_garbage`] or [`State::forget`] removed.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct Collected {
+    /// Entities removed (each collected subtree counts every entity in it).
+    pub removed: usize,
+    /// The deletes of their records (and the new horizon record): persist it like any batch.
+    pub batch: WriteBatch,
+}
 
 /// One entity: its replicated state plus what is derived from it (never stored, rebuilt on open).
 #[derive(Clone, Debug)]
@@ -84,8 +111,11 @@ pub struct State {
     /// Containers whose effective tombstone changed: their subtrees' visibility is recomputed at
     /// the next flush, once, however many tombstones a batch carried.
     refresh: BTreeSet<EntityId>,
-    /// Element orders to rebuild (after undoing an insertion).
+    /// Element orders to rebuild (after undoing an insertion or removing elements).
     rebuild: BTreeSet<EntityId>,
+    /// The GC horizon: the newest horizon collected so far (persisted, see
+    /// [`State::collect_garbage`]).
+    horizon: Hlc,
 }
 
 impl fmt::Debug for State {
@@ -93,6 +123,7 @@ impl fmt::Debug for State {
         f.debug_struct("State")
             .field("root", &self.root)
             .field("entities", &self.entities.len())
+            .field("gc_horizon", &self.horizon)
             .finish()
     }
 }
@@ -108,15 +139,22 @@ impl State {
             rehash: BTreeSet::new(),
             refresh: BTreeSet::new(),
             rebuild: BTreeSet::new(),
+            horizon: Hlc::default(),
         }
     }
 
     /// Loads the state stored under `prefix` (what earlier write batches persisted).
     ///
     /// Records are validated like remote actions; a record of an unknown codec version is
-    /// [`CodecError::UnknownVersion`](tabmesh_base::CodecError::UnknownVersion).
+    /// [`CodecError::UnknownVersion`](tabmesh_base::CodecError::UnknownVersion). The GC horizon
+    /// is read back too ([`gc_horizon`](State::gc_horizon)).
     pub fn open(prefix: &[u8], kv: &impl KvRead) -> Result<State, StateError> {
         let mut state = State::new(prefix);
+        if let Some(bytes) = kv.get(&state.horizon_key()) {
+            let mut r = Reader::new(&bytes)?;
+            state.horizon = Hlc::decode(&mut r)?;
+            r.finish()?;
+        }
         let scan = state.record_prefix();
         let rows = kv.scan_prefix(&scan);
         let mut actions = Vec::with_capacity(rows.len());
@@ -130,7 +168,8 @@ impl State {
             actions.push(a);
         }
         drop(rows);
-        state.apply_in(&mut Session::untracked(), &actions)?;
+        let refs: Vec<&Action> = actions.iter().collect();
+        state.apply_in(&mut Session::untracked(), &refs)?;
         state.flush();
         Ok(state)
     }
@@ -144,6 +183,13 @@ impl State {
         let mut k = Vec::with_capacity(self.prefix.len() + 1);
         k.extend_from_slice(&self.prefix);
         k.push(RECORD_TAG);
+        k
+    }
+
+    fn horizon_key(&self) -> Vec<u8> {
+        let mut k = Vec::with_capacity(self.prefix.len() + 1);
+        k.extend_from_slice(&self.prefix);
+        k.push(HORIZON_TAG);
         k
     }
 
@@ -225,8 +271,25 @@ impl State {
     /// Joins remote actions (or full entity states from a snapshot or Merkle repair) into the
     /// state. Any order works within the batch: parents are joined before their children.
     ///
+    /// Fragments of *ancient* entities are dropped, not refused (see [`apply_counted`](State::apply_counted),
+    /// which also says how many).
+    ///
     /// Returns the batch to persist. On error nothing changes: the whole batch is refused.
     pub fn apply(&mut self, actions: &[Action]) -> Result<WriteBatch, StateError> {
+        self.apply_counted(actions).map(|a| a.batch)
+    }
+
+    /// [`apply`](State::apply), reporting how many fragments it dropped.
+    ///
+    /// **Resurrection guard.** A fragment of an entity this replica does not hold, whose newest
+    /// stamp ([`Action::newest_stamp`], joined over every fragment of that entity in the batch) is
+    /// older than the [`gc_horizon`](State::gc_horizon), is dropped: it is a deletion this replica
+    /// collected coming back from a replica that had not (or a write that did not reach this
+    /// replica within the retention, which the retention's contract gives up on). Fragments under a
+    /// dropped entity that this replica does not hold go with it. Nothing is dropped for an entity
+    /// that exists here: joining into it is always safe. Local transactions never produce such
+    /// fragments (their stamps are newer than anything they observed).
+    pub fn apply_counted(&mut self, actions: &[Action]) -> Result<Applied, StateError> {
         if actions.len() > MAX_ACTIONS {
             return Err(StateError::TooLarge {
                 what: "actions",
@@ -234,11 +297,15 @@ impl State {
                 max: MAX_ACTIONS,
             });
         }
+        let (kept, dropped) = self.screen(actions);
         let mut sess = Session::default();
-        match self.apply_in(&mut sess, actions) {
+        match self.apply_in(&mut sess, &kept) {
             Ok(()) => {
                 self.flush();
-                Ok(self.batch(&sess))
+                Ok(Applied {
+                    batch: self.batch(&sess),
+                    dropped,
+                })
             }
             Err(e) => {
                 self.rollback(sess);
@@ -247,11 +314,202 @@ impl State {
         }
     }
 
+    /// The resurrection guard of [`apply_counted`](State::apply_counted): the fragments to join,
+    /// and how many were dropped as ancient.
+    fn screen<'a>(&self, actions: &'a [Action]) -> (Vec<&'a Action>, usize) {
+        if self.horizon == Hlc::default() {
+            return (actions.iter().collect(), 0);
+        }
+        let mut newest: BTreeMap<EntityId, Hlc> = BTreeMap::new();
+        for a in actions
+            .iter()
+            .filter(|a| !self.entities.contains_key(&a.id))
+        {
+            let n = a.newest_stamp().hlc;
+            let e = newest.entry(a.id).or_insert(n);
+            *e = (*e).max(n);
+        }
+        let mut gone: BTreeSet<EntityId> = newest
+            .into_iter()
+            .filter(|(_, n)| *n < self.horizon)
+            .map(|(id, _)| id)
+            .collect();
+        if gone.is_empty() {
+            return (actions.iter().collect(), 0);
+        }
+        // Entities under a dropped one go with it. Parent chains are at most MAX_DEPTH long.
+        for _ in 0..MAX_DEPTH {
+            let before = gone.len();
+            for a in actions {
+                let orphan = a.parent.is_some_and(|p| gone.contains(&p));
+                if orphan && !self.entities.contains_key(&a.id) {
+                    gone.insert(a.id);
+                }
+            }
+            if gone.len() == before {
+                break;
+            }
+        }
+        let kept: Vec<&Action> = actions.iter().filter(|a| !gone.contains(&a.id)).collect();
+        let dropped = actions.len() - kept.len();
+        (kept, dropped)
+    }
+
+    /// The GC horizon: entities whose every stamp is older than it may have been collected here,
+    /// so fragments of them that arrive again are dropped. The newest horizon given to
+    /// [`collect_garbage`](State::collect_garbage) so far ([`Hlc::default`] when never), persisted
+    /// with the state.
+    pub fn gc_horizon(&self) -> Hlc {
+        self.horizon
+    }
+
+    /// Tombstone garbage collection: permanently removes every entity that is deleted, invisible
+    /// and entirely older than `horizon`, with its subtree, and raises the GC horizon to `horizon`
+    /// (it never goes down). Returns how many entities went and the batch that deletes their
+    /// records and stores the horizon.
+    ///
+    /// An entity is collected when its effective tombstone (its own or an ancestor's) is older than
+    /// `horizon`, and every entity of its subtree is invisible with a newest stamp
+    /// ([`Action::newest_stamp`]) older than `horizon`. Reads therefore never change.
+    ///
+    /// **RGA.** A deleted list item or text character that is the origin of a retained element
+    /// stays (transitively): element order is the tree of origins, and removing only subtrees of
+    /// that tree leaves the order of what remains unchanged, so no position is ever lost.
+    ///
+    /// **Determinism.** The result is a pure function of the state and `horizon`: replicas that
+    /// applied the same actions and collect at the same horizon have the same root.
+    ///
+    /// **Contract.** After collection, a fragment of a collected entity that arrives again is
+    /// dropped by [`apply_counted`](State::apply_counted) (its stamps are all older than the
+    /// horizon). What this gives up is documented at the sync layer's retention: a write older than
+    /// the horizon that never reached this replica is dropped too.
+    ///
+    /// Cost: one pass over the entities plus the collected subtrees; the orders of lists and texts
+    /// that lost elements are rebuilt once.
+    pub fn collect_garbage(&mut self, horizon: Hlc) -> Collected {
+        let mut candidates: Vec<(u8, EntityId)> = self
+            .entities
+            .iter()
+            .filter(|(_, e)| !e.live && e.tomb.is_some_and(|t| t.hlc < horizon))
+            .map(|(id, e)| (e.depth, *id))
+            .collect();
+        // Shallowest first: a collected container takes its candidates along.
+        candidates.sort_unstable();
+        let mut doomed: BTreeSet<EntityId> = BTreeSet::new();
+        for (_, id) in candidates {
+            if doomed.contains(&id) {
+                continue;
+            }
+            if let Some(subtree) = self.dead_subtree(&id, horizon) {
+                doomed.extend(subtree);
+            }
+        }
+        self.keep_origins(&mut doomed);
+        let removed = doomed.len();
+        let mut batch = self.remove_all(&doomed);
+        if horizon > self.horizon {
+            self.horizon = horizon;
+            let mut w = Writer::new();
+            horizon.encode(&mut w);
+            batch.put(self.horizon_key(), w.finish());
+        }
+        Collected { removed, batch }
+    }
+
+    /// Forgets entities and their subtrees, whatever their state: what a peer whose GC horizon is
+    /// newer than all of them collected (a sync protocol found that the peer lacks them). Ids this
+    /// state does not hold are ignored. Unlike [`collect_garbage`](State::collect_garbage) this
+    /// may change reads, and a list or text element whose origin is forgotten waits (unseen) for
+    /// it; the caller decides when forgetting is right.
+    pub fn forget(&mut self, ids: &[EntityId]) -> Collected {
+        let mut doomed = BTreeSet::new();
+        for id in ids {
+            if doomed.contains(id) {
+                continue;
+            }
+            let mut stack = vec![*id];
+            while let Some(id) = stack.pop() {
+                if let Some(e) = self.entities.get(&id) {
+                    if doomed.insert(id) {
+                        stack.extend(e.children.iter().map(|(c, _)| c));
+                    }
+                }
+            }
+        }
+        let removed = doomed.len();
+        let batch = self.remove_all(&doomed);
+        Collected { removed, batch }
+    }
+
+    /// The subtree of `top` when all of it is invisible and older than `horizon`.
+    fn dead_subtree(&self, top: &EntityId, horizon: Hlc) -> Option<Vec<EntityId>> {
+        let mut out = Vec::new();
+        let mut stack = vec![*top];
+        while let Some(id) = stack.pop() {
+            let e = self.entities.get(&id)?;
+            if e.live || e.state.newest_stamp().hlc >= horizon {
+                return None;
+            }
+            out.push(id);
+            stack.extend(e.children.iter().map(|(c, _)| c));
+        }
+        Some(out)
+    }
+
+    /// Keeps (takes out of `doomed`) every element that is the origin of a retained element of
+    /// the same list or text, transitively along origin chains.
+    fn keep_origins(&self, doomed: &mut BTreeSet<EntityId>) {
+        let seqs: BTreeSet<EntityId> = doomed
+            .iter()
+            .filter_map(|id| {
+                let e = self.entities.get(id)?;
+                e.state.elem()?;
+                e.state.parent.filter(|p| !doomed.contains(p))
+            })
+            .collect();
+        for seq in seqs {
+            let Some(c) = self.entities.get(&seq) else {
+                continue;
+            };
+            for (kid, _) in c.children.iter() {
+                if doomed.contains(&kid) {
+                    continue;
+                }
+                let mut origin = self.entities.get(&kid).and_then(|e| e.state.origin());
+                while let Some(o) = origin {
+                    let oid = element_id(seq, o);
+                    if !doomed.remove(&oid) {
+                        break;
+                    }
+                    origin = self.entities.get(&oid).and_then(|e| e.state.origin());
+                }
+            }
+        }
+    }
+
+    /// Removes entities (each with its whole subtree among them), deepest first, and returns the
+    /// deletes of their records. Hashes, visibility and element orders are current afterwards.
+    fn remove_all(&mut self, doomed: &BTreeSet<EntityId>) -> WriteBatch {
+        let mut order: Vec<(Reverse<u8>, EntityId)> = doomed
+            .iter()
+            .filter_map(|id| Some((Reverse(self.entities.get(id)?.depth), *id)))
+            .collect();
+        order.sort_unstable();
+        let mut batch = WriteBatch::new();
+        for (_, id) in order {
+            if self.remove(&id).is_some() {
+                batch.delete(self.record_key(&id));
+            }
+        }
+        self.flush();
+        batch
+    }
+
     /// Joins in passes: each pass joins every action whose parent is known. Parent chains are at
     /// most [`MAX_DEPTH`] long, so this takes at most `MAX_DEPTH + 1` passes.
-    fn apply_in(&mut self, sess: &mut Session, actions: &[Action]) -> Result<(), StateError> {
+    fn apply_in(&mut self, sess: &mut Session, actions: &[&Action]) -> Result<(), StateError> {
         let mut todo: Vec<&Action> = Vec::new();
-        for a in actions {
+        for &a in actions {
             if self.parent_known(a) {
                 self.join(sess, a)?;
             } else {
@@ -497,7 +755,7 @@ impl State {
         Some(old)
     }
 
-    /// Removes an entity created in a session being undone (its children are already gone).
+    /// Removes an entity whose children are already gone (undoing its creation, or collecting it).
     fn remove(&mut self, id: &EntityId) -> Option<Action> {
         let e = *self.entities.remove(id)?;
         match e.state.parent {

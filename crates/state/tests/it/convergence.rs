@@ -22,7 +22,7 @@ fn key(rng: &mut DetRng, prefix: u8, n: u64) -> [u8; 2] {
 
 /// One random operation. Small key spaces make concurrent writes to one key, one position and one
 /// nested collection frequent.
-fn random_op(rng: &mut DetRng, t: &mut Txn<'_>) -> Result<(), StateError> {
+pub(crate) fn random_op(rng: &mut DetRng, t: &mut Txn<'_>) -> Result<(), StateError> {
     match rng.below(11) {
         0 => t.register("title")?.set(&small_value(rng)),
         1 => t.counter("hits")?.increment(1 + rng.below(5)),
@@ -106,7 +106,7 @@ fn random_op(rng: &mut DetRng, t: &mut Txn<'_>) -> Result<(), StateError> {
 }
 
 /// Everything a reader can see, rendered deterministically.
-fn render(s: &State) -> Vec<String> {
+pub(crate) fn render(s: &State) -> Vec<String> {
     fn value(v: Value<'_>) -> String {
         match v {
             Value::Register(b) => format!("{b:?}"),

@@ -7,6 +7,7 @@ mod codec;
 mod convergence;
 mod counter;
 mod errors;
+mod gc;
 mod laws;
 mod list;
 mod map;
