@@ -407,13 +407,23 @@ impl State {
         self.keep_origins(&mut doomed);
         let removed = doomed.len();
         let mut batch = self.remove_all(&doomed);
+        batch.extend(self.adopt_gc_horizon(horizon));
+        Collected { removed, batch }
+    }
+
+    /// Raises the GC horizon to `horizon` (it never goes down) without collecting anything, and
+    /// returns the batch storing it (empty when unchanged). For a state installed from a peer's
+    /// snapshot: it already lacks what the peer collected, and now drops fragments of those
+    /// entities like the peer does.
+    pub fn adopt_gc_horizon(&mut self, horizon: Hlc) -> WriteBatch {
+        let mut batch = WriteBatch::new();
         if horizon > self.horizon {
             self.horizon = horizon;
             let mut w = Writer::new();
             horizon.encode(&mut w);
             batch.put(self.horizon_key(), w.finish());
         }
-        Collected { removed, batch }
+        batch
     }
 
     /// Forgets entities and their subtrees, whatever their state: what a peer whose GC horizon is

@@ -133,6 +133,18 @@ fn the_horizon_never_goes_back_and_reopens() {
     // A state that never collected has no horizon record.
     let b = Replica::new(2, 0);
     assert_eq!(b.reopen().gc_horizon(), Hlc::default());
+    // Adopting a horizon (a snapshot's) raises it without collecting, and persists it.
+    let mut c = Replica::new(3, 0);
+    c.write(1_000, |t| {
+        t.map("m")?.insert(b"k", b"v")?;
+        t.map("m")?.delete(b"k").map(|_| ())
+    });
+    let len = c.state.len();
+    let batch = c.state.adopt_gc_horizon(h(7_000));
+    c.kv.apply(&batch);
+    assert!(c.state.adopt_gc_horizon(h(6_000)).is_empty());
+    assert_eq!(c.state.len(), len);
+    assert_eq!(c.reopen().gc_horizon(), h(7_000));
 }
 
 #[test]
