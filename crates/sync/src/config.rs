@@ -38,12 +38,33 @@ pub struct SyncConfig {
     pub snapshot_page_entities: usize,
     /// Requests one Merkle comparison may send before it gives up. Default 4 096.
     pub max_merkle_requests: u32,
-    /// Housekeeping period: stale pending eviction and DAG compaction. Default 60 s.
+    /// Housekeeping period: stale pending eviction, DAG compaction and tombstone garbage
+    /// collection. Default 60 s.
     pub housekeeping_ms: u64,
     /// Compact the DAG once this many deltas are retained. Default 10 000.
     pub compact_after: usize,
     /// Deltas kept by a compaction (the rest lose their bodies). Default 1 000.
     pub compact_retain: usize,
+    /// Tombstone retention. Default 7 days; `u64::MAX` keeps tombstones forever.
+    ///
+    /// Housekeeping collects every deleted entity entirely older than the GC horizon
+    /// `min(now, last sync) − retention` ([`State::collect_garbage`](tabmesh_state::State::collect_garbage)),
+    /// where *last sync* is the last time a session with a peer that has state ended in step with
+    /// it (in sync, pulled, or converged). A replica that was cut off therefore does not advance
+    /// its horizon past what it has seen, and one that never syncs (a lone replica) keeps its
+    /// tombstones.
+    ///
+    /// The contract: **every write reaches every replica within the retention.** A replica offline
+    /// for longer catches up by Merkle comparison without resurrecting what others deleted and
+    /// collected meanwhile (fragments older than the horizon are dropped, entities a peer collected
+    /// are forgotten). What it gives up: a write that did not reach the rest of the replicas within
+    /// the retention (made offline, or inside a partition that lasted longer) and that nothing
+    /// newer touched may be dropped, as a collected deletion would be.
+    ///
+    /// Why 7 days: tabs and laptops are closed over weekends and short holidays, and a tombstone
+    /// costs one small record; a day (the upstream choice) drops too many offline edits for a
+    /// browser node, while much longer keeps every tombstone of an editing-heavy app for weeks.
+    pub tombstone_retention_ms: u64,
     /// The DAG's own bounds (pending cap, pending age, pruned ids, query limit).
     pub dag: DagConfig,
 }
@@ -68,6 +89,7 @@ impl Default for SyncConfig {
             housekeeping_ms: 60_000,
             compact_after: 10_000,
             compact_retain: 1_000,
+            tombstone_retention_ms: 7 * 24 * 60 * 60 * 1_000,
             dag: DagConfig::default(),
         }
     }

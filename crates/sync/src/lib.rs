@@ -19,7 +19,12 @@
 //!    its root before anything is applied; deltas arriving meanwhile are buffered and replayed).
 //! 4. **Housekeeping**: stale pending deltas are evicted (and re-pulled later), the DAG is
 //!    compacted past [`SyncConfig::compact_after`] deltas (peers that need pruned history are
-//!    caught up by Merkle comparison).
+//!    caught up by Merkle comparison), and tombstones older than
+//!    [`SyncConfig::tombstone_retention_ms`] are garbage-collected. Summaries carry the GC horizon;
+//!    fragments of collected entities that come back are dropped, and a Merkle comparison forgets
+//!    what the peer collected instead of pushing it, so a replica offline for longer than the
+//!    retention converges without resurrecting deleted data (the retention's contract, and what
+//!    it gives up, are on [`SyncConfig::tombstone_retention_ms`]).
 //!
 //! Every message is a [`Frame`] in one versioned codec with documented bounds ([`MAX_FRAME`],
 //! [`MAX_IDS`], [`MAX_DELTAS`], …); malformed or unknown-version bytes are a [`SyncError`].

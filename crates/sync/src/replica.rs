@@ -156,6 +156,13 @@ pub struct SyncMetrics {
     pub buffer_drops: u64,
     /// Pending deltas evicted (cap or age).
     pub pending_evicted: u64,
+    /// Entities removed by tombstone garbage collection.
+    pub tombstones_collected: u64,
+    /// Received fragments (in deltas, pulled or pushed states) dropped as ancient: their entity is
+    /// absent here and entirely older than the GC horizon.
+    pub ancient_dropped: u64,
+    /// Entities forgotten because a peer collected them (found by Merkle comparison).
+    pub entities_forgotten: u64,
 }
 
 /// Why a stored replica could not be opened.
@@ -202,6 +209,11 @@ struct Session {
     force_repair: bool,
     /// Delta-sync pages received.
     pages: u32,
+    /// The peer's GC horizon, from its summary (capped, see [`Replica::peer_horizon`]).
+    peer_horizon: tabmesh_base::Hlc,
+    /// The peer has state or history: a session that ends in step with it proves we are not
+    /// behind it.
+    peer_has_state: bool,
 }
 
 /// Pages one delta-sync session may receive (256 deltas each: a million deltas) before it is
@@ -250,6 +262,10 @@ pub struct Replica {
     /// Deltas refused by the state (bounded by [`MAX_REJECTED`]).
     rejected: BTreeSet<DeltaId>,
     rejected_order: VecDeque<DeltaId>,
+    /// When (our clock) a session with a peer that has state last ended in step with it: the GC
+    /// horizon never passes it minus the retention. Not persisted: after a restart, nothing is
+    /// collected before the first such session.
+    last_synced: Option<u64>,
 }
 
 /// How many refused delta ids a replica remembers (so it does not pull them again).
@@ -329,6 +345,7 @@ impl Replica {
             last_commit_hlc: tabmesh_base::Hlc::default(),
             rejected: BTreeSet::new(),
             rejected_order: VecDeque::new(),
+            last_synced: None,
         }
     }
 
@@ -368,6 +385,7 @@ impl Replica {
             applied: stats.applied as u64,
             pruned: stats.pruned > 0 || checkpoint,
             pending: stats.pending as u64,
+            gc_horizon: self.state.gc_horizon(),
         }
     }
 
@@ -653,9 +671,13 @@ impl Replica {
             self.metrics.duplicates += 1;
             return;
         }
-        let (state, batch) = (&mut self.state, &mut self.batch);
+        let (state, batch, dropped) = (
+            &mut self.state,
+            &mut self.batch,
+            &mut self.metrics.ancient_dropped,
+        );
         let outcome = self.dag.add(env.into_causal(id), now_ms, |d| {
-            apply_delta(state, batch, d)
+            apply_delta(state, batch, dropped, d)
         });
         match outcome {
             Ok(AddOutcome::Applied(cascade)) => self.record_cascade(from, cascade),
@@ -847,6 +869,42 @@ impl Replica {
             self.dag.prune(self.config.compact_retain);
         }
         self.frozen.retain(|_, f| f.expires > now_ms);
+        self.collect_garbage(now_ms);
+    }
+
+    /// Tombstone garbage collection at `min(now, last sync) − retention` (see
+    /// [`SyncConfig::tombstone_retention_ms`]); nothing before the first session in step with a
+    /// peer.
+    fn collect_garbage(&mut self, now_ms: u64) {
+        let Some(synced) = self.last_synced else {
+            return;
+        };
+        let horizon = tabmesh_base::Hlc::new(
+            now_ms
+                .min(synced)
+                .saturating_sub(self.config.tombstone_retention_ms),
+            0,
+        );
+        if horizon == tabmesh_base::Hlc::default() {
+            return;
+        }
+        let before = self.state.root_hash();
+        let collected = self.state.collect_garbage(horizon);
+        self.metrics.tombstones_collected += collected.removed as u64;
+        self.batch.extend(collected.batch);
+        if self.state.root_hash() != before {
+            self.state_replaced = true;
+        }
+    }
+
+    /// The horizon a peer announced, capped at what an honest peer can have collected by now
+    /// (`now − retention`, plus the clock drift the HLC tolerates): a peer cannot make us forget
+    /// anything newer than our own retention.
+    fn peer_horizon(&self, now_ms: u64, announced: tabmesh_base::Hlc) -> tabmesh_base::Hlc {
+        let cap = now_ms
+            .saturating_sub(self.config.tombstone_retention_ms)
+            .saturating_add(tabmesh_base::MAX_DRIFT_MS);
+        announced.min(tabmesh_base::Hlc::new(cap, 0))
     }
 
     fn start_session(&mut self, now_ms: u64, peer: Option<NodeId>) {
@@ -867,6 +925,8 @@ impl Replica {
             pruned_at_peer: Vec::new(),
             force_repair: false,
             pages: 0,
+            peer_horizon: tabmesh_base::Hlc::default(),
+            peer_has_state: false,
         });
         self.send_request(now_ms, peer, Purpose::Session, Request::Summary);
     }
@@ -885,6 +945,10 @@ impl Replica {
             SessionOutcome::Diverged { .. } => self.metrics.sessions_diverged += 1,
             _ => {
                 self.backoff.remove(&session.peer);
+                if session.peer_has_state {
+                    // In step with a peer that has state: we are not behind it.
+                    self.last_synced = Some(self.last_synced.map_or(now_ms, |t| t.max(now_ms)));
+                }
             }
         }
         // Deltas that arrived during a snapshot go through the normal path now.
@@ -945,6 +1009,11 @@ impl Replica {
 
     fn choose(&mut self, now_ms: u64, peer: NodeId, remote: Summary) {
         let local = self.summary();
+        let peer_horizon = self.peer_horizon(now_ms, remote.gc_horizon);
+        if let Some(s) = self.session.as_mut() {
+            s.peer_horizon = peer_horizon;
+            s.peer_has_state = !remote.is_empty();
+        }
         let known = remote.heads.iter().all(|h| self.dag.is_applied(h));
         let mut protocol = select_protocol(&local, &remote, known, self.config.delta_gap_threshold);
         let force_repair = self.session.as_ref().is_some_and(|s| s.force_repair);
@@ -1110,8 +1179,12 @@ impl Replica {
             .filter(|h| !self.dag.is_applied(h))
             .copied()
             .collect();
-        let (state, batch) = (&mut self.state, &mut self.batch);
-        let mut apply = |d: &CausalDelta<Body>| apply_delta(state, batch, d);
+        let (state, batch, dropped) = (
+            &mut self.state,
+            &mut self.batch,
+            &mut self.metrics.ancient_dropped,
+        );
+        let mut apply = |d: &CausalDelta<Body>| apply_delta(state, batch, dropped, d);
         let mut cascades = Vec::new();
         // Heads first, so they become heads (checkpoints) rather than merely satisfied ids.
         for chunk in unknown.chunks(tabmesh_dag::MAX_CHECKPOINT_HEADS) {
@@ -1130,14 +1203,18 @@ impl Replica {
     }
 }
 
-/// The DAG's applier: decode a delta's actions and join them into the state.
+/// The DAG's applier: decode a delta's actions and join them into the state (counting the
+/// fragments dropped as ancient).
 fn apply_delta(
     state: &mut State,
     batch: &mut WriteBatch,
+    dropped: &mut u64,
     d: &CausalDelta<Body>,
 ) -> Result<(), StateError> {
     let actions = decode_actions(&d.payload.payload)?;
-    batch.extend(state.apply(&actions)?);
+    let applied = state.apply_counted(&actions)?;
+    batch.extend(applied.batch);
+    *dropped += applied.dropped as u64;
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 
 use tabmesh_base::{
     codec::{Reader, Writer},
-    CodecError, ContextId, DeltaId, EntityId, Hash,
+    CodecError, ContextId, DeltaId, EntityId, Hash, Hlc,
 };
 use tabmesh_state::{Action, TrieSlot};
 
@@ -73,6 +73,11 @@ pub struct Summary {
     pub pruned: bool,
     /// Number of deltas waiting for parents.
     pub pending: u64,
+    /// The sender's GC horizon ([`State::gc_horizon`](tabmesh_state::State::gc_horizon)): it may
+    /// have collected any deleted entity whose every stamp is older. In a Merkle comparison, an
+    /// entity the sender lacks that is entirely older than this is its collected deletion, and the
+    /// other side forgets it instead of pushing it back.
+    pub gc_horizon: Hlc,
 }
 
 impl Summary {
@@ -456,6 +461,7 @@ fn encode_response(w: &mut Writer, resp: &Response) {
                 .u64(s.applied)
                 .bool(s.pruned)
                 .u64(s.pending);
+            s.gc_horizon.encode(w);
         }
         Response::Deltas {
             deltas,
@@ -539,6 +545,7 @@ fn decode_response(r: &mut Reader<'_>) -> Result<Response, SyncError> {
             applied: r.u64()?,
             pruned: r.bool()?,
             pending: r.u64()?,
+            gc_horizon: Hlc::decode(r)?,
         }),
         1 => {
             let n = r.count("deltas", MAX_DELTAS, 80)?;

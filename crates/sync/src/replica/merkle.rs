@@ -1,5 +1,12 @@
 //! Merkle comparison: walk both tries from the root, skip equal subtrees, pull the peer's
 //! differing entities, push ours; then verify against the peer's live root.
+//!
+//! **Collected deletions.** An entity of ours that the peer lacks, and whose every stamp is older
+//! than the peer's GC horizon ([`Summary::gc_horizon`](crate::Summary::gc_horizon), capped by our
+//! retention), is a deletion the peer collected (or a write that never reached it within the
+//! retention, which the retention's contract gives up on): we forget it with its subtree
+//! ([`State::forget`]) instead of pushing it, which the peer would drop anyway. That is how a
+//! replica offline for longer than the retention converges without resurrecting deleted data.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -36,6 +43,10 @@ pub(super) struct MerkleWalk {
     asked_nodes: Vec<TreeRef>,
     /// The ids of the Entities request in flight.
     asked_entities: BTreeSet<EntityId>,
+    /// Our entities queued whole where the peer has a subtree: the peer may hold them deeper.
+    ambiguous: BTreeSet<EntityId>,
+    /// Of those, the ones found deeper in the peer's trie.
+    at_peer: BTreeSet<EntityId>,
 }
 
 /// Trie nodes, entities to pull and entities to push one walk may queue at once (a peer claiming
@@ -170,9 +181,10 @@ impl Replica {
                     .collect();
                 let n = entities.len() as u64;
                 let before = self.state.root_hash();
-                match self.state.apply(&entities) {
-                    Ok(batch) => {
-                        self.batch.extend(batch);
+                match self.state.apply_counted(&entities) {
+                    Ok(applied) => {
+                        self.batch.extend(applied.batch);
+                        self.metrics.ancient_dropped += applied.dropped as u64;
                         if self.state.root_hash() != before {
                             self.state_replaced = true;
                         }
@@ -201,20 +213,44 @@ impl Replica {
         self.merkle_next(now_ms, peer);
     }
 
-    /// Moves queued push roots into states (each with its whole subtree, parents first).
-    fn fill_push(&self, walk: &mut MerkleWalk) {
+    /// Moves queued push roots into states (each with its whole subtree, parents first), and
+    /// forgets what the peer lacks and collected (see the module docs).
+    fn fill_push(&mut self, walk: &mut MerkleWalk) {
+        let horizon = self
+            .session
+            .as_ref()
+            .map_or(tabmesh_base::Hlc::default(), |s| s.peer_horizon);
+        let mut forget = Vec::new();
         while walk.push_states.len() < MAX_ENTITIES {
             let Some((root, deep)) = walk.push.pop_front() else {
                 break;
             };
-            let mut stack = vec![root];
-            while let Some(id) = stack.pop() {
-                if let Some(state) = self.state.entity(&id) {
-                    walk.push_states.push_back(state.clone());
-                    if deep {
-                        stack.extend(self.state.children(Some(&id)));
-                    }
+            // Does the peer lack `root`? Only when it is queued whole and was not found deeper.
+            let lacks = deep && !walk.at_peer.contains(&root);
+            let mut stack = vec![(root, lacks)];
+            while let Some((id, lacks)) = stack.pop() {
+                let Some(state) = self.state.entity(&id) else {
+                    continue;
+                };
+                if lacks && state.newest_stamp().hlc < horizon {
+                    forget.push(id);
+                    continue;
                 }
+                walk.push_states.push_back(state.clone());
+                if deep {
+                    // Children of an entity the peer lacks are lacking too; under one it has
+                    // (found deeper), their tries are compared apart, so push, never forget.
+                    stack.extend(self.state.children(Some(&id)).map(|c| (c, lacks)));
+                }
+            }
+        }
+        if !forget.is_empty() {
+            let before = self.state.root_hash();
+            let forgotten = self.state.forget(&forget);
+            self.metrics.entities_forgotten += forgotten.removed as u64;
+            self.batch.extend(forgotten.batch);
+            if self.state.root_hash() != before {
+                self.state_replaced = true;
             }
         }
     }
@@ -284,11 +320,18 @@ fn compare_node(state: &State, walk: &mut MerkleWalk, node: TreeNode) {
                 }
                 if let Some(TrieSlot::Entity(id, _)) = l {
                     // The peer holds a subtree here: ours may be among its entities or not;
-                    // pushing it whole is safe (joins are idempotent).
-                    queue_push(walk, id, true);
+                    // pushing it whole is safe (joins are idempotent). Whether the peer lacks it
+                    // is known once the walk has been down that subtree.
+                    if walk.pushed_set.insert(id) {
+                        walk.push.push_back((id, true));
+                        walk.ambiguous.insert(id);
+                    }
                 }
             }
             (l, Some(TrieSlot::Entity(rid, rh))) => {
+                if walk.ambiguous.remove(&rid) {
+                    walk.at_peer.insert(rid);
+                }
                 let same = state.entity_hashes(&rid).is_some_and(|h| h.full == rh);
                 if !same {
                     walk.pull.insert(rid);

@@ -136,9 +136,10 @@ impl Replica {
             return Response::Refused(Refusal::Invalid);
         }
         let before = self.state.root_hash();
-        match self.state.apply(&entities) {
-            Ok(batch) => {
-                self.batch.extend(batch);
+        match self.state.apply_counted(&entities) {
+            Ok(applied) => {
+                self.batch.extend(applied.batch);
+                self.metrics.ancient_dropped += applied.dropped as u64;
                 if self.state.root_hash() != before {
                     self.state_replaced = true;
                 }

@@ -280,8 +280,11 @@ impl Replica {
             // Local writes happened during the snapshot: join the snapshot into them.
             let states = parents_first(staging.entities().cloned().collect());
             for chunk in states.chunks(tabmesh_state::MAX_ACTIONS) {
-                match self.state.apply(chunk) {
-                    Ok(batch) => self.batch.extend(batch),
+                match self.state.apply_counted(chunk) {
+                    Ok(applied) => {
+                        self.batch.extend(applied.batch);
+                        self.metrics.ancient_dropped += applied.dropped as u64;
+                    }
                     Err(e) => {
                         self.end_session(
                             now_ms,
@@ -292,6 +295,15 @@ impl Replica {
                 }
             }
         }
+        // The snapshot lacks what the peer collected: take its GC horizon (from the summary that
+        // started the session, so never newer than the snapshot's), so fragments of those
+        // entities are dropped here too.
+        let horizon = self
+            .session
+            .as_ref()
+            .map_or(tabmesh_base::Hlc::default(), |s| s.peer_horizon);
+        let batch = self.state.adopt_gc_horizon(horizon);
+        self.batch.extend(batch);
         self.state_replaced = true;
         self.metrics.snapshots_installed += 1;
         self.cover(now_ms, &join.heads, &join.satisfied, join.root);

@@ -116,6 +116,7 @@ fn random_response(rng: &mut DetRng, m: &Material) -> Response {
             applied: any_u64(rng),
             pruned: rng.chance(0.5),
             pending: 0,
+            gc_horizon: Hlc::new(any_u64(rng), rng.below(3) as u32),
         }),
         1 => Response::Deltas {
             deltas: some(rng, &m.deltas, 5),

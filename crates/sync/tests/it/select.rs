@@ -2,7 +2,7 @@
 
 use tabmesh_testkit::test;
 
-use tabmesh_base::{DeltaId, DetRng, Hash};
+use tabmesh_base::{DeltaId, DetRng, Hash, Hlc};
 use tabmesh_sync::{select_protocol, Protocol, Summary};
 
 fn head(n: u8) -> DeltaId {
@@ -21,6 +21,7 @@ fn summary(heads: &[u8], root: u8, entities: u64, applied: u64) -> Summary {
         applied,
         pruned: false,
         pending: 0,
+        gc_horizon: Hlc::default(),
     }
 }
 
@@ -178,6 +179,7 @@ fn random_summary(rng: &mut DetRng) -> Summary {
         applied: rng.below(2_000),
         pruned: rng.chance(0.5),
         pending: 0,
+        gc_horizon: Hlc::new(rng.below(3), 0),
     }
 }
 

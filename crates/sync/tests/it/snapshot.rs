@@ -284,6 +284,7 @@ fn joiner_asking_for_a_snapshot(peer: NodeId) -> (Replica, u64) {
         applied: 3,
         pruned: false,
         pending: 0,
+        gc_horizon: tabmesh_base::Hlc::default(),
     };
     r.handle_response(T0, peer, id, Response::Summary(remote));
     let out = drain_outputs(&mut r);

@@ -147,6 +147,7 @@ pub(super) fn sample_frames() -> Vec<Frame> {
                 applied: 20,
                 pruned: true,
                 pending: 0,
+                gc_horizon: Hlc::new(1_767_225_600_000, 7),
             }),
         ),
         resp(11, Response::Summary(Summary::default())),
@@ -725,4 +726,38 @@ fn mutated_frames_never_panic() {
         }
         check_decoded(&bytes, &format!("seed {seed}"));
     });
+}
+
+#[test]
+fn a_summary_ends_with_the_gc_horizon() {
+    let horizon = Hlc::new(1_767_225_600_000, 3);
+    let summary = |gc_horizon| {
+        Frame {
+            context: CTX,
+            message: Message::Response {
+                id: 1,
+                body: Response::Summary(Summary {
+                    heads: vec![did(1)],
+                    root: Hash([2; 32]),
+                    entities: 3,
+                    applied: 4,
+                    pruned: false,
+                    pending: 5,
+                    gc_horizon,
+                }),
+            },
+        }
+        .encode()
+    };
+    let bytes = summary(horizon);
+    let mut w = Writer::unversioned();
+    horizon.encode(&mut w);
+    assert_eq!(&bytes[bytes.len() - Hlc::ENCODED_LEN..], w.as_slice());
+    // Without it (the layout before the horizon), the summary is truncated.
+    let short = &bytes[..bytes.len() - Hlc::ENCODED_LEN];
+    assert!(matches!(
+        Frame::decode(short),
+        Err(SyncError::Codec(CodecError::UnexpectedEnd { .. }))
+    ));
+    assert_ne!(bytes, summary(Hlc::default()));
 }
