@@ -9,6 +9,8 @@ mod base;
 mod dag;
 #[path = "../../../crates/node/tests/it/main.rs"]
 mod node;
+#[path = "../../../crates/runtime/tests/it/main.rs"]
+mod runtime;
 #[path = "../../../crates/state/tests/it/main.rs"]
 mod state;
 #[path = "../../../crates/sync/tests/it/main.rs"]
