@@ -23,7 +23,8 @@
 //!
 //! What this crate deliberately is not: it does no IO, reads no clock and draws no randomness (the
 //! host supplies time and random bytes), has no target-specific code, and knows nothing of the
-//! state, deltas, the network or storage: `tabmesh-base` is its only tabmesh dependency. It does
+//! state, deltas, the network or storage: `tabmesh-base` and `tabmesh-abi` are its only tabmesh
+//! dependencies. It does
 //! not decide what an event means, which member runs a handler, or when writes are committed.
 //!
 //! ```
@@ -88,7 +89,9 @@
 //!
 //! [wasmi]: https://docs.rs/wasmi
 
-pub mod abi;
+/// The app ABI (the `tabmesh-abi` crate, shared with the guest SDK).
+#[doc(inline)]
+pub use tabmesh_abi as abi;
 mod error;
 mod host;
 mod imports;

@@ -4,7 +4,6 @@ use tabmesh_testkit::test;
 // runs natively and in headless Chromium (no threads, files or clocks; WAT is compiled to bytes in
 // the test).
 
-mod abi;
 mod app;
 mod cache;
 mod hostile;

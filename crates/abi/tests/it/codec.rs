@@ -1,10 +1,10 @@
 use tabmesh_testkit::test;
 
-use tabmesh_base::{CodecError, Hash};
-use tabmesh_runtime::abi::{
+use tabmesh_abi::{
     decode_result, encode_result, is_method_name, BlobOp, Op, OpError, OpErrorKind, OpResult, Page,
     StorageOp, Value, MAX_ERROR_MESSAGE_BYTES, MAX_PATH,
 };
+use tabmesh_base::{CodecError, Hash};
 
 fn every_op() -> Vec<Op<'static>> {
     let page = Page {

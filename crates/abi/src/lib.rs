@@ -1,18 +1,21 @@
-//! The app ABI: what a guest module imports and exports, and the encoded operations it passes to
-//! the `storage` and `blob` host calls. The guest SDK shares these types and this codec.
+//! `tabmesh-abi`: the app ABI — what a guest module imports and exports, and the encoded
+//! operations it passes to the `storage` and `blob` host calls. Pure and dependency-light
+//! (`tabmesh-base` only) so that both sides share it: the host (`tabmesh-runtime`, which
+//! re-exports it as `tabmesh_runtime::abi`) and the guest SDK (`tabmesh-sdk`, compiled into app
+//! modules, which must not link wasmi).
 //!
 //! # Imports
 //!
 //! Every import comes from the module [`IMPORT_MODULE`] (`"tabmesh"`). Pointers and lengths are
 //! `i32` read as `u32` offsets into the guest's exported memory; a range outside it ends the call
-//! with [`RuntimeError::BadPointer`](crate::RuntimeError::BadPointer).
+//! with the runtime's `RuntimeError::BadPointer`.
 //!
 //! | import | type | effect |
 //! |---|---|---|
 //! | `input` | `() -> i32` | puts the call's input into the result buffer, returns its length |
 //! | `read_result` | `(ptr, len)` | copies the first `len` bytes of the result buffer to `ptr` (`len` ≤ its length) |
 //! | `return_value` | `(ptr, len)` | sets the call's return value (a later call replaces it) |
-//! | `fail` | `(ptr, len)` | ends the call with [`Failed`](crate::RuntimeError::Failed) carrying these bytes |
+//! | `fail` | `(ptr, len)` | ends the call with the runtime's `RuntimeError::Failed` carrying these bytes |
 //! | `log` | `(ptr, len)` | appends a UTF-8 log line (invalid UTF-8 is replaced) |
 //! | `emit` | `(kind_ptr, kind_len, data_ptr, data_len, handler_ptr, handler_len)` | appends an event; `handler_len == 0`: no handler, else the name of an exported method |
 //! | `storage` | `(ptr, len) -> i32` | runs an encoded [`StorageOp`]; the result buffer holds the encoded [`OpResult`], its length is returned |

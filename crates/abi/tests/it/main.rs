@@ -1,0 +1,29 @@
+use tabmesh_testkit::test;
+
+// Integration tests of `tabmesh-abi`, through its public API only. One binary; the same source
+// runs natively and in headless Chromium (no threads, files or clocks).
+
+mod codec;
+
+#[test]
+fn the_import_set_is_stable() {
+    let names: Vec<&str> = tabmesh_abi::IMPORTS.iter().map(|i| i.name).collect();
+    assert_eq!(
+        names,
+        [
+            "input",
+            "read_result",
+            "return_value",
+            "fail",
+            "log",
+            "emit",
+            "storage",
+            "blob",
+            "context_id",
+            "executor_id",
+            "time_now",
+            "random_bytes"
+        ]
+    );
+    assert_eq!(tabmesh_abi::IMPORT_MODULE, "tabmesh");
+}
