@@ -50,9 +50,9 @@ pub struct SyncConfig {
     /// Housekeeping collects every deleted entity entirely older than the GC horizon
     /// `min(now, last sync) − retention` ([`State::collect_garbage`](tabmesh_state::State::collect_garbage)),
     /// where *last sync* is the last time a session with a peer that has state ended in step with
-    /// it (in sync, pulled, or converged). A replica that was cut off therefore does not advance
-    /// its horizon past what it has seen, and one that never syncs (a lone replica) keeps its
-    /// tombstones.
+    /// it (in sync, pulled, or converged) with no delta left waiting for parents. A replica that
+    /// was cut off therefore does not advance its horizon past what it has seen, and one that
+    /// never syncs (a lone replica) keeps its tombstones.
     ///
     /// The contract: **every write reaches every replica within the retention.** A replica offline
     /// for longer catches up by Merkle comparison without resurrecting what others deleted and

@@ -900,7 +900,11 @@ impl Replica {
     /// The horizon a peer announced, capped at what an honest peer can have collected by now
     /// (`now − retention`, plus the clock drift the HLC tolerates): a peer cannot make us forget
     /// anything newer than our own retention.
-    fn peer_horizon(&self, now_ms: u64, announced: tabmesh_base::Hlc) -> tabmesh_base::Hlc {
+    pub(super) fn peer_horizon(
+        &self,
+        now_ms: u64,
+        announced: tabmesh_base::Hlc,
+    ) -> tabmesh_base::Hlc {
         let cap = now_ms
             .saturating_sub(self.config.tombstone_retention_ms)
             .saturating_add(tabmesh_base::MAX_DRIFT_MS);
@@ -945,8 +949,11 @@ impl Replica {
             SessionOutcome::Diverged { .. } => self.metrics.sessions_diverged += 1,
             _ => {
                 self.backoff.remove(&session.peer);
-                if session.peer_has_state {
-                    // In step with a peer that has state: we are not behind it.
+                if session.peer_has_state && !self.has_pending() {
+                    // In step with a peer that has state, nothing waiting for parents: we are not
+                    // behind it. (Deltas pulled but pending on pruned parents are not caught up:
+                    // the state comparison that releases them must not meet a horizon that
+                    // already passed them.)
                     self.last_synced = Some(self.last_synced.map_or(now_ms, |t| t.max(now_ms)));
                 }
             }

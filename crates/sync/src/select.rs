@@ -26,7 +26,10 @@ pub enum Protocol {
 ///    with state is never overwritten;
 /// 3. equal roots → [`Protocol::None`]: the states are equal, whatever the DAGs;
 /// 4. the same heads but different roots → [`Protocol::MerkleCompare`] (the DAGs agree but the
-///    states do not: repair them);
+///    states do not: repair them). "The same" also covers a peer whose heads we all have and that
+///    names every one of ours (its extra heads are ancestors of ours here): both know the same
+///    history. States can differ under equal histories once tombstones are collected, since a
+///    replica drops fragments older than its GC horizon when it applies them;
 /// 5. the peer names heads and we already have every one of them → [`Protocol::None`]: we are
 ///    ahead; the peer pulls from us when it syncs;
 /// 6. nothing waits in our pending buffer and the peer is more than `delta_gap_threshold`
@@ -52,7 +55,11 @@ pub fn select_protocol(
     if local.root == remote.root {
         return Protocol::None;
     }
-    if local.heads == remote.heads {
+    let same_history = local.heads == remote.heads
+        || (remote_heads_known
+            && !local.heads.is_empty()
+            && local.heads.iter().all(|h| remote.heads.contains(h)));
+    if same_history {
         return Protocol::MerkleCompare;
     }
     if remote_heads_known && !remote.heads.is_empty() {

@@ -157,6 +157,16 @@ pub enum Request {
         /// Their ids.
         ids: Vec<DeltaId>,
     },
+    /// Forget these entities: the requester pulled them in a Merkle comparison and dropped them,
+    /// each being entirely older than its GC horizon `horizon` (a deletion it collected). The
+    /// responder forgets, with its subtree, each one it holds that is entirely older than
+    /// `horizon` capped by its own retention, and answers [`Response::PushAck`] with how many.
+    Forget {
+        /// The requester's GC horizon.
+        horizon: Hlc,
+        /// The entities (at most [`MAX_IDS`]).
+        ids: Vec<EntityId>,
+    },
 }
 
 /// Why a peer did not answer a request.
@@ -199,9 +209,9 @@ pub enum Response {
         /// Full entity states.
         entities: Vec<Action>,
     },
-    /// A push was joined.
+    /// A push was joined (or a [`Request::Forget`] done).
     PushAck {
-        /// How many states it held.
+        /// How many states it held (how many entities were forgotten).
         applied: u32,
     },
     /// A page of a frozen snapshot.
@@ -408,6 +418,11 @@ fn encode_request(w: &mut Writer, req: &Request) {
             w.u8(7);
             encode_ids(w, ids);
         }
+        Request::Forget { horizon, ids } => {
+            w.u8(8);
+            horizon.encode(w);
+            encode_ids(w, ids);
+        }
     }
 }
 
@@ -440,6 +455,10 @@ fn decode_request(r: &mut Reader<'_>) -> Result<Request, SyncError> {
         },
         7 => Request::Have {
             ids: decode_ids(r, "delta ids")?,
+        },
+        8 => Request::Forget {
+            horizon: Hlc::decode(r)?,
+            ids: decode_ids(r, "entity ids")?,
         },
         tag => {
             return Err(CodecError::InvalidTag {

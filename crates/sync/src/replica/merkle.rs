@@ -5,8 +5,11 @@
 //! than the peer's GC horizon ([`Summary::gc_horizon`](crate::Summary::gc_horizon), capped by our
 //! retention), is a deletion the peer collected (or a write that never reached it within the
 //! retention, which the retention's contract gives up on): we forget it with its subtree
-//! ([`State::forget`]) instead of pushing it, which the peer would drop anyway. That is how a
-//! replica offline for longer than the retention converges without resurrecting deleted data.
+//! ([`State::forget`]) instead of pushing it, which the peer would drop anyway. The other way
+//! round, an entity we pull and drop as ancient (our own guard) is one the peer must forget: once
+//! the pushes are done we name them in [`Request::Forget`] (the peer checks them against our
+//! horizon, capped by its retention). That is how a replica offline for longer than the retention
+//! converges without resurrecting deleted data, whichever side starts the comparison.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -47,6 +50,8 @@ pub(super) struct MerkleWalk {
     ambiguous: BTreeSet<EntityId>,
     /// Of those, the ones found deeper in the peer's trie.
     at_peer: BTreeSet<EntityId>,
+    /// Entities we pulled and dropped as ancient: the peer is asked to forget them.
+    dropped: Vec<EntityId>,
 }
 
 /// Trie nodes, entities to pull and entities to push one walk may queue at once (a peer claiming
@@ -108,7 +113,16 @@ impl Replica {
         } else {
             self.fill_push(&mut walk);
             if walk.push_states.is_empty() {
-                None
+                if walk.dropped.is_empty() {
+                    None
+                } else {
+                    let n = walk.dropped.len().min(MAX_IDS);
+                    let ids: Vec<EntityId> = walk.dropped.drain(..n).collect();
+                    Some(Request::Forget {
+                        horizon: self.state.gc_horizon(),
+                        ids,
+                    })
+                }
             } else {
                 let mut entities = Vec::new();
                 let mut bytes = 0;
@@ -185,6 +199,16 @@ impl Replica {
                     Ok(applied) => {
                         self.batch.extend(applied.batch);
                         self.metrics.ancient_dropped += applied.dropped as u64;
+                        if applied.dropped > 0 {
+                            // Dropped as ancient: the peer holds a deletion we collected.
+                            for e in &entities {
+                                if self.state.entity(&e.id()).is_none()
+                                    && walk.dropped.len() < MAX_WALK_QUEUE
+                                {
+                                    walk.dropped.push(e.id());
+                                }
+                            }
+                        }
                         if self.state.root_hash() != before {
                             self.state_replaced = true;
                         }
@@ -197,6 +221,10 @@ impl Replica {
                         self.reject(Some(peer), e.into());
                     }
                 }
+                // Children of an entity we do not hold (dropped, or not sent) cannot be joined.
+                let state = &self.state;
+                walk.frontier
+                    .retain(|t| t.owner.is_none_or(|o| state.entity(&o).is_some()));
             }
             Response::PushAck { .. } => {}
             _ => {

@@ -1,6 +1,6 @@
 //! Answering peers' requests.
 
-use tabmesh_base::{DeltaId, NodeId};
+use tabmesh_base::{DeltaId, EntityId, Hlc, NodeId};
 use tabmesh_dag::{DeltaStatus, SinceCursor};
 use tabmesh_state::Action;
 
@@ -57,6 +57,35 @@ impl Replica {
                     .filter(|id| self.dag.is_applied(id))
                     .collect(),
             },
+            Request::Forget { horizon, ids } => self.serve_forget(now_ms, &ids, horizon),
+        }
+    }
+
+    /// Forgets the named entities that are entirely older than the requester's horizon (capped by
+    /// our retention): it pulled them from us and dropped them as deletions it collected.
+    fn serve_forget(&mut self, now_ms: u64, ids: &[EntityId], horizon: Hlc) -> Response {
+        if ids.len() > MAX_IDS {
+            return Response::Refused(Refusal::Invalid);
+        }
+        let horizon = self.peer_horizon(now_ms, horizon);
+        let ancient: Vec<EntityId> = ids
+            .iter()
+            .filter(|id| {
+                self.state
+                    .entity(id)
+                    .is_some_and(|e| e.newest_stamp().hlc < horizon)
+            })
+            .copied()
+            .collect();
+        let before = self.state.root_hash();
+        let forgotten = self.state.forget(&ancient);
+        self.metrics.entities_forgotten += forgotten.removed as u64;
+        self.batch.extend(forgotten.batch);
+        if self.state.root_hash() != before {
+            self.state_replaced = true;
+        }
+        Response::PushAck {
+            applied: u32::try_from(forgotten.removed).unwrap_or(u32::MAX),
         }
     }
 

@@ -218,3 +218,45 @@ fn a_snapshot_joiner_takes_the_peers_horizon_and_drops_collected_states() {
     assert!(sim.r(j).metrics().ancient_dropped >= 1);
     assert!(!has_entity(&sim, j, b"gone"));
 }
+
+#[test]
+fn a_peer_that_dropped_our_ancient_entities_asks_us_to_forget_them() {
+    let mut sim = Sim::with_config(3, retaining(SyncConfig::default()));
+    sim.put(0, b"k", b"v");
+    sim.deliver_all();
+    sim.run_for(15_000);
+    assert!(roots_equal(&sim));
+    // Node 2 writes offline, enough to compact its own history: what it wrote can only reach
+    // the others by state comparison, and it is older than the retention when it comes back.
+    cut_off(&mut sim, 2);
+    sim.put(2, b"offline", b"o");
+    for k in 0..12u8 {
+        sim.put(2, format!("x{k}").as_bytes(), b"x");
+    }
+    sim.del(2, b"x0");
+    for k in 0..12u8 {
+        sim.put(0, format!("f{k}").as_bytes(), b"f");
+    }
+    sim.deliver_all();
+    sim.run_for(40_000);
+    assert!(sim.r(2).summary().pruned, "node 2 did not compact");
+    sim.cut.clear();
+    assert!(sim.run_until(300_000, |s| roots_equal(s)
+        && (0..3).all(|i| !s.r(i).has_pending())));
+    sim.run_for(30_000);
+    assert!(sim.run_until(60_000, roots_equal));
+    sim.assert_converged();
+    let forget_requests: usize = (0..2)
+        .map(|i| sim.requests_sent(i, 2, |r| matches!(r, Request::Forget { .. })))
+        .sum();
+    assert!(forget_requests >= 1, "nobody asked node 2 to forget");
+    for i in 0..3 {
+        assert!(!has_entity(&sim, i, b"offline"), "node {i}");
+        assert!(!has_entity(&sim, i, b"x5"), "node {i}");
+        assert!(
+            has_entity(&sim, i, b"f11") && has_entity(&sim, i, b"k"),
+            "node {i}"
+        );
+        assert!(!sim.r(i).has_pending(), "node {i}");
+    }
+}

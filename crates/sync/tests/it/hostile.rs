@@ -173,7 +173,7 @@ fn random_response(rng: &mut DetRng, m: &Material) -> Response {
 }
 
 fn random_request(rng: &mut DetRng, m: &Material) -> Request {
-    match rng.below(7) {
+    match rng.below(8) {
         0 => Request::Summary,
         1 => Request::DeltasSince {
             known: some(rng, &m.ids, 4),
@@ -190,6 +190,10 @@ fn random_request(rng: &mut DetRng, m: &Material) -> Request {
         },
         5 => Request::Push {
             entities: some(rng, &m.actions, 6),
+        },
+        6 => Request::Forget {
+            horizon: Hlc::new(any_u64(rng), 0),
+            ids: some(rng, &m.entity_ids, 6),
         },
         _ => Request::Snapshot {
             cursor: cursor(rng),

@@ -116,6 +116,20 @@ fn rule_4_same_heads_different_roots_give_merkle() {
         select_protocol(&local, &remote, true, GAP),
         Protocol::MerkleCompare
     );
+    // The same history named differently: the peer lists our heads and one we know as an
+    // ancestor (GC can leave equal histories with different states).
+    let remote = summary(&[1, 2, 9], 4, 5, 5);
+    assert_eq!(
+        select_protocol(&local, &remote, true, GAP),
+        Protocol::MerkleCompare
+    );
+    // Not when we lack one of its heads (it is ahead: delta sync), nor when it lacks one of ours.
+    assert_eq!(
+        select_protocol(&local, &remote, false, GAP),
+        Protocol::DeltaSync
+    );
+    let remote = summary(&[1], 4, 5, 5);
+    assert_eq!(select_protocol(&local, &remote, true, GAP), Protocol::None);
 }
 
 #[test]

@@ -92,6 +92,7 @@ pub(crate) fn describe(m: &Message) -> &'static str {
             Request::Push { .. } => "a push",
             Request::Snapshot { .. } => "a snapshot request",
             Request::Have { .. } => "a have request",
+            Request::Forget { .. } => "a forget request",
         },
         Message::Response { body, .. } => match body {
             Response::Summary(_) => "a summary",

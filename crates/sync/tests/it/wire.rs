@@ -130,6 +130,20 @@ pub(super) fn sample_frames() -> Vec<Frame> {
             },
         ),
         req(
+            31,
+            Request::Forget {
+                horizon: Hlc::new(1_767_225_600_000, 2),
+                ids: vec![eid(1), eid(2)],
+            },
+        ),
+        req(
+            32,
+            Request::Forget {
+                horizon: Hlc::default(),
+                ids: vec![],
+            },
+        ),
+        req(
             9,
             Request::Snapshot {
                 cursor: Some(SnapshotCursor {
@@ -324,12 +338,12 @@ fn bad_tags_are_typed_errors() {
 
     let mut r = req(1, Request::Summary).encode();
     assert_eq!(r[42], 0);
-    r[42] = 8;
+    r[42] = 9;
     assert_eq!(
         codec_err(&r),
         CodecError::InvalidTag {
             what: "request",
-            tag: 8
+            tag: 9
         }
     );
 
