@@ -33,7 +33,8 @@
 //! - Methods: every exported function of type `() -> ()` is a method the node may call by name
 //!   (at most [`MAX_METHOD_NAME_BYTES`]). A method reads its arguments with `input` and answers
 //!   with `return_value`; returning normally ends the call successfully. Names starting with
-//!   [`RESERVED_PREFIX`] are reserved for hooks the runtime may call later (e.g. initialisation).
+//!   [`RESERVED_PREFIX`] are reserved for hooks: [`INIT_HOOK`] (`__tabmesh_init`), the optional
+//!   initialisation the node runs once on the creator.
 //! - Event handlers are methods too: an event naming a handler makes the node call that method on
 //!   the receiving members, with the event's data as input.
 //!
@@ -62,6 +63,12 @@ pub const MEMORY_EXPORT: &str = "memory";
 
 /// Method names starting with this are reserved for runtime hooks.
 pub const RESERVED_PREFIX: &str = "__tabmesh";
+
+/// The init hook: an export of type `() -> ()` that the node calls once, on the context's
+/// creator, inside the genesis delta, with the creation arguments as input (joiners never call
+/// it). Optional: a module without it has nothing to initialise. Being reserved, it is not a
+/// method users can call.
+pub const INIT_HOOK: &str = "__tabmesh_init";
 
 /// The ABI's version. A change of the import set or of an encoding bumps it (the codec version
 /// byte also guards every encoding).

@@ -27,3 +27,10 @@ fn the_import_set_is_stable() {
     );
     assert_eq!(tabmesh_abi::IMPORT_MODULE, "tabmesh");
 }
+
+#[test]
+fn the_init_hook_is_reserved() {
+    assert_eq!(tabmesh_abi::INIT_HOOK, "__tabmesh_init");
+    assert!(tabmesh_abi::INIT_HOOK.starts_with(tabmesh_abi::RESERVED_PREFIX));
+    assert!(!tabmesh_abi::is_method_name(tabmesh_abi::INIT_HOOK));
+}
