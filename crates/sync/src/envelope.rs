@@ -28,7 +28,7 @@ pub struct Envelope {
     pub parents: Vec<DeltaId>,
     /// The author's hybrid logical clock at the write.
     pub hlc: Hlc,
-    /// The encoded actions (and, later, sealed events).
+    /// The encoded [`DeltaPayload`](crate::DeltaPayload): actions, app events, handler hop.
     pub payload: Vec<u8>,
 }
 
@@ -108,7 +108,7 @@ impl Envelope {
 pub struct Body {
     /// Who wrote it.
     pub author: MemberId,
-    /// The encoded actions.
+    /// The encoded [`DeltaPayload`](crate::DeltaPayload).
     pub payload: Vec<u8>,
 }
 

@@ -34,6 +34,18 @@
 //! driver moves [`Output`]s. It does not yet authenticate authors or members (the envelope gains a
 //! signature and encryption with the contexts work) and runs no app code.
 //!
+//! # Events and due handlers
+//!
+//! A delta's payload is a versioned [`DeltaPayload`]: its actions, the app events the call emitted
+//! ([`AppEvent`], optionally naming a handler method) and a handler hop. When a delta applies
+//! through the DAG — received directly, cascaded, pulled as a missing parent or in a delta-sync
+//! page — each of its events that names a handler becomes a [`DueHandler`] record, written in the
+//! same batch that applies the delta, unless this replica's member ([`Replica::set_member`])
+//! wrote the delta. State installed by a snapshot or a Merkle repair makes nothing due. The node
+//! takes due handlers ([`Replica::take_due`]), runs them and completes each in the batch of the
+//! delta it produced ([`Replica::commit_with`]) or gives it up ([`Replica::complete_due`]); a
+//! reopened replica reloads the records left, so every due handler runs at least once.
+//!
 //! # Driving a replica
 //!
 //! After every input (`handle_*`, `add_peer`, `commit`, …) drain [`Replica::poll_output`]:
@@ -72,15 +84,22 @@
 //! ```
 
 mod config;
+mod due;
 mod envelope;
 mod error;
+mod payload;
 mod replica;
 mod select;
 mod wire;
 
 pub use config::SyncConfig;
+pub use due::DueHandler;
 pub use envelope::{Body, Envelope, MAX_DELTA_PARENTS, MAX_DELTA_PAYLOAD};
 pub use error::SyncError;
+pub use payload::{
+    AppEvent, DeltaPayload, MAX_DELTA_EVENTS, MAX_EVENT_DATA, MAX_EVENT_KIND, MAX_HANDLER_NAME,
+    MAX_HOPS, PAYLOAD_FORMAT,
+};
 pub use replica::{
     OpenError, Output, Replica, SessionFailure, SessionOutcome, SyncEvent, SyncMetrics,
     MAX_PULLS_IN_FLIGHT, MAX_REJECTED, MAX_SESSION_PAGES, MAX_WALK_QUEUE,

@@ -4,11 +4,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use tabmesh_base::{ContextId, DeltaId, DetRng, Hash, KvRead, MemberId, NodeId, WriteBatch};
 use tabmesh_dag::{AddOutcome, Cascade, CausalDelta, Dag, DeltaStatus, RestoreError};
-use tabmesh_state::{decode_actions, encode_actions, State, StateError, Txn};
+use tabmesh_state::{State, StateError, Txn};
 
+use crate::due::{self, DueHandler};
 use crate::{
-    select_protocol, Body, Envelope, Message, Protocol, Refusal, Request, Response, Summary,
-    SyncConfig, SyncError, MAX_DELTA_PAYLOAD, MAX_IDS,
+    select_protocol, AppEvent, Body, DeltaPayload, Envelope, Message, Protocol, Refusal, Request,
+    Response, Summary, SyncConfig, SyncError, MAX_DELTA_PAYLOAD, MAX_IDS,
 };
 
 mod merkle;
@@ -45,6 +46,7 @@ pub enum Output {
 #[non_exhaustive]
 pub enum SyncEvent {
     /// Deltas were applied through the DAG (received, cascaded, pulled or synced), in apply order.
+    /// Their events that name a handler are now due ([`Replica::take_due`]).
     Applied {
         /// Their ids.
         ids: Vec<DeltaId>,
@@ -59,6 +61,7 @@ pub enum SyncEvent {
         error: SyncError,
     },
     /// The state changed without deltas (Merkle repair, a peer's push, a snapshot): re-read it.
+    /// (Events of deltas whose state arrived this way never make handlers due.)
     StateReplaced {
         /// The state root afterwards.
         root: Hash,
@@ -163,6 +166,8 @@ pub struct SyncMetrics {
     pub ancient_dropped: u64,
     /// Entities forgotten because a peer collected them (found by Merkle comparison).
     pub entities_forgotten: u64,
+    /// Handlers made due by applied remote deltas.
+    pub handlers_due: u64,
 }
 
 /// Why a stored replica could not be opened.
@@ -175,6 +180,9 @@ pub enum OpenError {
     /// The stored state is unreadable.
     #[error("stored state: {0}")]
     State(#[from] StateError),
+    /// A stored due-handler record is unreadable.
+    #[error("stored due handler: {0}")]
+    Due(#[from] tabmesh_base::CodecError),
 }
 
 /// A request in flight.
@@ -266,6 +274,12 @@ pub struct Replica {
     /// horizon never passes it minus the retention. Not persisted: after a restart, nothing is
     /// collected before the first such session.
     last_synced: Option<u64>,
+    /// The member this replica writes as: events of its own deltas never make handlers due here.
+    member: Option<MemberId>,
+    /// Where due-handler records live (`<prefix>h/`).
+    due_prefix: Vec<u8>,
+    /// Handlers made due (or reloaded) and not taken yet.
+    due: Vec<DueHandler>,
 }
 
 /// How many refused delta ids a replica remembers (so it does not pull them again).
@@ -297,9 +311,9 @@ impl Replica {
     ) -> Result<Replica, OpenError> {
         let dag = Dag::restore(&dag_prefix(prefix), kv, config.dag)?;
         let state = State::open(&state_prefix(prefix), kv)?;
-        Ok(Replica::assemble(
-            context, prefix, config, seed, now_ms, dag, state,
-        ))
+        let mut replica = Replica::assemble(context, prefix, config, seed, now_ms, dag, state);
+        replica.due = due::load(&replica.due_prefix, kv)?;
+        Ok(replica)
     }
 
     fn assemble(
@@ -346,6 +360,9 @@ impl Replica {
             rejected: BTreeSet::new(),
             rejected_order: VecDeque::new(),
             last_synced: None,
+            member: None,
+            due_prefix: due_prefix(prefix),
+            due: Vec::new(),
         }
     }
 
@@ -370,6 +387,19 @@ impl Replica {
     /// The configuration.
     pub fn config(&self) -> &SyncConfig {
         &self.config
+    }
+
+    /// Sets the member this replica writes as: events of deltas it authored never make handlers
+    /// due here (a handler never runs on its event's author).
+    pub fn set_member(&mut self, member: MemberId) {
+        self.member = Some(member);
+    }
+
+    /// Handlers made due since the last call (in apply order), and after [`Replica::open`] every
+    /// due record still stored. Each stays stored until [`Replica::commit_with`] completes it or
+    /// [`Replica::complete_due`] gives it up.
+    pub fn take_due(&mut self) -> Vec<DueHandler> {
+        std::mem::take(&mut self.due)
     }
 
     /// What a heads exchange sends about this replica.
@@ -495,6 +525,8 @@ impl Replica {
     /// Runs a local transaction by `author` stamped `hlc` and, if it wrote anything, turns it into
     /// a delta on the current heads: applied, persisted and broadcast. Returns `f`'s result and the
     /// new delta's id (`None` for a transaction that wrote nothing). If `f` fails, nothing changes.
+    ///
+    /// A plain transaction: no events, hop 0 (see [`Replica::commit_with`]).
     pub fn commit<R, E: From<SyncError>>(
         &mut self,
         now_ms: u64,
@@ -502,12 +534,43 @@ impl Replica {
         hlc: tabmesh_base::Hlc,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, E>,
     ) -> Result<(R, Option<DeltaId>), E> {
+        self.commit_with(now_ms, author, hlc, 0, None, |txn| {
+            f(txn).map(|r| (r, Vec::new()))
+        })
+    }
+
+    /// Like [`Replica::commit`], for an app call: `f` also returns the call's events, sealed into
+    /// the delta with handler hop `hop`. A call that wrote nothing and emitted nothing makes no
+    /// delta. `completes` names the due handler this call ran: its record is deleted in the same
+    /// write batch as the delta (or alone, when there is no delta). If `f` fails, nothing changes
+    /// (the due record stays).
+    pub fn commit_with<R, E: From<SyncError>>(
+        &mut self,
+        now_ms: u64,
+        author: MemberId,
+        hlc: tabmesh_base::Hlc,
+        hop: u8,
+        completes: Option<&DueHandler>,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<(R, Vec<AppEvent>), E>,
+    ) -> Result<(R, Option<DeltaId>), E> {
         let mut txn = self.state.txn(author, hlc);
-        let r = f(&mut txn)?;
-        if txn.is_empty() {
+        let (r, events) = f(&mut txn)?;
+        if txn.is_empty() && events.is_empty() {
+            drop(txn);
+            if let Some(d) = completes {
+                self.batch.delete(d.key(&self.due_prefix));
+                self.finish_input();
+            }
             return Ok((r, None));
         }
-        let len = txn.encoded_len();
+        // Check the events' bounds and the whole size before anything is committed.
+        let shell = DeltaPayload {
+            actions: Vec::new(),
+            events,
+            hop,
+        };
+        let shell_len = shell.encode().map_err(SyncError::from)?.len();
+        let len = txn.encoded_len().saturating_add(shell_len);
         if len > MAX_DELTA_PAYLOAD {
             // Dropping the transaction undoes its writes.
             return Err(SyncError::TxnTooLarge {
@@ -518,7 +581,12 @@ impl Replica {
         }
         let commit = txn.commit();
         self.last_commit_hlc = self.last_commit_hlc.max(commit.last_hlc);
-        let payload = encode_actions(&commit.actions).map_err(SyncError::from)?;
+        let payload = DeltaPayload {
+            actions: commit.actions,
+            ..shell
+        }
+        .encode()
+        .map_err(SyncError::from)?;
         let mut parents = self.dag.heads();
         parents.truncate(tabmesh_dag::MAX_PARENTS);
         let env = Envelope {
@@ -550,11 +618,20 @@ impl Replica {
             }
         }
         self.batch.extend(commit.batch);
+        if let Some(d) = completes {
+            self.batch.delete(d.key(&self.due_prefix));
+        }
         self.applied.push(id);
         self.metrics.deltas_applied += 1;
         self.out.push_back(Output::Broadcast(env));
         self.finish_input();
         Ok((r, Some(id)))
+    }
+
+    /// Gives up a due handler (it failed, or its chain is too long): its record is deleted.
+    pub fn complete_due(&mut self, due: &DueHandler) {
+        self.batch.delete(due.key(&self.due_prefix));
+        self.finish_input();
     }
 
     /// A delta arrived (gossip, or inside a response): verify, insert, apply or buffer, cascade.
@@ -671,14 +748,17 @@ impl Replica {
             self.metrics.duplicates += 1;
             return;
         }
-        let (state, batch, dropped) = (
-            &mut self.state,
-            &mut self.batch,
-            &mut self.metrics.ancient_dropped,
-        );
-        let outcome = self.dag.add(env.into_causal(id), now_ms, |d| {
-            apply_delta(state, batch, dropped, d)
-        });
+        let mut applier = Applier {
+            state: &mut self.state,
+            batch: &mut self.batch,
+            metrics: &mut self.metrics,
+            due_prefix: &self.due_prefix,
+            member: self.member,
+            due: &mut self.due,
+        };
+        let outcome = self
+            .dag
+            .add(env.into_causal(id), now_ms, |d| applier.apply(d));
         match outcome {
             Ok(AddOutcome::Applied(cascade)) => self.record_cascade(from, cascade),
             Ok(AddOutcome::Pending { missing, evicted }) => {
@@ -1186,12 +1266,15 @@ impl Replica {
             .filter(|h| !self.dag.is_applied(h))
             .copied()
             .collect();
-        let (state, batch, dropped) = (
-            &mut self.state,
-            &mut self.batch,
-            &mut self.metrics.ancient_dropped,
-        );
-        let mut apply = |d: &CausalDelta<Body>| apply_delta(state, batch, dropped, d);
+        let mut applier = Applier {
+            state: &mut self.state,
+            batch: &mut self.batch,
+            metrics: &mut self.metrics,
+            due_prefix: &self.due_prefix,
+            member: self.member,
+            due: &mut self.due,
+        };
+        let mut apply = |d: &CausalDelta<Body>| applier.apply(d);
         let mut cascades = Vec::new();
         // Heads first, so they become heads (checkpoints) rather than merely satisfied ids.
         for chunk in unknown.chunks(tabmesh_dag::MAX_CHECKPOINT_HEADS) {
@@ -1210,24 +1293,58 @@ impl Replica {
     }
 }
 
-/// The DAG's applier: decode a delta's actions and join them into the state (counting the
-/// fragments dropped as ancient).
-fn apply_delta(
-    state: &mut State,
-    batch: &mut WriteBatch,
-    dropped: &mut u64,
-    d: &CausalDelta<Body>,
-) -> Result<(), StateError> {
-    let actions = decode_actions(&d.payload.payload)?;
-    let applied = state.apply_counted(&actions)?;
-    batch.extend(applied.batch);
-    *dropped += applied.dropped as u64;
-    Ok(())
+/// The DAG's applier: decodes a delta's payload, joins its actions into the state (counting the
+/// fragments dropped as ancient) and records the handlers its events make due, all in the batch
+/// that applies the delta. Only deltas applied through the DAG come here (received, cascaded,
+/// pulled, synced); state installed by a snapshot or a Merkle repair never does.
+struct Applier<'a> {
+    state: &'a mut State,
+    batch: &'a mut WriteBatch,
+    metrics: &'a mut SyncMetrics,
+    due_prefix: &'a [u8],
+    member: Option<MemberId>,
+    due: &'a mut Vec<DueHandler>,
+}
+
+impl Applier<'_> {
+    fn apply(&mut self, d: &CausalDelta<Body>) -> Result<(), StateError> {
+        let payload = DeltaPayload::decode(&d.payload.payload)?;
+        let applied = self.state.apply_counted(&payload.actions)?;
+        self.batch.extend(applied.batch);
+        self.metrics.ancient_dropped += applied.dropped as u64;
+        if self.member == Some(d.payload.author) {
+            // Never on the author.
+            return Ok(());
+        }
+        for (i, event) in payload.events.into_iter().enumerate() {
+            let Ok(index) = u16::try_from(i) else { break };
+            if event.handler.is_none() {
+                continue;
+            }
+            let due = DueHandler {
+                delta: d.id,
+                index,
+                author: d.payload.author,
+                hop: payload.hop,
+                event,
+            };
+            self.batch.put(due.key(self.due_prefix), due.encode());
+            self.due.push(due);
+            self.metrics.handlers_due += 1;
+        }
+        Ok(())
+    }
 }
 
 fn dag_prefix(prefix: &[u8]) -> Vec<u8> {
     let mut p = prefix.to_vec();
     p.extend_from_slice(b"d/");
+    p
+}
+
+fn due_prefix(prefix: &[u8]) -> Vec<u8> {
+    let mut p = prefix.to_vec();
+    p.extend_from_slice(b"h/");
     p
 }
 

@@ -223,7 +223,7 @@ fn a_far_future_delta_is_accepted_and_reported_and_does_not_drag_the_clock() {
     a.open_context(T0, CTX).unwrap();
     drain(&mut a, &mut MemoryKv::new());
     let future = Hlc::new(T0 + 24 * 3_600_000, 0);
-    let payload = tabmesh_state::encode_actions(&[]).unwrap();
+    let payload = tabmesh_sync::DeltaPayload::default().encode().unwrap();
     let env = Envelope {
         context: CTX,
         author: tabmesh_base::MemberId([5; 32]),

@@ -12,6 +12,7 @@ mod support;
 mod bounds;
 mod commit;
 mod convergence;
+mod events;
 mod gc;
 mod hostile;
 mod merkle;

@@ -5,6 +5,7 @@ use tabmesh_testkit::test;
 use tabmesh_base::{DeltaId, Hash, Hlc, MemberId, NodeId};
 use tabmesh_dag::DeltaStatus;
 use tabmesh_state::{encode_actions, State, StateError, MAX_VALUE_LEN};
+use tabmesh_sync::DeltaPayload;
 use tabmesh_sync::{
     Envelope, Output, Replica, SyncConfig, SyncError, SyncEvent, MAX_DELTA_PARENTS,
     MAX_DELTA_PAYLOAD,
@@ -303,7 +304,15 @@ fn a_payload_over_the_delta_limit_is_refused_as_too_large() {
     for k in 0..(MAX_DELTA_PAYLOAD / MAX_VALUE_LEN + 1) {
         t.map(MAP).unwrap().insert(&[k as u8], &value).unwrap();
     }
-    let payload = encode_actions(&t.commit().actions).unwrap();
+    let actions = t.commit().actions;
+    // Over the limit, `DeltaPayload::encode` refuses; lay it out by hand as the format says.
+    assert!(DeltaPayload::actions(actions.clone()).encode().is_err());
+    let mut w = tabmesh_base::codec::Writer::new();
+    w.u8(tabmesh_sync::PAYLOAD_FORMAT)
+        .bytes(&encode_actions(&actions).unwrap())
+        .len(0)
+        .u8(0);
+    let payload = w.finish();
     assert!(payload.len() > MAX_DELTA_PAYLOAD);
     let env = Envelope {
         context: CTX,
