@@ -1,0 +1,91 @@
+//! `kv-store`: a replicated key-value store of UTF-8 strings — the canonical example app.
+//!
+//! | method | arguments | returns | event |
+//! |---|---|---|---|
+//! | `set` | `{key, value}` | `null` | `Inserted {key, value}` or `Updated {key, value}` |
+//! | `get` | `{key}` | the value or `null` | |
+//! | `remove` | `{key}` | whether it was there | `Removed {key}` (when it was) |
+//! | `entries` | | `[[key, value], …]` in key order | |
+//! | `count` | | the number of entries | |
+//!
+//! Concurrent sets of one key: the later write wins (LWW register entries of a map).
+
+use tabmesh_sdk::prelude::*;
+
+/// The store: one map of register entries.
+#[app::state]
+#[derive(Debug)]
+pub struct KvStore {
+    items: Map<Register>,
+}
+
+/// What the store tells clients.
+#[app::event]
+#[derive(Debug)]
+pub enum KvEvent {
+    /// A new key.
+    Inserted {
+        /// The key.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+    /// A new value for an existing key.
+    Updated {
+        /// The key.
+        key: String,
+        /// Its new value.
+        value: String,
+    },
+    /// A key went away.
+    Removed {
+        /// The key.
+        key: String,
+    },
+}
+
+#[app::logic]
+impl KvStore {
+    /// Sets `key` to `value`.
+    pub fn set(&mut self, key: String, value: String) -> Result<()> {
+        let existed = self.items.contains(&key)?;
+        self.items.insert(&key, &value)?;
+        if existed {
+            emit!(KvEvent::Updated { key, value })
+        } else {
+            emit!(KvEvent::Inserted { key, value })
+        }
+    }
+
+    /// The value of `key`, if any.
+    pub fn get(&self, key: String) -> Result<Option<String>> {
+        self.items.get_string(&key)
+    }
+
+    /// Removes `key`; whether it was there.
+    pub fn remove(&mut self, key: String) -> Result<bool> {
+        let removed = self.items.remove(&key)?;
+        if removed {
+            emit!(KvEvent::Removed { key })?;
+        }
+        Ok(removed)
+    }
+
+    /// Every entry, in key order.
+    pub fn entries(&self) -> Result<Vec<(String, String)>> {
+        self.items
+            .entries()?
+            .into_iter()
+            .map(|(k, v)| Ok((utf8(k)?, utf8(v)?)))
+            .collect()
+    }
+
+    /// The number of entries.
+    pub fn count(&self) -> Result<u64> {
+        self.items.len()
+    }
+}
+
+fn utf8(bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|_| Error::app("stored bytes are not UTF-8"))
+}
