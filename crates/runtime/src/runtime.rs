@@ -65,6 +65,8 @@ struct Compiled {
     imports: Vec<&'static ImportSig>,
     /// Its methods: exported functions `() -> ()`.
     methods: BTreeSet<Box<str>>,
+    /// Its hooks: exported functions `() -> ()` whose names start with the reserved prefix.
+    hooks: BTreeSet<Box<str>>,
     /// The runtime's use counter when it was last used (least recently used goes first).
     last_used: u64,
 }
@@ -235,6 +237,52 @@ impl Runtime {
         }
         run(&self.engine, &self.limits, compiled, method, input, host)
     }
+
+    /// Whether a cached module exports the reserved hook `hook` (a function `() -> ()` whose name
+    /// starts with [`abi::RESERVED_PREFIX`]).
+    pub fn has_hook(&self, module: &Hash, hook: &str) -> bool {
+        self.modules
+            .get(module)
+            .is_some_and(|c| c.hooks.contains(hook))
+    }
+
+    /// Runs the reserved hook `hook` (e.g. [`abi::INIT_HOOK`]) of `module`, exactly like
+    /// [`execute`](Runtime::execute) runs a method (same limits, same transaction contract), or
+    /// returns `Ok(None)` when the module does not export it. Hooks are not methods: `execute`
+    /// refuses their names, and events cannot name them as handlers.
+    pub fn execute_hook<'m>(
+        &mut self,
+        module: impl Into<ModuleRef<'m>>,
+        hook: &str,
+        input: &[u8],
+        host: &mut impl Host,
+    ) -> Result<Option<Outcome>, RuntimeError> {
+        if !hook.starts_with(abi::RESERVED_PREFIX) || hook.len() > abi::MAX_METHOD_NAME_BYTES {
+            return Err(RuntimeError::UnknownMethod(hook.into()));
+        }
+        if input.len() > self.limits.max_input_bytes {
+            return Err(RuntimeError::LimitExceeded {
+                limit: Limit::Input,
+                len: input.len(),
+                max: self.limits.max_input_bytes,
+            });
+        }
+        let hash = match module.into() {
+            ModuleRef::Bytes(bytes) => self.load(bytes)?,
+            ModuleRef::Hash(hash) => hash,
+        };
+        self.uses += 1;
+        let uses = self.uses;
+        let compiled = self
+            .modules
+            .get_mut(&hash)
+            .ok_or(RuntimeError::UnknownModule(hash))?;
+        compiled.last_used = uses;
+        if !compiled.hooks.contains(hook) {
+            return Ok(None);
+        }
+        run(&self.engine, &self.limits, compiled, hook, input, host).map(Some)
+    }
 }
 
 /// Checks a freshly compiled module against the ABI and lists its methods.
@@ -262,6 +310,7 @@ fn inspect(module: Module) -> Result<Compiled, RuntimeError> {
     }
     let mut has_memory = false;
     let mut methods = BTreeSet::new();
+    let mut hooks = BTreeSet::new();
     for export in module.exports() {
         match export.ty() {
             ExternType::Memory(_) if export.name() == MEMORY_EXPORT => has_memory = true,
@@ -271,6 +320,14 @@ fn inspect(module: Module) -> Result<Compiled, RuntimeError> {
                     && abi::is_method_name(export.name()) =>
             {
                 methods.insert(export.name().into());
+            }
+            ExternType::Func(ty)
+                if ty.params().is_empty()
+                    && ty.results().is_empty()
+                    && export.name().starts_with(abi::RESERVED_PREFIX)
+                    && export.name().len() <= abi::MAX_METHOD_NAME_BYTES =>
+            {
+                hooks.insert(export.name().into());
             }
             _ => {}
         }
@@ -282,6 +339,7 @@ fn inspect(module: Module) -> Result<Compiled, RuntimeError> {
         module,
         imports,
         methods,
+        hooks,
         last_used: 0,
     })
 }

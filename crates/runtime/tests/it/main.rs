@@ -6,6 +6,7 @@ use tabmesh_testkit::test;
 
 mod app;
 mod cache;
+mod hooks;
 mod hostile;
 mod support;
 
