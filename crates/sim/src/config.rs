@@ -133,6 +133,12 @@ pub struct SimConfig {
     /// Before anything else runs, node 0 writes this many deltas offline; they reach node 1 in a
     /// random order within a second (the out-of-order flood). 0 = no flood.
     pub flood: usize,
+    /// Tombstone retention given to every node (ms), with housekeeping every 5 s; `None` keeps the
+    /// default (a week: nothing is collected within a simulated run).
+    pub tombstone_retention_ms: Option<u64>,
+    /// One node cut off from every other: `(node, from_ms, until_ms)` in simulated time. It keeps
+    /// writing meanwhile.
+    pub offline: Option<(usize, u64, u64)>,
 }
 
 impl SimConfig {
@@ -154,6 +160,8 @@ impl SimConfig {
             late_joiner: false,
             compact: None,
             flood: 0,
+            tombstone_retention_ms: None,
+            offline: None,
         }
     }
 
@@ -193,6 +201,12 @@ impl SimConfig {
                 ..SimConfig::new(seed, 2, Chaos::None)
             },
             Scenario::Large => SimConfig::new(seed, 20, Chaos::Light),
+            Scenario::Tombstones => SimConfig {
+                tombstone_retention_ms: Some(10_000),
+                offline: Some((3, 10_000, 45_000)),
+                compact: Some((40, 10)),
+                ..SimConfig::new(seed, 4, Chaos::Light)
+            },
         }
     }
 }
@@ -217,11 +231,15 @@ pub enum Scenario {
     Flood,
     /// Twenty nodes, light chaos.
     Large,
+    /// A 10 s tombstone retention (the workload deletes often), compacted histories, and node 3
+    /// cut off for 35 s, longer than the retention: it catches up by Merkle comparison, forgetting
+    /// what the others collected meanwhile, and nothing deleted comes back.
+    Tombstones,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Synced,
         Scenario::Diverged,
         Scenario::PartialOverlap,
@@ -230,6 +248,7 @@ impl Scenario {
         Scenario::Random,
         Scenario::Flood,
         Scenario::Large,
+        Scenario::Tombstones,
     ];
 }
 

@@ -1,4 +1,4 @@
-//! `tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy]`: runs N seeded
+//! `tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--retention-ms MS]`: runs N seeded
 //! simulations, prints one line per run and exits non-zero naming every seed that did not
 //! converge.
 
@@ -15,6 +15,7 @@ struct Args {
     chaos: Chaos,
     explain: bool,
     scenario: Option<Scenario>,
+    retention_ms: Option<u64>,
 }
 
 fn parse() -> Result<Args> {
@@ -25,6 +26,7 @@ fn parse() -> Result<Args> {
         chaos: Chaos::Heavy,
         explain: false,
         scenario: None,
+        retention_ms: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -36,8 +38,11 @@ fn parse() -> Result<Args> {
             "--chaos" => args.chaos = value()?.parse().map_err(anyhow::Error::msg)?,
             "--explain" => args.explain = true,
             "--scenario" => args.scenario = Some(value()?.parse().map_err(anyhow::Error::msg)?),
+            "--retention-ms" => {
+                args.retention_ms = Some(value()?.parse().context("--retention-ms")?)
+            }
             "-h" | "--help" => {
-                println!("usage: tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--explain] [--scenario synced|diverged|partialoverlap|emptyreplica|prunedhistory|random|flood|large]");
+                println!("usage: tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--explain] [--retention-ms MS] [--scenario synced|diverged|partialoverlap|emptyreplica|prunedhistory|random|flood|large|tombstones]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -53,10 +58,13 @@ fn main() -> Result<()> {
     let args = parse()?;
     let mut failed = Vec::new();
     for seed in args.first..args.first + args.seeds {
-        let config = match args.scenario {
+        let mut config = match args.scenario {
             Some(scenario) => SimConfig::scenario(scenario, seed),
             None => SimConfig::new(seed, args.nodes, args.chaos),
         };
+        if let Some(ms) = args.retention_ms {
+            config.tombstone_retention_ms = Some(ms);
+        }
         let mut sim = Sim::new(config);
         let explain = args.explain;
         sim.set_explain(explain);
@@ -74,7 +82,7 @@ fn main() -> Result<()> {
             Verdict::NotConverged { reason } => format!("NOT converged ({reason})"),
         };
         println!(
-            "seed {seed}: {status}; sim time {} ms, writes {}, messages {}, bytes {}, dropped {}, sessions {:?}, snapshots {}, crashes {}",
+            "seed {seed}: {status}; sim time {} ms, writes {}, messages {}, bytes {}, dropped {}, sessions {:?}, snapshots {}, crashes {}, gc collected/dropped/forgotten {}/{}/{}, entities {}",
             sim.now(),
             m.writes,
             m.messages,
@@ -82,7 +90,11 @@ fn main() -> Result<()> {
             m.dropped,
             m.sessions,
             m.snapshots(),
-            m.crashes
+            m.crashes,
+            m.tombstones_collected,
+            m.ancient_dropped,
+            m.entities_forgotten,
+            m.entities_at_end
         );
         for f in &m.failures {
             println!("  failure: {f}");

@@ -44,6 +44,15 @@ pub struct Metrics {
     pub failures: Vec<String>,
     /// When convergence held (simulated ms from the start).
     pub converged_at_ms: Option<u64>,
+    /// Entities removed by tombstone GC, summed over every replica at the end of the run (a
+    /// restart resets a replica's counters).
+    pub tombstones_collected: u64,
+    /// Received fragments dropped as older than the GC horizon (same sum).
+    pub ancient_dropped: u64,
+    /// Entities forgotten because a peer had collected them (same sum).
+    pub entities_forgotten: u64,
+    /// Entities held at the end of the run, tombstones included, summed over every replica.
+    pub entities_at_end: u64,
 }
 
 impl Metrics {

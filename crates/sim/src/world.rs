@@ -186,6 +186,10 @@ impl Sim {
             sync.compact_retain = retain;
             sync.housekeeping_ms = 5_000;
         }
+        if let Some(retention) = self.config.tombstone_retention_ms {
+            sync.tombstone_retention_ms = retention;
+            sync.housekeeping_ms = 5_000;
+        }
         config.sync = sync;
         config
     }
@@ -347,7 +351,34 @@ impl Sim {
 
     /// [`Sim::run`], calling `observe(now_ms, reason)` whenever the first failing convergence
     /// property changes after the last write (for `--explain`).
-    pub fn run_observed(&mut self, mut observe: impl FnMut(u64, &str)) -> Verdict {
+    pub fn run_observed(&mut self, observe: impl FnMut(u64, &str)) -> Verdict {
+        let verdict = self.run_events(observe);
+        self.count_state_metrics();
+        verdict
+    }
+
+    /// Sums the replicas' GC counters and entity counts into the metrics.
+    fn count_state_metrics(&mut self) {
+        let m = &mut self.metrics;
+        (
+            m.tombstones_collected,
+            m.ancient_dropped,
+            m.entities_forgotten,
+        ) = (0, 0, 0);
+        m.entities_at_end = 0;
+        for core in self.nodes.iter().filter_map(|n| n.core.as_ref()) {
+            for ctx in core.contexts() {
+                if let Some(r) = core.replica(&ctx) {
+                    m.tombstones_collected += r.metrics().tombstones_collected;
+                    m.ancient_dropped += r.metrics().ancient_dropped;
+                    m.entities_forgotten += r.metrics().entities_forgotten;
+                    m.entities_at_end += r.state().len() as u64;
+                }
+            }
+        }
+    }
+
+    fn run_events(&mut self, mut observe: impl FnMut(u64, &str)) -> Verdict {
         let mut reason = String::from("no event ran");
         while let Some(Reverse((at, seq))) = self.queue.pop() {
             if at > self.config.max_time_ms {
@@ -650,6 +681,11 @@ impl Sim {
     fn blocked(&self, a: usize, b: usize) -> bool {
         if self.now < self.config.isolate_until_ms {
             return true;
+        }
+        if let Some((node, from, until)) = self.config.offline {
+            if (a == node || b == node) && (from..until).contains(&self.now) {
+                return true;
+            }
         }
         let key = (a.min(b), a.max(b));
         self.partitions

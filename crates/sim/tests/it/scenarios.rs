@@ -130,3 +130,42 @@ fn twenty_nodes_converge() {
     assert_eq!((0..20).filter(|i| sim.node(*i).is_some()).count(), 20);
     all_contexts_equal(&sim);
 }
+
+#[test]
+fn tombstones_are_collected_and_a_node_offline_past_the_retention_catches_up() {
+    let (mut collected, mut forgotten, mut dropped, mut merkle) = (0, 0, 0, 0);
+    for seed in 0..6 {
+        let config = SimConfig::scenario(Scenario::Tombstones, seed);
+        let sim = converge(config.clone());
+        let m = sim.metrics();
+        collected += m.tombstones_collected;
+        forgotten += m.entities_forgotten;
+        dropped += m.ancient_dropped;
+        merkle += m.sessions[2];
+        all_contexts_equal(&sim);
+        // Fewer entities are left than in the same world keeping every tombstone.
+        let keeping = converge(SimConfig {
+            tombstone_retention_ms: None,
+            ..config
+        });
+        assert!(
+            m.entities_at_end < keeping.metrics().entities_at_end,
+            "seed {seed}: {} entities with GC, {} without",
+            m.entities_at_end,
+            keeping.metrics().entities_at_end
+        );
+        assert_eq!(keeping.metrics().tombstones_collected, 0);
+    }
+    assert!(collected > 0 && forgotten > 0 && dropped > 0 && merkle > 0);
+}
+
+#[test]
+fn heavy_chaos_with_a_short_retention_converges() {
+    for seed in 0..6 {
+        let sim = converge(SimConfig {
+            tombstone_retention_ms: Some(5_000),
+            ..SimConfig::new(seed, 4, Chaos::Heavy)
+        });
+        all_contexts_equal(&sim);
+    }
+}
