@@ -2,7 +2,8 @@
 # Runs every tabmesh test, after installing what a fresh machine lacks (scripts/bootstrap.sh):
 #   1. cargo fmt --check
 #   2. clippy -D warnings on all targets, natively and for wasm32 on the crates that ship to browsers
-#   3. native tests (unit, integration, benches in test mode, doctests)
+#   3. the example apps built to wasm32 (scripts/build-apps.sh), then native tests (unit,
+#      integration, benches in test mode, doctests)
 #   4. the deterministic simulator: 1000 seeds under heavy chaos must all converge
 #   5. the same test sources in headless Chromium (one optimised wasm32 binary)
 # Then prints how many tests ran per crate in each place, and a phase-time table.
@@ -18,9 +19,9 @@ fi
 LOG_DIR="$ROOT/target/test-logs"
 mkdir -p "$LOG_DIR"
 
-# Library crates that ship to the browser (compiled and linted for wasm32). Their test sources are
-# linted for wasm32 through tests/browser, which includes them.
-WASM_LIBS=(-p tabmesh-base -p tabmesh-dag -p tabmesh-state -p tabmesh-sync -p tabmesh-node -p tabmesh-abi -p tabmesh-runtime)
+# Library crates that ship to the browser (compiled and linted for wasm32), and the guest SDK. The
+# browser crates' test sources are linted for wasm32 through tests/browser, which includes them.
+WASM_LIBS=(-p tabmesh-base -p tabmesh-dag -p tabmesh-state -p tabmesh-sync -p tabmesh-node -p tabmesh-abi -p tabmesh-runtime -p tabmesh-sdk)
 
 phase "bootstrap (tools and browser)"
 bash "$ROOT/scripts/bootstrap.sh"
@@ -36,6 +37,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 phase "clippy wasm32 (browser crates and the browser test binary)"
 cargo clippy "${WASM_LIBS[@]}" --lib --locked --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p tabmesh-browser-tests --tests --locked --target wasm32-unknown-unknown -- -D warnings
+
+phase "example apps to wasm32 (scripts/build-apps.sh → target/apps/*.wasm, read by the runtime's app tests)"
+bash "$ROOT/scripts/build-apps.sh" --locked
 
 phase "native tests (all targets)"
 cargo test --workspace --all-targets --locked 2>&1 | tee "$LOG_DIR/native.log"

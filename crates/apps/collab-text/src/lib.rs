@@ -1,6 +1,9 @@
 //! `collab-text`: one shared text edited concurrently (an RGA: concurrent inserts at one position
 //! both survive, in a deterministic order; positions count characters).
 //!
+//! The init hook (`__tabmesh_init`, run once by the creator) takes `{text}` (optional): the
+//! document's first content.
+//!
 //! | method | arguments | returns | event |
 //! |---|---|---|---|
 //! | `insert` | `{pos, text}` | `null` | `Inserted {pos, text}` |
@@ -40,6 +43,15 @@ pub enum TextEvent {
 
 #[app::logic]
 impl CollabText {
+    /// Starts the document with `text`, if given.
+    #[app::init]
+    pub fn init(&mut self, text: Option<String>) -> Result<()> {
+        match text {
+            Some(text) => self.doc.push(&text),
+            None => Ok(()),
+        }
+    }
+
     /// Inserts `text` at character `pos` (≤ the length).
     pub fn insert(&mut self, pos: u32, text: String) -> Result<()> {
         self.doc.insert(pos, &text)?;

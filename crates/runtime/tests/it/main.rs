@@ -5,6 +5,9 @@ use tabmesh_testkit::test;
 // the test).
 
 mod app;
+// The example apps, read from target/apps at test time: native only (see the module).
+#[cfg(not(target_family = "wasm"))]
+mod apps;
 mod cache;
 mod hooks;
 mod hostile;
