@@ -4,11 +4,17 @@ use std::collections::{BTreeMap, VecDeque};
 
 use tabmesh_base::{
     codec::{Reader, Writer},
-    ClockReport, ContextId, DeltaId, DetRng, Hlc, HlcClock, KvRead, MemberId, NodeId, WriteBatch,
+    ClockReport, ContextId, DeltaId, DetRng, Hash, Hlc, HlcClock, KvRead, MemberId, NodeId,
+    WriteBatch,
 };
+use tabmesh_runtime::abi::INIT_HOOK;
+use tabmesh_runtime::{Limits, Runtime};
 use tabmesh_state::{State, Txn};
-use tabmesh_sync::{Frame, Message, Replica, SyncConfig, SyncError, SyncEvent};
+use tabmesh_sync::{
+    AppEvent, DueHandler, Frame, Message, Replica, SyncConfig, SyncError, SyncEvent, MAX_HOPS,
+};
 
+use crate::app::{call_seed, TxnHost};
 use crate::NodeError;
 
 /// Key of the node's clock record.
@@ -17,6 +23,12 @@ const CLOCK_KEY: &[u8] = b"n/clock";
 const CONTEXTS_PREFIX: &[u8] = b"n/ctx/";
 /// Prefix of every context's own records: `c/<context id>/`.
 const CONTEXT_DATA: &[u8] = b"c/";
+/// Prefix of stored app modules: `n/app/<SHA-256 of the module>` → its bytes.
+const APPS_PREFIX: &[u8] = b"n/app/";
+
+/// Most due handlers one input runs; the rest run at the next input (a context timer fires at
+/// least every sync tick).
+pub const MAX_HANDLERS_PER_INPUT: usize = 1_024;
 
 /// The most contexts one node hosts.
 pub const MAX_CONTEXTS: usize = 1_024;
@@ -27,6 +39,8 @@ pub const MAX_CONTEXTS: usize = 1_024;
 pub struct NodeConfig {
     /// Sync timers and bounds, for every context.
     pub sync: SyncConfig,
+    /// Bounds of every app call (fuel, memory, module size, …).
+    pub limits: Limits,
 }
 
 /// A timer the driver arms for the core.
@@ -92,6 +106,36 @@ pub enum NodeEvent {
         /// Why.
         error: SyncError,
     },
+    /// A handler ran for an event of a remote delta (at least once per event and member; exactly
+    /// once unless the node crashed between running it and persisting its delta).
+    HandlerRan {
+        /// The context.
+        context: ContextId,
+        /// The delta whose event named the handler.
+        cause: DeltaId,
+        /// The event's position in it.
+        index: u16,
+        /// The handler.
+        handler: String,
+        /// The delta the handler wrote, if it wrote or emitted anything.
+        delta: Option<DeltaId>,
+        /// Its log lines.
+        logs: Vec<String>,
+    },
+    /// A handler failed or was dropped (its chain is too long): it is not retried, nothing it
+    /// wrote was kept.
+    HandlerFailed {
+        /// The context.
+        context: ContextId,
+        /// The delta whose event named the handler.
+        cause: DeltaId,
+        /// The event's position in it.
+        index: u16,
+        /// The handler.
+        handler: String,
+        /// Why.
+        error: NodeError,
+    },
     /// A peer's delta carried a timestamp far ahead of our clock: accepted, and our clock did not
     /// follow it past `now + MAX_DRIFT_MS`.
     ClockFarAhead {
@@ -119,6 +163,38 @@ pub struct NodeCore {
     armed: BTreeMap<TimerKey, u64>,
     batch: WriteBatch,
     out: VecDeque<Output>,
+    runtime: Runtime,
+    /// The app module each context runs here (absent: opened without one).
+    apps: BTreeMap<ContextId, Hash>,
+    /// Module bytes by hash (to reload one the runtime's cache evicted).
+    modules: BTreeMap<Hash, Vec<u8>>,
+    /// Due handlers to run, in the order they became due.
+    due: VecDeque<(ContextId, DueHandler)>,
+    /// Due handlers of contexts without an app here: they run once one is attached.
+    parked: Vec<(ContextId, DueHandler)>,
+    /// Set while due handlers run (they are not started again from inside).
+    running_due: bool,
+}
+
+/// What a successful [`NodeCore::execute`] produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExecOutcome {
+    /// What the app returned, if anything.
+    pub return_value: Option<Vec<u8>>,
+    /// The delta the call became (`None`: it neither wrote nor emitted anything).
+    pub delta: Option<DeltaId>,
+    /// Its log lines.
+    pub logs: Vec<String>,
+    /// Its events (sealed into the delta).
+    pub events: Vec<AppEvent>,
+}
+
+/// Which entry point of the app a call runs.
+#[derive(Clone, Copy, Debug)]
+enum Entry<'a> {
+    Method(&'a str),
+    Hook(&'a str),
 }
 
 impl NodeCore {
@@ -126,6 +202,7 @@ impl NodeCore {
     pub fn new(id: NodeId, config: NodeConfig, seed: u64) -> NodeCore {
         NodeCore {
             id,
+            runtime: Runtime::new(config.limits.clone()),
             config,
             clock: HlcClock::new(),
             clock_dirty: false,
@@ -134,6 +211,11 @@ impl NodeCore {
             armed: BTreeMap::new(),
             batch: WriteBatch::new(),
             out: VecDeque::new(),
+            apps: BTreeMap::new(),
+            modules: BTreeMap::new(),
+            due: VecDeque::new(),
+            parked: Vec::new(),
+            running_due: false,
         }
     }
 
@@ -153,12 +235,27 @@ impl NodeCore {
             r.finish()?;
             node.clock = HlcClock::resume(last);
         }
-        for (key, _) in kv.scan_prefix(CONTEXTS_PREFIX) {
+        for (key, value) in kv.scan_prefix(CONTEXTS_PREFIX) {
             let raw = key.get(CONTEXTS_PREFIX.len()..).unwrap_or_default();
             let bytes: [u8; 32] = raw.try_into().map_err(|_| NodeError::CorruptIndex)?;
             let context = ContextId(bytes);
+            if !value.is_empty() {
+                let hash: [u8; 32] = value
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| NodeError::CorruptIndex)?;
+                let app = Hash(hash);
+                if !node.modules.contains_key(&app) {
+                    let module = kv
+                        .get(&app_key(&app))
+                        .ok_or(NodeError::MissingModule(app))?;
+                    node.runtime.load(&module)?;
+                    node.modules.insert(app, module);
+                }
+                node.apps.insert(context, app);
+            }
             let seed = node.rng.next_u64();
-            let replica = Replica::open(
+            let mut replica = Replica::open(
                 context,
                 &context_prefix(&context),
                 node.config.sync.clone(),
@@ -166,13 +263,17 @@ impl NodeCore {
                 now_ms,
                 kv,
             )?;
+            replica.set_member(node.member());
             node.contexts.insert(context, replica);
             node.out.push_back(Output::Subscribe(context));
         }
         let contexts: Vec<ContextId> = node.contexts.keys().copied().collect();
         for c in contexts {
+            // Due records left by the previous life run again (at least once).
+            node.take_due(c);
             node.rearm(c);
         }
+        node.run_due(now_ms);
         Ok(node)
     }
 
@@ -202,6 +303,21 @@ impl NodeCore {
     /// One context's state.
     pub fn state(&self, context: &ContextId) -> Option<&State> {
         self.contexts.get(context).map(Replica::state)
+    }
+
+    /// The app module a context runs here (its SHA-256), if it has one.
+    pub fn app(&self, context: &ContextId) -> Option<Hash> {
+        self.apps.get(context).copied()
+    }
+
+    /// The app runtime (its cache statistics, the methods of a loaded module).
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Due handlers not run yet (waiting for the next input, or for an app to be attached).
+    pub fn due_handlers(&self) -> usize {
+        self.due.len() + self.parked.len()
     }
 
     /// The node's clock.
@@ -242,21 +358,114 @@ impl NodeCore {
         if self.contexts.len() >= MAX_CONTEXTS {
             return Err(NodeError::TooManyContexts { max: MAX_CONTEXTS });
         }
-        let seed = self.rng.next_u64();
-        let replica = Replica::new(
-            context,
-            &context_prefix(&context),
-            self.config.sync.clone(),
-            seed,
-            now_ms,
-        );
-        self.contexts.insert(context, replica);
-        let mut key = CONTEXTS_PREFIX.to_vec();
-        key.extend_from_slice(context.as_bytes());
-        self.batch.put(key, Vec::new());
+        self.insert_replica(now_ms, context);
+        self.batch.put(context_key(&context), Vec::new());
         self.out.push_back(Output::Subscribe(context));
         self.finish(context);
         Ok(())
+    }
+
+    /// Creates `context` running the app `module` (validated and compiled; at most
+    /// [`Limits::max_module_bytes`]). The module is stored under `n/app/<hash>` and the context
+    /// records its hash. If the module exports the init hook
+    /// ([`INIT_HOOK`](tabmesh_runtime::abi::INIT_HOOK)), it runs once, here, with `args` as its
+    /// input, and its writes are the context's genesis delta; if it fails, nothing is created.
+    pub fn create_context(
+        &mut self,
+        now_ms: u64,
+        context: ContextId,
+        module: &[u8],
+        args: &[u8],
+    ) -> Result<ExecOutcome, NodeError> {
+        if self.contexts.contains_key(&context) {
+            return Err(NodeError::ContextExists(context));
+        }
+        if self.contexts.len() >= MAX_CONTEXTS {
+            return Err(NodeError::TooManyContexts { max: MAX_CONTEXTS });
+        }
+        let app = self.runtime.load(module)?;
+        self.insert_replica(now_ms, context);
+        self.apps.insert(context, app);
+        let stored = self.modules.contains_key(&app);
+        self.modules.entry(app).or_insert_with(|| module.to_vec());
+        match self.call(now_ms, context, Entry::Hook(INIT_HOOK), args, 0, None) {
+            Ok(outcome) => {
+                self.record_app(context, app, module, stored);
+                self.out.push_back(Output::Subscribe(context));
+                self.finish(context);
+                Ok(outcome)
+            }
+            Err(e) => {
+                self.contexts.remove(&context);
+                self.apps.remove(&context);
+                if !stored && !self.apps.values().any(|a| *a == app) {
+                    self.modules.remove(&app);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Joins `context` (or attaches an app to a context opened without one) running the app
+    /// `module`: validated, compiled and stored like [`NodeCore::create_context`] does, but the
+    /// init hook never runs (the context's initial state arrives from its members). If the
+    /// context already runs an app here, `module` must be the same one
+    /// ([`NodeError::AppMismatch`]). Due handlers waiting for an app run now.
+    pub fn join_context(
+        &mut self,
+        now_ms: u64,
+        context: ContextId,
+        module: &[u8],
+    ) -> Result<(), NodeError> {
+        if let Some(expected) = self.apps.get(&context) {
+            let found = Hash::of(module);
+            if found != *expected {
+                return Err(NodeError::AppMismatch {
+                    expected: *expected,
+                    found,
+                });
+            }
+            return Ok(());
+        }
+        if !self.contexts.contains_key(&context) && self.contexts.len() >= MAX_CONTEXTS {
+            return Err(NodeError::TooManyContexts { max: MAX_CONTEXTS });
+        }
+        let app = self.runtime.load(module)?;
+        if !self.contexts.contains_key(&context) {
+            self.insert_replica(now_ms, context);
+            self.out.push_back(Output::Subscribe(context));
+        }
+        let stored = self.modules.contains_key(&app);
+        self.modules.entry(app).or_insert_with(|| module.to_vec());
+        self.apps.insert(context, app);
+        self.record_app(context, app, module, stored);
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|(c, _)| *c == context);
+        self.parked = waiting;
+        self.due.extend(ready);
+        self.finish(context);
+        self.run_due(now_ms);
+        Ok(())
+    }
+
+    /// Calls `method` of the context's app with `input` at `now_ms`. The app's storage
+    /// operations run in one transaction: on success its writes and events become one delta of
+    /// this node (persisted, then published; none if it neither wrote nor emitted anything); on
+    /// any error nothing it did is kept. The app sees `now_ms` as the time, and random bytes from
+    /// a generator seeded by the context, the delta's parents and its HLC.
+    pub fn execute(
+        &mut self,
+        now_ms: u64,
+        context: ContextId,
+        method: &str,
+        input: &[u8],
+    ) -> Result<ExecOutcome, NodeError> {
+        let result = self.call(now_ms, context, Entry::Method(method), input, 0, None);
+        if self.contexts.contains_key(&context) {
+            self.finish(context);
+        }
+        result
     }
 
     /// A peer hosting `context` is reachable (the network saw it subscribe, or connected to it).
@@ -268,6 +477,7 @@ impl NodeCore {
             r.add_peer(now_ms, peer);
             self.finish(context);
         }
+        self.run_due(now_ms);
     }
 
     /// A peer left `context` (unsubscribed or disconnected).
@@ -343,6 +553,7 @@ impl NodeCore {
             Message::Response { id, body } => replica.handle_response(now_ms, from, id, body),
         }
         self.finish(context);
+        self.run_due(now_ms);
     }
 
     /// A timer fired.
@@ -356,6 +567,7 @@ impl NodeCore {
                 }
             }
         }
+        self.run_due(now_ms);
     }
 
     /// Starts a sync session in `context` now (the app asked, or a heartbeat showed another root).
@@ -364,10 +576,179 @@ impl NodeCore {
             r.sync_now(now_ms);
             self.finish(context);
         }
+        self.run_due(now_ms);
     }
 
     // ---------------------------------------------------------------------------------------------
     // Internals.
+
+    fn insert_replica(&mut self, now_ms: u64, context: ContextId) {
+        let seed = self.rng.next_u64();
+        let mut replica = Replica::new(
+            context,
+            &context_prefix(&context),
+            self.config.sync.clone(),
+            seed,
+            now_ms,
+        );
+        replica.set_member(self.member());
+        self.contexts.insert(context, replica);
+    }
+
+    /// Records (into the pending batch) that `context` runs `app`, storing the module unless it
+    /// is stored already.
+    fn record_app(&mut self, context: ContextId, app: Hash, module: &[u8], stored: bool) {
+        if !stored {
+            self.batch.put(app_key(&app), module.to_vec());
+        }
+        self.batch
+            .put(context_key(&context), app.as_bytes().to_vec());
+    }
+
+    /// One app call in `context` as a delta of this node with handler hop `hop`, completing the
+    /// due handler `completes` in the same batch. The caller collects the outputs (`finish`).
+    fn call(
+        &mut self,
+        now_ms: u64,
+        context: ContextId,
+        entry: Entry<'_>,
+        input: &[u8],
+        hop: u8,
+        completes: Option<&DueHandler>,
+    ) -> Result<ExecOutcome, NodeError> {
+        let member = self.member();
+        let app = *self.apps.get(&context).ok_or(NodeError::NoApp(context))?;
+        if !self.runtime.contains(&app) {
+            let module = self
+                .modules
+                .get(&app)
+                .ok_or(NodeError::MissingModule(app))?;
+            self.runtime.load(module)?;
+        }
+        let replica = self
+            .contexts
+            .get_mut(&context)
+            .ok_or(NodeError::UnknownContext(context))?;
+        let hlc = self.clock.tick(now_ms);
+        self.clock_dirty = true;
+        let mut parents = replica.dag().heads();
+        parents.truncate(tabmesh_dag::MAX_PARENTS);
+        let rng = DetRng::new(call_seed(&context, &parents, hlc));
+        let runtime = &mut self.runtime;
+        let result = replica.commit_with(now_ms, member, hlc, hop, completes, |txn| {
+            let mut host = TxnHost {
+                txn,
+                context,
+                executor: member,
+                now_ms,
+                rng,
+            };
+            let outcome = match entry {
+                Entry::Method(m) => runtime.execute(app, m, input, &mut host)?,
+                Entry::Hook(h) => runtime
+                    .execute_hook(app, h, input, &mut host)?
+                    .unwrap_or_default(),
+            };
+            let events: Vec<AppEvent> = outcome
+                .events
+                .iter()
+                .map(|e| AppEvent {
+                    kind: e.kind.clone(),
+                    data: e.data.clone(),
+                    handler: e.handler.clone(),
+                })
+                .collect();
+            Ok::<_, NodeError>((outcome, events))
+        });
+        let _ = self.clock.observe(replica.last_commit_hlc(), now_ms);
+        let (outcome, delta) = result?;
+        let events = outcome
+            .events
+            .into_iter()
+            .map(|e| AppEvent {
+                kind: e.kind,
+                data: e.data,
+                handler: e.handler,
+            })
+            .collect();
+        Ok(ExecOutcome {
+            return_value: outcome.return_value,
+            delta,
+            logs: outcome.logs,
+            events,
+        })
+    }
+
+    /// Queues the handlers a context's replica made due.
+    fn take_due(&mut self, context: ContextId) {
+        if let Some(r) = self.contexts.get_mut(&context) {
+            let due = r.take_due();
+            if self.apps.contains_key(&context) {
+                self.due.extend(due.into_iter().map(|d| (context, d)));
+            } else {
+                self.parked.extend(due.into_iter().map(|d| (context, d)));
+            }
+        }
+    }
+
+    /// Runs due handlers (at most [`MAX_HANDLERS_PER_INPUT`]), each as a delta of this node that
+    /// also deletes its due record; a failed or over-hop handler is reported and its record
+    /// deleted.
+    fn run_due(&mut self, now_ms: u64) {
+        if self.running_due {
+            return;
+        }
+        self.running_due = true;
+        let mut ran = 0;
+        while ran < MAX_HANDLERS_PER_INPUT {
+            let Some((context, due)) = self.due.pop_front() else {
+                break;
+            };
+            ran += 1;
+            let handler = due.event.handler.clone().unwrap_or_default();
+            let hop = u16::from(due.hop) + 1;
+            let result = match u8::try_from(hop) {
+                Ok(hop) if hop <= MAX_HOPS => self.call(
+                    now_ms,
+                    context,
+                    Entry::Method(&handler),
+                    &due.event.data,
+                    hop,
+                    Some(&due),
+                ),
+                _ => Err(NodeError::HopLimit {
+                    handler: handler.clone(),
+                    hop,
+                    max: MAX_HOPS,
+                }),
+            };
+            let event = match result {
+                Ok(outcome) => NodeEvent::HandlerRan {
+                    context,
+                    cause: due.delta,
+                    index: due.index,
+                    handler,
+                    delta: outcome.delta,
+                    logs: outcome.logs,
+                },
+                Err(error) => {
+                    if let Some(r) = self.contexts.get_mut(&context) {
+                        r.complete_due(&due);
+                    }
+                    NodeEvent::HandlerFailed {
+                        context,
+                        cause: due.delta,
+                        index: due.index,
+                        handler,
+                        error,
+                    }
+                }
+            };
+            self.finish(context);
+            self.out.push_back(Output::Notify(event));
+        }
+        self.running_due = false;
+    }
 
     /// Collects a context's outputs after an input: one persist batch first (with the clock), then
     /// the rest in order, then the timer.
@@ -413,6 +794,7 @@ impl NodeCore {
         }
         self.out.extend(rest);
         self.rearm(context);
+        self.take_due(context);
     }
 
     fn rearm(&mut self, context: ContextId) {
@@ -431,6 +813,20 @@ impl NodeCore {
             }
         }
     }
+}
+
+/// The key of a context in the context list (its value: the app's hash, or empty).
+fn context_key(context: &ContextId) -> Vec<u8> {
+    let mut key = CONTEXTS_PREFIX.to_vec();
+    key.extend_from_slice(context.as_bytes());
+    key
+}
+
+/// The key of a stored app module.
+fn app_key(app: &Hash) -> Vec<u8> {
+    let mut key = APPS_PREFIX.to_vec();
+    key.extend_from_slice(app.as_bytes());
+    key
 }
 
 /// Where a context's records live.

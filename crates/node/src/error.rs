@@ -1,6 +1,7 @@
 //! Errors of the node.
 
-use tabmesh_base::{CodecError, ContextId};
+use tabmesh_base::{CodecError, ContextId, Hash};
+use tabmesh_runtime::RuntimeError;
 use tabmesh_sync::{OpenError, SyncError};
 use thiserror::Error;
 
@@ -29,4 +30,34 @@ pub enum NodeError {
     /// The stored list of contexts holds a key that names no context.
     #[error("the stored context list is corrupt")]
     CorruptIndex,
+    /// The context has no app module on this node (opened with `open_context` only).
+    #[error("context {0} has no app on this node")]
+    NoApp(ContextId),
+    /// The node already hosts this context.
+    #[error("context {0} already exists on this node")]
+    ContextExists(ContextId),
+    /// The module given to join a context is not the one this node already runs in it.
+    #[error("context runs app {expected}, not {found}")]
+    AppMismatch {
+        /// The app the context runs here.
+        expected: Hash,
+        /// The module given.
+        found: Hash,
+    },
+    /// A stored app module is missing.
+    #[error("stored app module {0} is missing")]
+    MissingModule(Hash),
+    /// An app call failed (nothing it wrote was kept).
+    #[error("app call failed: {0}")]
+    Runtime(#[from] RuntimeError),
+    /// A handler chain went past [`MAX_HOPS`](tabmesh_sync::MAX_HOPS): the handler was dropped.
+    #[error("handler `{handler}` would run at hop {hop}, past the limit of {max}")]
+    HopLimit {
+        /// The handler.
+        handler: String,
+        /// The hop it would have run at.
+        hop: u16,
+        /// The bound.
+        max: u8,
+    },
 }

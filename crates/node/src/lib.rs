@@ -7,6 +7,15 @@
 //! [`NodeCore::poll_output`]: subscribe, publish on a context's topic, send to a peer, persist a
 //! write batch, arm or cancel a timer, notify subscribers.
 //!
+//! **Apps.** A context runs an app module ([`NodeCore::create_context`],
+//! [`NodeCore::join_context`]); [`NodeCore::execute`] calls one of its methods in one state
+//! transaction that becomes one delta on success and vanishes on any error. Events naming a
+//! handler run that handler on every member that applies the delta through its DAG except the
+//! author, as a new delta with a hop count bounded by [`MAX_HOPS`](tabmesh_sync::MAX_HOPS); due
+//! handlers are persisted with the delta that made them due and replayed after a restart
+//! (at least once; exactly once without crashes). Handler outcomes are [`NodeEvent::HandlerRan`]
+//! and [`NodeEvent::HandlerFailed`], never fatal.
+//!
 //! What it deliberately is not: it reads no clock, draws no randomness (a seed drives every
 //! choice), does no IO and spawns nothing. The browser, Node.js and native drivers (async shells
 //! owning timers, storage and the network) and the deterministic simulator wrap it; they are the
@@ -37,8 +46,12 @@
 //! # Ok::<(), tabmesh_node::NodeError>(())
 //! ```
 
+mod app;
 mod core;
 mod error;
 
-pub use crate::core::{NodeConfig, NodeCore, NodeEvent, Output, TimerKey, MAX_CONTEXTS};
+pub use crate::core::{
+    ExecOutcome, NodeConfig, NodeCore, NodeEvent, Output, TimerKey, MAX_CONTEXTS,
+    MAX_HANDLERS_PER_INPUT,
+};
 pub use error::NodeError;

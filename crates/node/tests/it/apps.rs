@@ -1,0 +1,537 @@
+use tabmesh_testkit::test;
+
+use tabmesh_base::{ContextId, DeltaId, MemberId, MemoryKv, NodeId};
+use tabmesh_node::{NodeConfig, NodeCore, NodeError, NodeEvent, Output};
+use tabmesh_runtime::abi::{decode_result, Op, StorageOp, Value};
+use tabmesh_runtime::RuntimeError;
+use tabmesh_sync::{DeltaPayload, Frame, Message, MAX_HOPS};
+
+const CTX: ContextId = ContextId([4; 32]);
+const T0: u64 = 1_767_225_600_000;
+
+/// Every ABI import the test app uses.
+const IMPORTS: &str = r#"
+  (import "tabmesh" "input" (func $input (result i32)))
+  (import "tabmesh" "read_result" (func $read_result (param i32 i32)))
+  (import "tabmesh" "return_value" (func $return_value (param i32 i32)))
+  (import "tabmesh" "emit" (func $emit (param i32 i32 i32 i32 i32 i32)))
+  (import "tabmesh" "storage" (func $storage (param i32 i32) (result i32)))
+  (import "tabmesh" "executor_id" (func $executor_id (param i32)))
+  (import "tabmesh" "random_bytes" (func $random_bytes (param i32 i32)))
+"#;
+
+fn escape(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("\\{b:02x}")).collect()
+}
+
+/// The test app (WAT). Methods:
+/// - `op`: runs the encoded storage operation given as input, returns its encoded result;
+/// - `op_emit`: the same, then emits event `e` with the operation as data, naming handler `apply`;
+/// - `apply` (a handler): runs the operation in its input, then sets `seen[executor id] = 1`;
+/// - `fail`: runs the operation in its input, then traps;
+/// - `chain`: increments the counter `chain` and emits `e` naming `chain` itself (a chain);
+/// - `random`: returns 16 random bytes;
+/// - init hook: sets the register `init` to `done`.
+pub(super) fn handler_app() -> Vec<u8> {
+    let key = [0xAB; 32];
+    let seen = StorageOp {
+        field: "seen",
+        path: vec![],
+        op: Op::MapInsert {
+            key: &key,
+            value: b"1",
+        },
+    }
+    .encode();
+    let at = seen.windows(32).position(|w| w == key).unwrap();
+    let chain = StorageOp {
+        field: "chain",
+        path: vec![],
+        op: Op::CounterIncrement { by: 1 },
+    }
+    .encode();
+    let init = StorageOp {
+        field: "init",
+        path: vec![],
+        op: Op::RegisterSet { value: b"done" },
+    }
+    .encode();
+    let wat = format!(
+        r#"(module {IMPORTS}
+      (memory (export "memory") 4)
+      (data (i32.const 1024) "apply")
+      (data (i32.const 1040) "chain")
+      (data (i32.const 1056) "e")
+      (data (i32.const 2048) "{seen}")
+      (data (i32.const 3072) "{chain}")
+      (data (i32.const 4096) "{init}")
+      (func $read_input (result i32) (local $n i32)
+        (local.set $n (call $input))
+        (call $read_result (i32.const 65536) (local.get $n))
+        (local.get $n))
+      (func $do_op (param $ptr i32) (param $len i32) (local $r i32)
+        (local.set $r (call $storage (local.get $ptr) (local.get $len)))
+        (call $read_result (i32.const 131072) (local.get $r))
+        (call $return_value (i32.const 131072) (local.get $r)))
+      (func (export "op") (call $do_op (i32.const 65536) (call $read_input)))
+      (func (export "op_emit") (local $n i32)
+        (local.set $n (call $read_input))
+        (call $do_op (i32.const 65536) (local.get $n))
+        (call $emit (i32.const 1056) (i32.const 1) (i32.const 65536) (local.get $n)
+                    (i32.const 1024) (i32.const 5)))
+      (func (export "apply")
+        (call $do_op (i32.const 65536) (call $read_input))
+        (call $executor_id (i32.const {seen_key}))
+        (drop (call $storage (i32.const 2048) (i32.const {seen_len}))))
+      (func (export "fail")
+        (call $do_op (i32.const 65536) (call $read_input))
+        unreachable)
+      (func (export "chain")
+        (drop (call $storage (i32.const 3072) (i32.const {chain_len})))
+        (call $emit (i32.const 1056) (i32.const 1) (i32.const 0) (i32.const 0)
+                    (i32.const 1040) (i32.const 5)))
+      (func (export "random")
+        (call $random_bytes (i32.const 8192) (i32.const 16))
+        (call $return_value (i32.const 8192) (i32.const 16)))
+      (func (export "__tabmesh_init")
+        (drop (call $storage (i32.const 4096) (i32.const {init_len})))))"#,
+        seen = escape(&seen),
+        chain = escape(&chain),
+        init = escape(&init),
+        seen_key = 2048 + at,
+        seen_len = seen.len(),
+        chain_len = chain.len(),
+        init_len = init.len(),
+    );
+    wat::parse_str(wat).unwrap()
+}
+
+/// `field[key] = value` (a map insert), encoded for `op`.
+pub(super) fn put(field: &str, key: &[u8], value: &[u8]) -> Vec<u8> {
+    StorageOp {
+        field,
+        path: vec![],
+        op: Op::MapInsert { key, value },
+    }
+    .encode()
+}
+
+/// `field += 1` (a grow-only counter), encoded for `op`.
+pub(super) fn incr(field: &str) -> Vec<u8> {
+    StorageOp {
+        field,
+        path: vec![],
+        op: Op::CounterIncrement { by: 1 },
+    }
+    .encode()
+}
+
+/// Nodes on a perfect network that delivers every publish to every other node hosting the
+/// context (in order), persisting every batch.
+pub(super) struct Net {
+    pub(super) nodes: Vec<NodeCore>,
+    pub(super) disks: Vec<MemoryKv>,
+    pub(super) events: Vec<Vec<NodeEvent>>,
+    pub(super) now: u64,
+}
+
+impl Net {
+    pub(super) fn new(n: u8) -> Net {
+        Net {
+            nodes: (1..=n)
+                .map(|i| NodeCore::new(NodeId([i; 32]), NodeConfig::default(), u64::from(i)))
+                .collect(),
+            disks: (0..n).map(|_| MemoryKv::new()).collect(),
+            events: (0..n).map(|_| Vec::new()).collect(),
+            now: T0,
+        }
+    }
+
+    pub(super) fn tick(&mut self) -> u64 {
+        self.now += 10;
+        self.now
+    }
+
+    /// Delivers until quiet.
+    pub(super) fn pump(&mut self) {
+        loop {
+            let mut queue = Vec::new();
+            for i in 0..self.nodes.len() {
+                while let Some(o) = self.nodes[i].poll_output() {
+                    match o {
+                        Output::Persist(b) => self.disks[i].apply(&b),
+                        Output::Publish { bytes, .. } => queue.push((i, bytes)),
+                        Output::Notify(e) => self.events[i].push(e),
+                        _ => {}
+                    }
+                }
+            }
+            if queue.is_empty() {
+                return;
+            }
+            for (from, bytes) in queue {
+                let from_id = self.nodes[from].id();
+                for to in 0..self.nodes.len() {
+                    if to != from && self.nodes[to].replica(&CTX).is_some() {
+                        let now = self.tick();
+                        self.nodes[to].handle_message(now, from_id, &bytes);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handlers each node ran: `(cause, index)`.
+    pub(super) fn ran(&self, i: usize) -> Vec<(DeltaId, u16)> {
+        self.events[i]
+            .iter()
+            .filter_map(|e| match e {
+                NodeEvent::HandlerRan { cause, index, .. } => Some((*cause, *index)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub(super) fn failed(&self, i: usize) -> Vec<NodeError> {
+        self.events[i]
+            .iter()
+            .filter_map(|e| match e {
+                NodeEvent::HandlerFailed { error, .. } => Some(error.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn value(outcome: &tabmesh_node::ExecOutcome) -> Value {
+    decode_result(outcome.return_value.as_deref().unwrap())
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn storage_writes_through_execute_become_one_delta_and_reads_make_none() {
+    let app = handler_app();
+    let mut a = NodeCore::new(NodeId([1; 32]), NodeConfig::default(), 1);
+    let init = a.create_context(T0, CTX, &app, b"").unwrap();
+    assert!(
+        init.delta.is_some(),
+        "the init hook's writes are the genesis delta"
+    );
+    let state = a.state(&CTX).unwrap();
+    assert_eq!(state.register("init").unwrap().get(), Some(&b"done"[..]));
+    let genesis = a.replica(&CTX).unwrap().dag().heads();
+    assert_eq!(genesis, vec![init.delta.unwrap()]);
+    let mut disk = MemoryKv::new();
+    while let Some(o) = a.poll_output() {
+        if let Output::Persist(b) = o {
+            disk.apply(&b);
+        }
+    }
+
+    let w = a
+        .execute(T0 + 1, CTX, "op", &put("kv", b"k", b"v"))
+        .unwrap();
+    assert_eq!(value(&w), Value::Unit);
+    let delta = w.delta.expect("a write is a delta");
+    let mut published = None;
+    while let Some(o) = a.poll_output() {
+        match o {
+            Output::Persist(b) => disk.apply(&b),
+            Output::Publish {
+                bytes, delta: d, ..
+            } => published = Some((bytes, d)),
+            _ => {}
+        }
+    }
+    let (bytes, d) = published.expect("published");
+    assert_eq!(d, delta);
+    let Message::Delta(env) = Frame::decode(&bytes).unwrap().message else {
+        panic!()
+    };
+    let payload = DeltaPayload::decode(&env.payload).unwrap();
+    assert!(!payload.actions.is_empty());
+    assert_eq!((payload.events.len(), payload.hop), (0, 0));
+
+    // A nested path: map `m`, entry `inner` (a map), key `x`.
+    let nested = StorageOp {
+        field: "m",
+        path: vec![b"inner"],
+        op: Op::MapInsert {
+            key: b"x",
+            value: b"y",
+        },
+    }
+    .encode();
+    a.execute(T0 + 2, CTX, "op", &nested).unwrap();
+
+    // Reads answer and make no delta.
+    let get = StorageOp {
+        field: "kv",
+        path: vec![],
+        op: Op::MapGet { key: b"k" },
+    }
+    .encode();
+    let heads = a.replica(&CTX).unwrap().dag().heads();
+    let r = a.execute(T0 + 3, CTX, "op", &get).unwrap();
+    assert_eq!((value(&r), r.delta), (Value::Bytes(b"v".to_vec()), None));
+    assert_eq!(a.replica(&CTX).unwrap().dag().heads(), heads);
+    let state = a.state(&CTX).unwrap();
+    assert_eq!(
+        state.map("m").unwrap().map(b"inner").unwrap().get(b"x"),
+        Some(&b"y"[..])
+    );
+    // A refused operation is an answer, not a failure.
+    let wrong = StorageOp {
+        field: "kv",
+        path: vec![],
+        op: Op::CounterGet,
+    }
+    .encode();
+    let refused = a.execute(T0 + 4, CTX, "op", &wrong).unwrap();
+    assert!(decode_result(refused.return_value.as_deref().unwrap())
+        .unwrap()
+        .is_err());
+
+    // Random bytes come from the call's seeded generator: two calls at two stamps differ.
+    let r1 = a.execute(T0 + 5, CTX, "random", b"").unwrap();
+    let r2 = a.execute(T0 + 6, CTX, "random", b"").unwrap();
+    assert_eq!(r1.return_value.as_ref().map(Vec::len), Some(16));
+    assert_ne!(r1.return_value, r2.return_value);
+
+    // The module and the context's app survive a restart; the app still runs.
+    while let Some(o) = a.poll_output() {
+        if let Output::Persist(b) = o {
+            disk.apply(&b);
+        }
+    }
+    let mut b = NodeCore::load(NodeId([1; 32]), NodeConfig::default(), 1, T0 + 10, &disk).unwrap();
+    assert_eq!(b.app(&CTX), a.app(&CTX));
+    let r = b.execute(T0 + 11, CTX, "op", &get).unwrap();
+    assert_eq!(value(&r), Value::Bytes(b"v".to_vec()));
+}
+
+#[test]
+fn a_trap_discards_every_write_and_makes_no_delta() {
+    let mut a = NodeCore::new(NodeId([1; 32]), NodeConfig::default(), 1);
+    a.create_context(T0, CTX, &handler_app(), b"").unwrap();
+    while a.poll_output().is_some() {}
+    let root = a.state(&CTX).unwrap().root_hash();
+    let heads = a.replica(&CTX).unwrap().dag().heads();
+    let err = a
+        .execute(T0 + 1, CTX, "fail", &put("kv", b"k", b"v"))
+        .unwrap_err();
+    assert!(
+        matches!(err, NodeError::Runtime(RuntimeError::Trap(_))),
+        "{err:?}"
+    );
+    assert_eq!(a.state(&CTX).unwrap().root_hash(), root);
+    assert!(a.state(&CTX).unwrap().map("kv").unwrap().is_empty());
+    assert_eq!(a.replica(&CTX).unwrap().dag().heads(), heads);
+    let mut outs = Vec::new();
+    while let Some(o) = a.poll_output() {
+        outs.push(o);
+    }
+    assert!(
+        !outs.iter().any(|o| matches!(o, Output::Publish { .. })),
+        "{outs:?}"
+    );
+    // Unknown methods, hooks called as methods and contexts without an app are errors too.
+    assert!(matches!(
+        a.execute(T0 + 2, CTX, "nope", b""),
+        Err(NodeError::Runtime(RuntimeError::UnknownMethod(_)))
+    ));
+    assert!(matches!(
+        a.execute(T0 + 2, CTX, "__tabmesh_init", b""),
+        Err(NodeError::Runtime(RuntimeError::UnknownMethod(_)))
+    ));
+    let other = ContextId([5; 32]);
+    a.open_context(T0, other).unwrap();
+    assert_eq!(
+        a.execute(T0 + 3, other, "op", b""),
+        Err(NodeError::NoApp(other))
+    );
+    // A failing init hook creates nothing.
+    let bad = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func (export "__tabmesh_init") unreachable))"#,
+    )
+    .unwrap();
+    let third = ContextId([6; 32]);
+    assert!(a.create_context(T0, third, &bad, b"").is_err());
+    assert!(a.replica(&third).is_none());
+    assert_eq!(
+        a.create_context(T0, CTX, &handler_app(), b""),
+        Err(NodeError::ContextExists(CTX))
+    );
+}
+
+#[test]
+fn handlers_run_once_on_every_receiver_and_never_on_the_author() {
+    let app = handler_app();
+    let mut net = Net::new(3);
+    net.nodes[0].create_context(T0, CTX, &app, b"").unwrap();
+    net.nodes[1].join_context(T0, CTX, &app).unwrap();
+    net.nodes[2].join_context(T0, CTX, &app).unwrap();
+    net.pump();
+    assert_eq!(
+        net.nodes[1]
+            .state(&CTX)
+            .unwrap()
+            .register("init")
+            .unwrap()
+            .get(),
+        Some(&b"done"[..]),
+        "joiners get the init state as a delta, never run init"
+    );
+
+    let now = net.tick();
+    let out = net.nodes[0]
+        .execute(now, CTX, "op_emit", &incr("hits"))
+        .unwrap();
+    assert_eq!(out.events.len(), 1);
+    let cause = out.delta.unwrap();
+    net.pump();
+    assert!(net.ran(0).is_empty(), "never on the author");
+    assert_eq!(net.ran(1), vec![(cause, 0)]);
+    assert_eq!(net.ran(2), vec![(cause, 0)]);
+    for n in &net.nodes {
+        let s = n.state(&CTX).unwrap();
+        assert_eq!(
+            s.counter("hits").unwrap().value(),
+            3,
+            "author + two handlers"
+        );
+        let seen = s.map("seen").unwrap();
+        let who: Vec<&[u8]> = seen.keys().collect();
+        assert_eq!(who.len(), 2);
+        assert!(!seen.contains_key(&MemberId([1; 32]).0));
+        assert!(seen.contains_key(&MemberId([2; 32]).0));
+    }
+    // A module that is not the context's app is refused.
+    let other = wat::parse_str(r#"(module (memory (export "memory") 1))"#).unwrap();
+    assert!(matches!(
+        net.nodes[1].join_context(T0, CTX, &other),
+        Err(NodeError::AppMismatch { .. })
+    ));
+}
+
+#[test]
+fn a_handler_chain_stops_at_the_hop_bound_with_a_reported_error() {
+    let app = handler_app();
+    let mut net = Net::new(2);
+    net.nodes[0].create_context(T0, CTX, &app, b"").unwrap();
+    net.nodes[1].join_context(T0, CTX, &app).unwrap();
+    net.pump();
+    let now = net.tick();
+    net.nodes[0].execute(now, CTX, "chain", b"").unwrap();
+    net.pump();
+    // Hops 1..=8 alternate between the two nodes; hop 9 is dropped where it would have run.
+    let runs = net.ran(0).len() + net.ran(1).len();
+    assert_eq!(runs, usize::from(MAX_HOPS));
+    let failed: Vec<NodeError> = net.failed(0).into_iter().chain(net.failed(1)).collect();
+    assert!(
+        matches!(failed.as_slice(), [NodeError::HopLimit { hop: 9, .. }]),
+        "{failed:?}"
+    );
+    for n in &net.nodes {
+        assert_eq!(
+            n.state(&CTX).unwrap().counter("chain").unwrap().value(),
+            1 + u128::from(MAX_HOPS)
+        );
+        assert_eq!(n.due_handlers(), 0);
+    }
+}
+
+#[test]
+fn due_handlers_are_replayed_after_a_crash_and_complete_once_persisted() {
+    let app = handler_app();
+    let mut net = Net::new(2);
+    net.nodes[0].create_context(T0, CTX, &app, b"").unwrap();
+    net.nodes[1].join_context(T0, CTX, &app).unwrap();
+    net.pump();
+    let now = net.tick();
+    let cause = net.nodes[0]
+        .execute(now, CTX, "op_emit", &incr("hits"))
+        .unwrap()
+        .delta
+        .unwrap();
+    let mut publish = None;
+    while let Some(o) = net.nodes[0].poll_output() {
+        if let Output::Publish { bytes, .. } = o {
+            publish = Some(bytes);
+        }
+    }
+    // Node 1 applies it and runs the handler, but crashes after persisting only the first batch
+    // (the one that applied the delta and recorded the due handler).
+    let now = net.tick();
+    net.nodes[1].handle_message(now, NodeId([1; 32]), &publish.unwrap());
+    let mut batches = Vec::new();
+    let mut ran = 0;
+    while let Some(o) = net.nodes[1].poll_output() {
+        match o {
+            Output::Persist(b) => batches.push(b),
+            Output::Notify(NodeEvent::HandlerRan { cause: c, .. }) if c == cause => ran += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        (ran, batches.len()),
+        (1, 2),
+        "applying batch, then the handler's"
+    );
+    let mut disk = net.disks[1].clone();
+    disk.apply(&batches[0]);
+
+    // After the restart the handler runs again (at least once) ...
+    let mut restarted =
+        NodeCore::load(NodeId([2; 32]), NodeConfig::default(), 2, now + 100, &disk).unwrap();
+    let mut again = 0;
+    while let Some(o) = restarted.poll_output() {
+        match o {
+            Output::Persist(b) => disk.apply(&b),
+            Output::Notify(NodeEvent::HandlerRan { cause: c, .. }) if c == cause => again += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(again, 1);
+    assert_eq!(
+        restarted
+            .state(&CTX)
+            .unwrap()
+            .counter("hits")
+            .unwrap()
+            .value(),
+        2
+    );
+    // ... and once its delta is persisted, never again.
+    let mut third =
+        NodeCore::load(NodeId([2; 32]), NodeConfig::default(), 2, now + 200, &disk).unwrap();
+    while let Some(o) = third.poll_output() {
+        assert!(
+            !matches!(o, Output::Notify(NodeEvent::HandlerRan { .. })),
+            "{o:?}"
+        );
+    }
+    assert_eq!(third.due_handlers(), 0);
+}
+
+#[test]
+fn handlers_of_a_context_without_an_app_wait_for_one() {
+    let app = handler_app();
+    let mut net = Net::new(2);
+    net.nodes[0].create_context(T0, CTX, &app, b"").unwrap();
+    net.nodes[1].open_context(T0, CTX).unwrap();
+    net.pump();
+    let now = net.tick();
+    net.nodes[0]
+        .execute(now, CTX, "op_emit", &incr("hits"))
+        .unwrap();
+    net.pump();
+    assert!(net.ran(1).is_empty());
+    assert_eq!(net.nodes[1].due_handlers(), 1);
+    let now = net.tick();
+    net.nodes[1].join_context(now, CTX, &app).unwrap();
+    net.pump();
+    assert_eq!(net.ran(1).len(), 1);
+    assert_eq!(net.nodes[1].due_handlers(), 0);
+}
