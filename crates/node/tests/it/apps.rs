@@ -6,8 +6,8 @@ use tabmesh_runtime::abi::{decode_result, Op, StorageOp, Value};
 use tabmesh_runtime::RuntimeError;
 use tabmesh_sync::{DeltaPayload, Frame, Message, MAX_HOPS};
 
-const CTX: ContextId = ContextId([4; 32]);
-const T0: u64 = 1_767_225_600_000;
+pub(super) const CTX: ContextId = ContextId([4; 32]);
+pub(super) const T0: u64 = 1_767_225_600_000;
 
 /// Every ABI import the test app uses.
 const IMPORTS: &str = r#"

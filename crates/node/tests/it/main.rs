@@ -5,3 +5,6 @@
 
 mod apps;
 mod core;
+// Reads the built example apps from disk: native only.
+#[cfg(not(target_family = "wasm"))]
+mod example_apps;
