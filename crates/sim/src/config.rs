@@ -139,6 +139,9 @@ pub struct SimConfig {
     /// One node cut off from every other: `(node, from_ms, until_ms)` in simulated time. It keeps
     /// writing meanwhile.
     pub offline: Option<(usize, u64, u64)>,
+    /// Contexts run the handler app: the first member creates each context with it, the others
+    /// join with it, and every write is `set`, whose event names the handler `on_set`.
+    pub handlers: bool,
 }
 
 impl SimConfig {
@@ -162,6 +165,7 @@ impl SimConfig {
             flood: 0,
             tombstone_retention_ms: None,
             offline: None,
+            handlers: false,
         }
     }
 
@@ -201,6 +205,22 @@ impl SimConfig {
                 ..SimConfig::new(seed, 2, Chaos::None)
             },
             Scenario::Large => SimConfig::new(seed, 20, Chaos::Light),
+            Scenario::Handlers => SimConfig {
+                contexts: 1,
+                handlers: true,
+                ..SimConfig::new(seed, 3, Chaos::Light)
+            },
+            Scenario::HandlersCrashing => {
+                let mut faults = Faults::preset(Chaos::Light);
+                faults.crash_every_ms = 15_000;
+                faults.restart_after_ms = (1_000, 10_000);
+                SimConfig {
+                    contexts: 1,
+                    handlers: true,
+                    faults,
+                    ..SimConfig::new(seed, 3, Chaos::Light)
+                }
+            }
             Scenario::Tombstones => SimConfig {
                 tombstone_retention_ms: Some(10_000),
                 offline: Some((3, 10_000, 45_000)),
@@ -235,11 +255,16 @@ pub enum Scenario {
     /// cut off for 35 s, longer than the retention: it catches up by Merkle comparison, forgetting
     /// what the others collected meanwhile, and nothing deleted comes back.
     Tombstones,
+    /// Three nodes run the handler app under light chaos: each handler runs exactly once on every
+    /// member that applied the delta, never on its author.
+    Handlers,
+    /// [`Scenario::Handlers`] with crashes and restarts: each handler runs at least once.
+    HandlersCrashing,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Synced,
         Scenario::Diverged,
         Scenario::PartialOverlap,
@@ -249,6 +274,8 @@ impl Scenario {
         Scenario::Flood,
         Scenario::Large,
         Scenario::Tombstones,
+        Scenario::Handlers,
+        Scenario::HandlersCrashing,
     ];
 }
 

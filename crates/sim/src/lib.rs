@@ -14,6 +14,12 @@
 //! - C4 no sync timers armed (request and session deadlines, parent-pull retries);
 //! - C5 in every context, every member's Merkle root **and** values are equal.
 //!
+//! With [`SimConfig::handlers`] the contexts run an app (a WAT equivalent of
+//! `kv-store-with-handlers`) and every write is an app call whose event names a handler; C3 also
+//! waits for due handlers, and after convergence the run checks that each handler ran exactly
+//! once (at least once when nodes crashed) on every member that applied the delta through its DAG,
+//! and never on the author ([`Metrics::handler_runs`] and the counters next to it).
+//!
 //! Same seed, same run: [`Sim::trace_hash`] hashes every event processed.
 //!
 //! What it is not: a network or storage implementation (those are the drivers'), or a benchmark of
@@ -26,6 +32,7 @@
 //! assert!(matches!(sim.run(), Verdict::Converged { .. }));
 //! ```
 
+mod app;
 mod config;
 mod metrics;
 mod workload;

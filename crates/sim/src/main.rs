@@ -42,7 +42,7 @@ fn parse() -> Result<Args> {
                 args.retention_ms = Some(value()?.parse().context("--retention-ms")?)
             }
             "-h" | "--help" => {
-                println!("usage: tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--explain] [--retention-ms MS] [--scenario synced|diverged|partialoverlap|emptyreplica|prunedhistory|random|flood|large|tombstones]");
+                println!("usage: tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--explain] [--retention-ms MS] [--scenario synced|diverged|partialoverlap|emptyreplica|prunedhistory|random|flood|large|tombstones|handlers|handlerscrashing]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -96,6 +96,18 @@ fn main() -> Result<()> {
             m.entities_forgotten,
             m.entities_at_end
         );
+        if m.handler_events > 0 {
+            println!(
+                "  handlers: events {}, runs {} (by node {:?}), due pairs {}, skipped pairs {}, reruns {}, failures {}",
+                m.handler_events,
+                m.handler_runs,
+                m.handler_runs_by_node,
+                m.handler_pairs_due,
+                m.handler_pairs_skipped,
+                m.handler_reruns,
+                m.handler_failures
+            );
+        }
         for f in &m.failures {
             println!("  failure: {f}");
         }

@@ -53,6 +53,22 @@ pub struct Metrics {
     pub entities_forgotten: u64,
     /// Entities held at the end of the run, tombstones included, summed over every replica.
     pub entities_at_end: u64,
+    /// App events that named a handler (handlers scenarios).
+    pub handler_events: u64,
+    /// Handler runs, over every node.
+    pub handler_runs: u64,
+    /// Handler runs per node.
+    pub handler_runs_by_node: BTreeMap<usize, u64>,
+    /// (event, member) pairs where the member applied the delta through its DAG: each must run
+    /// the handler (exactly once without crashes).
+    pub handler_pairs_due: u64,
+    /// (event, member) pairs where the member got the delta's state another way (snapshot, Merkle
+    /// repair): no handler runs there.
+    pub handler_pairs_skipped: u64,
+    /// Handler runs beyond the first for one (event, member) (only after crashes).
+    pub handler_reruns: u64,
+    /// Handlers that failed or hit the hop bound.
+    pub handler_failures: u64,
 }
 
 impl Metrics {

@@ -3,11 +3,11 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
-use tabmesh_base::{ContextId, DetRng, Hash, Hasher, MemoryKv, NodeId};
+use tabmesh_base::{ContextId, DeltaId, DetRng, Hash, Hasher, MemoryKv, NodeId};
 use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, TimerKey};
 use tabmesh_sync::{SessionOutcome, SyncConfig, SyncEvent};
 
-use crate::{workload, Metrics, SimConfig};
+use crate::{app, workload, Metrics, SimConfig};
 
 /// Simulated time starts here (ms since the Unix epoch, early 2026) so skewed clocks stay positive.
 const EPOCH_MS: u64 = 1_767_225_600_000;
@@ -96,6 +96,13 @@ pub struct Sim {
     metrics: Metrics,
     last_write: u64,
     explain: bool,
+    /// Handlers scenarios: the app module, each context's creator, the deltas whose event names a
+    /// handler (→ author), handler runs and DAG applications per (delta, node).
+    app: Vec<u8>,
+    creators: Vec<usize>,
+    emitted: BTreeMap<DeltaId, usize>,
+    runs: BTreeMap<(DeltaId, usize), u64>,
+    applied: BTreeMap<(DeltaId, usize), u64>,
 }
 
 impl Sim {
@@ -141,6 +148,15 @@ impl Sim {
             metrics: Metrics::default(),
             last_write: 0,
             explain: false,
+            app: if config.handlers {
+                app::module()
+            } else {
+                Vec::new()
+            },
+            creators: Vec::new(),
+            emitted: BTreeMap::new(),
+            runs: BTreeMap::new(),
+            applied: BTreeMap::new(),
             config,
         };
         for i in 0..sim.nodes.len() {
@@ -159,6 +175,7 @@ impl Sim {
             while set.len() < n.min(2) {
                 set.insert(sim.rng.index(n));
             }
+            sim.creators.push(set.first().copied().unwrap_or_default());
             let late = sim.config.late_joiner.then(|| n - 1);
             for node in set {
                 let at = if Some(node) == late {
@@ -354,7 +371,56 @@ impl Sim {
     pub fn run_observed(&mut self, observe: impl FnMut(u64, &str)) -> Verdict {
         let verdict = self.run_events(observe);
         self.count_state_metrics();
+        if self.config.handlers && matches!(verdict, Verdict::Converged { .. }) {
+            if let Err(e) = self.check_handlers() {
+                self.metrics.failures.push(e);
+            }
+        }
         verdict
+    }
+
+    /// After convergence in a handlers scenario: every event's handler ran on every member that
+    /// applied its delta through the DAG — exactly once without crashes, at least once with — and
+    /// never on the author nor on a member that got the delta's state another way.
+    pub fn check_handlers(&mut self) -> Result<(), String> {
+        let crashes = self.metrics.crashes > 0;
+        let (mut due, mut skipped, mut reruns) = (0, 0, 0);
+        for (delta, author) in &self.emitted {
+            for m in &self.members[0] {
+                let runs = self.runs.get(&(*delta, *m)).copied().unwrap_or(0);
+                if m == author {
+                    if runs > 0 {
+                        return Err(format!("handler of {delta} ran {runs}× on its author {m}"));
+                    }
+                    continue;
+                }
+                let applied = self.applied.get(&(*delta, *m)).copied().unwrap_or(0);
+                if applied == 0 {
+                    skipped += 1;
+                    if runs > 0 && !crashes {
+                        return Err(format!(
+                            "handler of {delta} ran on {m}, which never applied it"
+                        ));
+                    }
+                    continue;
+                }
+                due += 1;
+                reruns += runs.saturating_sub(1);
+                let ok = if crashes { runs >= 1 } else { runs == 1 };
+                if !ok {
+                    return Err(format!(
+                        "handler of {delta} ran {runs}× on member {m} (applied {applied}×, crashes: {crashes})"
+                    ));
+                }
+            }
+        }
+        self.metrics.handler_pairs_due = due;
+        self.metrics.handler_pairs_skipped = skipped;
+        self.metrics.handler_reruns = reruns;
+        if self.metrics.handler_failures > 0 {
+            return Err(format!("{} handlers failed", self.metrics.handler_failures));
+        }
+        Ok(())
     }
 
     /// Sums the replicas' GC counters and entity counts into the metrics.
@@ -468,10 +534,21 @@ impl Sim {
                 let Some(core) = self.nodes[node].core.as_mut() else {
                     return;
                 };
-                match core.commit(now, ctx, |txn| workload::write(txn, op)) {
-                    Ok(_) => {
+                let result = if self.config.handlers {
+                    core.execute(now, ctx, "set", &app::set_input(op))
+                        .map(|out| out.delta)
+                } else {
+                    core.commit(now, ctx, |txn| workload::write(txn, op))
+                        .map(|(_, delta)| delta)
+                };
+                match result {
+                    Ok(delta) => {
                         self.metrics.writes += 1;
                         self.last_write = self.now;
+                        if let (true, Some(d)) = (self.config.handlers, delta) {
+                            self.emitted.insert(d, node);
+                            self.metrics.handler_events += 1;
+                        }
                     }
                     Err(e) => self
                         .metrics
@@ -573,8 +650,14 @@ impl Sim {
                 let now = self.local_now(node);
                 let ctx = self.contexts[context];
                 self.members[context].insert(node);
+                let creator = self.creators.get(context) == Some(&node);
                 if let Some(core) = self.nodes[node].core.as_mut() {
-                    if let Err(e) = core.open_context(now, ctx) {
+                    let joined = match (self.config.handlers, creator) {
+                        (false, _) => core.open_context(now, ctx),
+                        (true, true) => core.create_context(now, ctx, &self.app, b"").map(|_| ()),
+                        (true, false) => core.join_context(now, ctx, &self.app),
+                    };
+                    if let Err(e) = joined {
                         self.metrics
                             .failures
                             .push(format!("join of node {node}: {e}"));
@@ -779,6 +862,11 @@ impl Sim {
                         }
                     }
                 }
+                SyncEvent::Applied { ids, .. } if self.config.handlers => {
+                    for id in ids {
+                        *self.applied.entry((id, node)).or_insert(0) += 1;
+                    }
+                }
                 SyncEvent::Rejected { error, .. } => {
                     self.metrics.rejections += 1;
                     if self.metrics.rejection_samples.len() < 8 {
@@ -788,6 +876,17 @@ impl Sim {
                 _ => {}
             },
             NodeEvent::Rejected { .. } => self.metrics.rejections += 1,
+            NodeEvent::HandlerRan { cause, .. } => {
+                self.metrics.handler_runs += 1;
+                *self.metrics.handler_runs_by_node.entry(node).or_insert(0) += 1;
+                *self.runs.entry((cause, node)).or_insert(0) += 1;
+            }
+            NodeEvent::HandlerFailed { error, .. } => {
+                self.metrics.handler_failures += 1;
+                if self.metrics.rejection_samples.len() < 8 {
+                    self.metrics.rejection_samples.push(error.to_string());
+                }
+            }
             _ => {}
         }
     }
@@ -838,6 +937,10 @@ impl Sim {
             }
         }
         for (i, n) in self.nodes.iter().enumerate() {
+            let due = n.core.as_ref().map_or(0, NodeCore::due_handlers);
+            if due > 0 {
+                return Err(format!("C3: node {i} has {due} due handlers"));
+            }
             if n.core.as_ref().is_some_and(NodeCore::has_pending) {
                 return Err(format!(
                     "C3: node {i} has pending deltas{}",

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod determinism;
+mod handlers;
 mod scenarios;
 
 use tabmesh_sim::{Sim, SimConfig, Verdict};
