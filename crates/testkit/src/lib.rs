@@ -6,8 +6,11 @@
 //! - [`DetRng`]: the seeded generator behind every randomised test (re-exported from `base`), so a
 //!   failing case is reproduced from its seed.
 //! - [`for_seeds`]: runs a property over many seeds and names the failing one.
+//! - [`example_app`]: the bytes of a built example app (`target/apps/<name>.wasm`, written by
+//!   `scripts/build-apps.sh`), for native tests, benches and the simulator; [`apps_dir`] is where
+//!   it looks.
 //!
-//! What it is not: a dependency of any library crate. It is the only place (with the shell crates)
+//! What it is not: a dependency of any shipped library crate. It is the only place (with the shell crates)
 //! where the `js_host` cfg alias appears.
 //!
 //! ```
@@ -23,7 +26,31 @@ pub use wasm_bindgen_test::wasm_bindgen_test as test;
 #[cfg(not(js_host))]
 pub use core::prelude::v1::test;
 
+use std::path::PathBuf;
+
 pub use tabmesh_base::DetRng;
+
+/// Where `scripts/build-apps.sh` puts the example apps: `$TABMESH_APPS_DIR`, else
+/// `$CARGO_TARGET_DIR/apps`, else `<workspace>/target/apps` (the script's own rule).
+pub fn apps_dir() -> PathBuf {
+    std::env::var_os("TABMESH_APPS_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("apps")))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/apps"))
+}
+
+/// The bytes of the built example app `name` (e.g. `"kv-store"`), read from
+/// [`apps_dir`]`/<name>.wasm`. Native only in practice (it reads a file). A missing module is an
+/// error naming the path and `scripts/build-apps.sh`: callers fail on it, never skip.
+pub fn example_app(name: &str) -> Result<Vec<u8>, String> {
+    let path = apps_dir().join(format!("{name}.wasm"));
+    std::fs::read(&path).map_err(|e| {
+        format!(
+            "cannot read {}: {e}; build the example apps first: scripts/build-apps.sh",
+            path.display()
+        )
+    })
+}
 
 /// Runs `property` once per seed with a generator seeded from it; a panic names the seed.
 pub fn for_seeds(seeds: impl IntoIterator<Item = u64>, mut property: impl FnMut(u64, &mut DetRng)) {

@@ -4,26 +4,15 @@ use tabmesh_testkit::test;
 // handlers on receivers. Native only (`main.rs` leaves this module out of wasm32 builds): the
 // modules are read at test time from `target/apps/<name>.wasm`, which `scripts/build-apps.sh`
 // writes; a missing module fails the test, naming that script. `TABMESH_APPS_DIR`, else
-// `$CARGO_TARGET_DIR/apps`, overrides the directory.
-
-use std::path::PathBuf;
+// `$CARGO_TARGET_DIR/apps`, overrides the directory
+// (`tabmesh_testkit::apps_dir`).
 
 use tabmesh_node::{ExecOutcome, NodeCore};
 
 use super::apps::{Net, CTX, T0};
 
 fn app(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("TABMESH_APPS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("apps")))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/apps"));
-    let path = dir.join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; build the example apps first: scripts/build-apps.sh",
-            path.display()
-        )
-    })
+    tabmesh_testkit::example_app(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn ret(o: &ExecOutcome) -> String {

@@ -4,10 +4,10 @@ use tabmesh_testkit::test;
 // in-memory host. Native only (`main.rs` leaves this module out of wasm32 builds): the modules
 // are read at test time from `target/apps/<name>.wasm`, which `scripts/build-apps.sh` writes
 // (scripts/test.sh runs it before the native tests); a missing module fails the test, naming
-// that script. `TABMESH_APPS_DIR`, else `$CARGO_TARGET_DIR/apps`, overrides the directory.
+// that script. `TABMESH_APPS_DIR`, else `$CARGO_TARGET_DIR/apps`, overrides the directory
+// (`tabmesh_testkit::apps_dir`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use tabmesh_base::{ContextId, MemberId};
 use tabmesh_runtime::abi::{Op, OpError, OpErrorKind, StorageOp, Value, INIT_HOOK, MAX_PAGE};
@@ -16,17 +16,7 @@ use tabmesh_runtime::{Host, Outcome, Runtime, RuntimeError};
 use super::support::{CONTEXT, EXECUTOR, NOW_MS};
 
 fn app(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("TABMESH_APPS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("apps")))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/apps"));
-    let path = dir.join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; build the example apps first: scripts/build-apps.sh",
-            path.display()
-        )
-    })
+    tabmesh_testkit::example_app(name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A collection addressed by field and path.
