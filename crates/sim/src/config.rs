@@ -139,8 +139,9 @@ pub struct SimConfig {
     /// One node cut off from every other: `(node, from_ms, until_ms)` in simulated time. It keeps
     /// writing meanwhile.
     pub offline: Option<(usize, u64, u64)>,
-    /// Contexts run the handler app: the first member creates each context with it, the others
-    /// join with it, and every write is `set`, whose event names the handler `on_set`.
+    /// Contexts run the handler app ([`HANDLER_APP`](crate::HANDLER_APP), read from
+    /// `target/apps`): the first member creates each context with it, the others join with it,
+    /// and every write is `execute("set", {key, value})`, whose event names the handler `on_set`.
     pub handlers: bool,
 }
 

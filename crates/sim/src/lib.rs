@@ -14,11 +14,12 @@
 //! - C4 no sync timers armed (request and session deadlines, parent-pull retries);
 //! - C5 in every context, every member's Merkle root **and** values are equal.
 //!
-//! With [`SimConfig::handlers`] the contexts run an app (a WAT equivalent of
-//! `kv-store-with-handlers`) and every write is an app call whose event names a handler; C3 also
-//! waits for due handlers, and after convergence the run checks that each handler ran exactly
-//! once (at least once when nodes crashed) on every member that applied the delta through its DAG,
-//! and never on the author ([`Metrics::handler_runs`] and the counters next to it).
+//! With [`SimConfig::handlers`] the contexts run the example app `kv-store-with-handlers` (the real
+//! module, `target/apps/kv-store-with-handlers.wasm`, built by `scripts/build-apps.sh`; without it
+//! the run fails at once, naming the script) and every write is `execute("set", {key, value})`,
+//! whose event names the handler `on_set`; C3 also waits for due handlers, and after convergence
+//! the run checks that each handler ran exactly once (at least once when nodes crashed) on every
+//! member that applied the delta through its DAG, and never on the author ([`Metrics::handler_runs`] and the counters next to it).
 //!
 //! Same seed, same run: [`Sim::trace_hash`] hashes every event processed.
 //!
@@ -38,6 +39,7 @@ mod metrics;
 mod workload;
 mod world;
 
+pub use app::{handler_app, HANDLER_APP};
 pub use config::{Chaos, Faults, Scenario, SimConfig, Workload};
 pub use metrics::Metrics;
 pub use world::{Sim, Verdict};

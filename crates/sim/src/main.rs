@@ -1,6 +1,7 @@
-//! `tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--retention-ms MS]`: runs N seeded
-//! simulations, prints one line per run and exits non-zero naming every seed that did not
-//! converge.
+//! `tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--retention-ms MS]
+//! [--scenario NAME]`: runs N seeded simulations, prints one line per run and exits non-zero naming
+//! every seed that did not converge. The `handlers` scenarios need the built example app
+//! (`scripts/build-apps.sh`); without it the tool fails before the first run.
 
 // A command-line tool: printing is its job.
 #![allow(clippy::print_stdout)]
@@ -57,6 +58,11 @@ fn parse() -> Result<Args> {
 fn main() -> Result<()> {
     let args = parse()?;
     let mut failed = Vec::new();
+    if let Some(scenario) = args.scenario {
+        if SimConfig::scenario(scenario, 0).handlers {
+            tabmesh_sim::handler_app().map_err(anyhow::Error::msg)?;
+        }
+    }
     for seed in args.first..args.first + args.seeds {
         let mut config = match args.scenario {
             Some(scenario) => SimConfig::scenario(scenario, seed),

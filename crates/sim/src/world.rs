@@ -96,9 +96,10 @@ pub struct Sim {
     metrics: Metrics,
     last_write: u64,
     explain: bool,
-    /// Handlers scenarios: the app module, each context's creator, the deltas whose event names a
-    /// handler (→ author), handler runs and DAG applications per (delta, node).
-    app: Vec<u8>,
+    /// Handlers scenarios: the app module (or why it could not be read), each context's creator,
+    /// the deltas whose event names a handler (→ author), handler runs and DAG applications per
+    /// (delta, node).
+    app: Result<&'static [u8], String>,
     creators: Vec<usize>,
     emitted: BTreeMap<DeltaId, usize>,
     runs: BTreeMap<(DeltaId, usize), u64>,
@@ -149,9 +150,9 @@ impl Sim {
             last_write: 0,
             explain: false,
             app: if config.handlers {
-                app::module()
+                app::handler_app()
             } else {
-                Vec::new()
+                Ok(&[])
             },
             creators: Vec::new(),
             emitted: BTreeMap::new(),
@@ -368,7 +369,13 @@ impl Sim {
 
     /// [`Sim::run`], calling `observe(now_ms, reason)` whenever the first failing convergence
     /// property changes after the last write (for `--explain`).
+    /// A handlers scenario whose app module cannot be read fails at once, naming
+    /// `scripts/build-apps.sh`.
     pub fn run_observed(&mut self, observe: impl FnMut(u64, &str)) -> Verdict {
+        if let Err(e) = &self.app {
+            self.metrics.failures.push(e.clone());
+            return Verdict::NotConverged { reason: e.clone() };
+        }
         let verdict = self.run_events(observe);
         self.count_state_metrics();
         if self.config.handlers && matches!(verdict, Verdict::Converged { .. }) {
@@ -651,11 +658,12 @@ impl Sim {
                 let ctx = self.contexts[context];
                 self.members[context].insert(node);
                 let creator = self.creators.get(context) == Some(&node);
+                let module = self.app.clone().unwrap_or_default();
                 if let Some(core) = self.nodes[node].core.as_mut() {
                     let joined = match (self.config.handlers, creator) {
                         (false, _) => core.open_context(now, ctx),
-                        (true, true) => core.create_context(now, ctx, &self.app, b"").map(|_| ()),
-                        (true, false) => core.join_context(now, ctx, &self.app),
+                        (true, true) => core.create_context(now, ctx, module, b"").map(|_| ()),
+                        (true, false) => core.join_context(now, ctx, module),
                     };
                     if let Err(e) = joined {
                         self.metrics
