@@ -35,6 +35,10 @@
 //!   with `return_value`; returning normally ends the call successfully. Names starting with
 //!   [`RESERVED_PREFIX`] are reserved for hooks: [`INIT_HOOK`] (`__tabmesh_init`), the optional
 //!   initialisation the node runs once on the creator.
+//! - No merge hook: custom merge functions are out of scope (an app's state merges exactly as its
+//!   collections do). A module exporting anything named [`MERGE_HOOK_PREFIX`]`…`
+//!   (`__tabmesh_merge…`, of any type) is refused at load with the runtime's
+//!   `RuntimeError::Unsupported`.
 //! - Event handlers are methods too: an event naming a handler makes the node call that method on
 //!   the receiving members, with the event's data as input.
 //!
@@ -69,6 +73,11 @@ pub const RESERVED_PREFIX: &str = "__tabmesh";
 /// it). Optional: a module without it has nothing to initialise. Being reserved, it is not a
 /// method users can call.
 pub const INIT_HOOK: &str = "__tabmesh_init";
+
+/// Exports whose names start with this would be custom merge functions, which are out of scope:
+/// the runtime refuses a module exporting one (any type) when it loads it. The SDK refuses
+/// `#[app::state(merge = …)]` at compile time for the same reason.
+pub const MERGE_HOOK_PREFIX: &str = "__tabmesh_merge";
 
 /// The ABI's version. A change of the import set or of an encoding bumps it (the codec version
 /// byte also guards every encoding).

@@ -63,6 +63,17 @@ pub enum RuntimeError {
     /// The module imports an ABI function with the wrong signature.
     #[error("module imports tabmesh.{0} with the wrong type")]
     ImportMismatch(Box<str>),
+    /// The module asks for something tabmesh deliberately does not support; `feature` names it.
+    /// Today: custom merge functions (an export named `__tabmesh_merge…`,
+    /// [`abi::MERGE_HOOK_PREFIX`](crate::abi::MERGE_HOOK_PREFIX)): an app's state merges exactly
+    /// as its collections do.
+    #[error("unsupported: {feature} (export `{export}`)")]
+    Unsupported {
+        /// What is not supported, e.g. `"custom merge functions"`.
+        feature: &'static str,
+        /// The export that asked for it.
+        export: Box<str>,
+    },
     /// The module does not export its linear memory as `memory`.
     #[error("module does not export a memory named `memory`")]
     MissingMemory,

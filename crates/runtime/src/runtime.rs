@@ -155,7 +155,8 @@ impl Runtime {
 
     /// Validates and compiles `bytes` unless a module with the same SHA-256 is cached, and returns
     /// that hash. Refuses modules over the size limit (before parsing), invalid modules, imports
-    /// outside the ABI and modules without an exported memory.
+    /// outside the ABI, modules without an exported memory, and modules exporting a custom merge
+    /// function ([`RuntimeError::Unsupported`]).
     pub fn load(&mut self, bytes: &[u8]) -> Result<Hash, RuntimeError> {
         if bytes.len() > self.limits.max_module_bytes {
             return Err(RuntimeError::ModuleTooLarge {
@@ -312,6 +313,12 @@ fn inspect(module: Module) -> Result<Compiled, RuntimeError> {
     let mut methods = BTreeSet::new();
     let mut hooks = BTreeSet::new();
     for export in module.exports() {
+        if export.name().starts_with(abi::MERGE_HOOK_PREFIX) {
+            return Err(RuntimeError::Unsupported {
+                feature: "custom merge functions",
+                export: export.name().into(),
+            });
+        }
         match export.ty() {
             ExternType::Memory(_) if export.name() == MEMORY_EXPORT => has_memory = true,
             ExternType::Func(ty)

@@ -34,3 +34,10 @@ fn the_init_hook_is_reserved() {
     assert!(tabmesh_abi::INIT_HOOK.starts_with(tabmesh_abi::RESERVED_PREFIX));
     assert!(!tabmesh_abi::is_method_name(tabmesh_abi::INIT_HOOK));
 }
+
+#[test]
+fn the_merge_hook_prefix_is_reserved() {
+    assert_eq!(tabmesh_abi::MERGE_HOOK_PREFIX, "__tabmesh_merge");
+    assert!(tabmesh_abi::MERGE_HOOK_PREFIX.starts_with(tabmesh_abi::RESERVED_PREFIX));
+    assert!(!tabmesh_abi::is_method_name("__tabmesh_merge_items"));
+}

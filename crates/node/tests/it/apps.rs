@@ -359,6 +359,21 @@ fn a_trap_discards_every_write_and_makes_no_delta() {
     let third = ContextId([6; 32]);
     assert!(a.create_context(T0, third, &bad, b"").is_err());
     assert!(a.replica(&third).is_none());
+    // Custom merge functions are out of scope: a module exporting one is refused, typed.
+    let merging = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func (export "__tabmesh_merge")))"#,
+    )
+    .unwrap();
+    let unsupported = NodeError::Runtime(RuntimeError::Unsupported {
+        feature: "custom merge functions",
+        export: "__tabmesh_merge".into(),
+    });
+    assert_eq!(
+        a.create_context(T0, third, &merging, b"").map(|_| ()),
+        Err(unsupported.clone())
+    );
+    assert_eq!(a.join_context(T0, third, &merging), Err(unsupported));
+    assert!(a.replica(&third).is_none());
     assert_eq!(
         a.create_context(T0, CTX, &handler_app(), b""),
         Err(NodeError::ContextExists(CTX))

@@ -1,9 +1,9 @@
 use tabmesh_testkit::test;
 
-use tabmesh_runtime::abi::{Op, StorageOp, INIT_HOOK};
+use tabmesh_runtime::abi::{Op, StorageOp, INIT_HOOK, MERGE_HOOK_PREFIX};
 use tabmesh_runtime::{Runtime, RuntimeError};
 
-use super::support::{escape, module, Entry, TestHost};
+use super::support::{call, escape, module, Entry, TestHost};
 
 /// A module whose init hook sets the register `init` to its input and whose `get` method is a
 /// plain method.
@@ -71,5 +71,54 @@ fn a_module_without_the_hook_answers_none() {
     assert_eq!(
         rt.execute_hook(unknown, INIT_HOOK, b"", &mut host),
         Err(RuntimeError::UnknownModule(unknown))
+    );
+}
+
+#[test]
+fn a_module_exporting_a_merge_hook_is_refused_at_load_custom_merge_is_unsupported() {
+    let mut rt = Runtime::default();
+    // Any export under the merge prefix, whatever its type: a hook-shaped function, a function
+    // taking the two states, a global.
+    let cases = [
+        (
+            MERGE_HOOK_PREFIX,
+            r#"(func (export "__tabmesh_merge") (nop))"#,
+        ),
+        (
+            "__tabmesh_merge_items",
+            r#"(func (export "get")) (func (export "__tabmesh_merge_items") (param i32 i32) (result i32) (i32.const 0))"#,
+        ),
+        (
+            "__tabmesh_merge",
+            r#"(global (export "__tabmesh_merge") i32 (i32.const 0))"#,
+        ),
+    ];
+    for (export, body) in cases {
+        let bytes = module(1, body);
+        let expected = RuntimeError::Unsupported {
+            feature: "custom merge functions",
+            export: export.into(),
+        };
+        assert_eq!(rt.load(&bytes), Err(expected.clone()), "{body}");
+        let mut host = TestHost::default();
+        assert_eq!(call(&mut rt, &bytes, "get", b"", &mut host), Err(expected));
+        assert!(host.committed.is_empty());
+    }
+    assert_eq!(rt.cache_stats().cached, 0);
+    let message = rt.load(&module(1, r#"(func (export "__tabmesh_merge"))"#));
+    assert_eq!(
+        message.map_err(|e| e.to_string()),
+        Err("unsupported: custom merge functions (export `__tabmesh_merge`)".to_owned())
+    );
+    // A method that merely has `merge` in its name is an ordinary method.
+    let app = rt
+        .load(&module(
+            1,
+            r#"(func (export "merge")) (func (export "merge_all"))"#,
+        ))
+        .expect("ok");
+    assert_eq!(
+        rt.methods(&app).expect("ok").collect::<Vec<_>>(),
+        ["merge", "merge_all"]
     );
 }
