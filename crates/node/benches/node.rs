@@ -1,7 +1,15 @@
 //! Benchmarks of `NodeCore` app calls: `execute("set")` calls per second through the whole node
-//! (runtime, state transaction, delta, persist batch and publish), with a WAT key-value app.
+//! (runtime, state transaction, delta, persist batch and publish).
 //!
-//! `cargo bench -p tabmesh-node -- --warm-up-time 1 --measurement-time 3`
+//! - `node/execute_set`, `node/execute_get`: the real example app `kv-store`
+//!   (`target/apps/kv-store.wasm`, built by `scripts/build-apps.sh`; a missing module fails the
+//!   bench naming the script), JSON arguments as a client sends them.
+//! - `node/execute_set_wat`: the same writes through a minimal WAT app that passes a ready-made
+//!   storage operation straight to the host: the node's own cost, without the SDK's JSON and
+//!   allocations; the gap to `execute_set` is the guest's.
+//!
+//! `cargo bench -p tabmesh-node -- --warm-up-time 1 --measurement-time 3`. The browser figure
+//! comes from `scripts/bench-browser.sh`.
 
 use std::hint::black_box;
 
@@ -13,7 +21,7 @@ use tabmesh_runtime::abi::{Op, StorageOp};
 const CTX: ContextId = ContextId([4; 32]);
 const T0: u64 = 1_767_225_600_000;
 
-/// A kv-store in WAT: `set` runs the encoded map insert it is given, `get` the encoded map read;
+/// A minimal kv-store in WAT: `set` runs the encoded map insert it is given, `get` the encoded map read;
 /// both return the encoded result.
 fn kv_app() -> Vec<u8> {
     wat::parse_str(
@@ -35,7 +43,13 @@ fn kv_app() -> Vec<u8> {
     .expect("valid WAT")
 }
 
-fn set_input(i: u64) -> Vec<u8> {
+/// The JSON arguments of `kv-store`'s `set`: one of 1 000 keys, a value.
+fn set_json(i: u64) -> Vec<u8> {
+    format!(r#"{{"key":"key-{}","value":"value-{i}"}}"#, i % 1_000).into_bytes()
+}
+
+/// The WAT app's input: the encoded map insert.
+fn set_op(i: u64) -> Vec<u8> {
     let key = format!("key-{}", i % 1_000);
     StorageOp {
         field: "kv",
@@ -48,41 +62,52 @@ fn set_input(i: u64) -> Vec<u8> {
     .encode()
 }
 
-fn execute_set(c: &mut Criterion) {
+/// A node with one context running `module`, its outputs drained.
+fn node_with(module: &[u8]) -> NodeCore {
     let mut node = NodeCore::new(NodeId([1; 32]), NodeConfig::default(), 1);
-    node.create_context(T0, CTX, &kv_app(), b"")
+    node.create_context(T0, CTX, module, b"")
         .expect("context created");
     while node.poll_output().is_some() {}
-    let inputs: Vec<Vec<u8>> = (0..1_000).map(set_input).collect();
+    node
+}
+
+/// Benches `execute(method)` over `inputs` in turn; `drain` takes the outputs (persist batch and
+/// publish) as a driver would.
+fn bench_calls(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    node: &mut NodeCore,
+    method: &str,
+    inputs: &[Vec<u8>],
+) {
     let mut i = 0u64;
-    let mut g = c.benchmark_group("node");
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("execute_set", |b| {
+    g.bench_function(name, |b| {
         b.iter(|| {
             i += 1;
+            let input = &inputs[(i % inputs.len() as u64) as usize];
             let out = node
-                .execute(T0 + i, CTX, "set", &inputs[(i % 1_000) as usize])
-                .expect("set succeeds");
-            // The driver's part: take the persist batch and the publish.
+                .execute(T0 + i, CTX, method, input)
+                .expect("call succeeds");
             while node.poll_output().is_some() {}
-            black_box(out.delta)
-        })
-    });
-    let get = StorageOp {
-        field: "kv",
-        path: vec![],
-        op: Op::MapGet { key: b"key-1" },
-    }
-    .encode();
-    g.bench_function("execute_get", |b| {
-        b.iter(|| {
-            i += 1;
-            let out = node
-                .execute(T0 + i, CTX, "get", &get)
-                .expect("get succeeds");
             black_box(out.return_value)
         })
     });
+}
+
+fn execute_set(c: &mut Criterion) {
+    let kv_store = tabmesh_testkit::example_app("kv-store").unwrap_or_else(|e| panic!("{e}"));
+    let mut g = c.benchmark_group("node");
+    g.throughput(Throughput::Elements(1));
+
+    let mut node = node_with(&kv_store);
+    let sets: Vec<Vec<u8>> = (0..1_000).map(set_json).collect();
+    bench_calls(&mut g, "execute_set", &mut node, "set", &sets);
+    let get = vec![br#"{"key":"key-1"}"#.to_vec()];
+    bench_calls(&mut g, "execute_get", &mut node, "get", &get);
+
+    let mut node = node_with(&kv_app());
+    let ops: Vec<Vec<u8>> = (0..1_000).map(set_op).collect();
+    bench_calls(&mut g, "execute_set_wat", &mut node, "set", &ops);
     g.finish();
 }
 
