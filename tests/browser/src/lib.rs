@@ -6,3 +6,6 @@
 //! Run it with `cargo test -p tabmesh-browser-tests --target wasm32-unknown-unknown --profile
 //! wasm-test` (the runner and its environment come from `.cargo/config.toml`), or through
 //! `scripts/test.sh`, which does it for CI.
+//!
+//! A second target, `tests/bench.rs`, is the browser figure of the app runtime: it needs the
+//! `bench` feature and `TABMESH_APPS_DIR` at build time, and `scripts/bench-browser.sh` runs it.
