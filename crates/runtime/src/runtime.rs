@@ -190,6 +190,18 @@ impl Runtime {
         Ok(hash)
     }
 
+    /// Refuses an input over [`Limits::max_input_bytes`](crate::Limits) before anything runs.
+    fn check_input(&self, input: &[u8]) -> Result<(), RuntimeError> {
+        if input.len() > self.limits.max_input_bytes {
+            return Err(RuntimeError::LimitExceeded {
+                limit: Limit::Input,
+                len: input.len(),
+                max: self.limits.max_input_bytes,
+            });
+        }
+        Ok(())
+    }
+
     /// Runs `method` of `module` with `input` against `host`, metered by the runtime's limits.
     ///
     /// `Ok` carries the return value, logs, events and fuel used; the caller then commits the
@@ -209,13 +221,7 @@ impl Runtime {
                 max: abi::MAX_METHOD_NAME_BYTES,
             });
         }
-        if input.len() > self.limits.max_input_bytes {
-            return Err(RuntimeError::LimitExceeded {
-                limit: Limit::Input,
-                len: input.len(),
-                max: self.limits.max_input_bytes,
-            });
-        }
+        self.check_input(input)?;
         let hash = match module.into() {
             ModuleRef::Bytes(bytes) => self.load(bytes)?,
             ModuleRef::Hash(hash) => {
@@ -261,13 +267,7 @@ impl Runtime {
         if !hook.starts_with(abi::RESERVED_PREFIX) || hook.len() > abi::MAX_METHOD_NAME_BYTES {
             return Err(RuntimeError::UnknownMethod(hook.into()));
         }
-        if input.len() > self.limits.max_input_bytes {
-            return Err(RuntimeError::LimitExceeded {
-                limit: Limit::Input,
-                len: input.len(),
-                max: self.limits.max_input_bytes,
-            });
-        }
+        self.check_input(input)?;
         let hash = match module.into() {
             ModuleRef::Bytes(bytes) => self.load(bytes)?,
             ModuleRef::Hash(hash) => hash,

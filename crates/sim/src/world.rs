@@ -579,11 +579,7 @@ impl Sim {
                     if !self.members[c].contains(&node) {
                         continue;
                     }
-                    let others: Vec<usize> = self.members[c]
-                        .iter()
-                        .copied()
-                        .filter(|m| *m != node)
-                        .collect();
+                    let others = self.other_members(c, node);
                     for other in others {
                         let now = self.local_now(other);
                         let id = self.nodes[node].id;
@@ -680,11 +676,7 @@ impl Sim {
     /// Tells `node` and the live members of context `c` about each other.
     fn connect(&mut self, node: usize, c: usize) {
         let ctx = self.contexts[c];
-        let others: Vec<usize> = self.members[c]
-            .iter()
-            .copied()
-            .filter(|m| *m != node)
-            .collect();
+        let others = self.other_members(c, node);
         for other in others {
             if self.nodes[other].core.is_none() {
                 continue;
@@ -769,6 +761,15 @@ impl Sim {
         out
     }
 
+    /// The members of context `c` other than `node`.
+    fn other_members(&self, c: usize, node: usize) -> Vec<usize> {
+        self.members[c]
+            .iter()
+            .copied()
+            .filter(|m| *m != node)
+            .collect()
+    }
+
     fn blocked(&self, a: usize, b: usize) -> bool {
         if self.now < self.config.isolate_until_ms {
             return true;
@@ -800,11 +801,7 @@ impl Sim {
                     let Some(c) = self.contexts.iter().position(|x| *x == context) else {
                         continue;
                     };
-                    let targets: Vec<usize> = self.members[c]
-                        .iter()
-                        .copied()
-                        .filter(|m| *m != node)
-                        .collect();
+                    let targets = self.other_members(c, node);
                     for to in targets {
                         self.send(node, to, bytes.clone());
                     }
