@@ -71,13 +71,16 @@ impl KvStore {
         Ok(removed)
     }
 
-    /// Every entry, in key order.
+    /// Every entry, in key order (the map itself iterates in its own deterministic order).
     pub fn entries(&self) -> Result<Vec<(String, String)>> {
-        self.items
+        let mut entries = self
+            .items
             .entries()?
             .into_iter()
             .map(|(k, v)| Ok((utf8(k)?, utf8(v)?)))
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        entries.sort();
+        Ok(entries)
     }
 
     /// The number of entries.
