@@ -833,12 +833,14 @@ impl Replica {
         self.batch.extend(self.dag.take_changes(&self.dag_prefix));
         if !self.batch.is_empty() {
             let batch = std::mem::take(&mut self.batch);
-            // Persist before the events that announce what it holds.
+            // Persist before every output of this input (the broadcast of a delta it holds, the
+            // answer that acknowledges it, the events that announce it), and after the batches
+            // still queued, so batches stay in order.
             let at = self
                 .out
                 .iter()
-                .position(|o| matches!(o, Output::Event(_)))
-                .unwrap_or(self.out.len());
+                .rposition(|o| matches!(o, Output::Persist(_)))
+                .map_or(0, |i| i + 1);
             self.out.insert(at, Output::Persist(batch));
         }
         let root = self.state.root_hash();

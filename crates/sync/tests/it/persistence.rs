@@ -127,3 +127,55 @@ fn a_compacted_dag_reopens_identically() {
     assert!(sim.r(0).dag().stats(sim.now).pruned > 0);
     check_reopens(&sim, 0);
 }
+
+/// Where the first `Persist` stands among `outputs`, and where the first output that is neither
+/// a `Persist` nor an event stands.
+fn persist_and_first_action(outputs: &[tabmesh_sync::Output]) -> (Option<usize>, Option<usize>) {
+    use tabmesh_sync::Output;
+    let persist = outputs.iter().position(|o| matches!(o, Output::Persist(_)));
+    let action = outputs
+        .iter()
+        .position(|o| matches!(o, Output::Broadcast(_) | Output::Send { .. }));
+    (persist, action)
+}
+
+#[test]
+fn a_commit_persists_its_delta_before_broadcasting_it() {
+    let mut sim = Sim::manual(1);
+    let now = sim.now;
+    let r = &mut sim.nodes[0].replica;
+    r.commit::<(), tabmesh_sync::SyncError>(
+        now,
+        tabmesh_base::MemberId([1; 32]),
+        tabmesh_base::Hlc::new(now, 0),
+        |t| Ok(t.map(super::support::MAP)?.insert(b"k", b"v")?),
+    )
+    .unwrap();
+    let out = super::support::drain_outputs(r);
+    let (persist, broadcast) = persist_and_first_action(&out);
+    assert!(
+        persist.is_some() && persist < broadcast,
+        "the delta is broadcast before the batch that holds it is persisted: {out:?}"
+    );
+}
+
+#[test]
+fn a_served_push_persists_before_it_is_acknowledged() {
+    let mut sim = Sim::manual(2);
+    sim.put(0, b"k", b"v");
+    let entities = super::support::entity_states(sim.r(0));
+    let now = sim.now;
+    let r = &mut sim.nodes[1].replica;
+    r.handle_request(
+        now,
+        tabmesh_base::NodeId([99; 32]),
+        1,
+        tabmesh_sync::Request::Push { entities },
+    );
+    let out = super::support::drain_outputs(r);
+    let (persist, ack) = persist_and_first_action(&out);
+    assert!(
+        persist.is_some() && persist < ack,
+        "the push is acknowledged before what it joined is persisted: {out:?}"
+    );
+}
