@@ -929,11 +929,14 @@ impl Replica {
     // Periodic work.
 
     fn tick(&mut self, now_ms: u64) {
+        // Scan past refused ids (they stay "missing" for their children until those go stale), so
+        // they cannot hide the parents still worth pulling.
         let missing: Vec<DeltaId> = self
             .dag
-            .missing_parents(self.config.pull_batch)
+            .missing_parents(self.config.dag.max_query_limit)
             .into_iter()
             .filter(|m| !self.rejected.contains(m))
+            .take(self.config.pull_batch)
             .collect();
         self.wanted.want(now_ms, &missing, None);
         let due = self
