@@ -26,21 +26,33 @@ const CONTEXT_DATA: &[u8] = b"c/";
 /// Prefix of stored app modules: `n/app/<SHA-256 of the module>` → its bytes.
 const APPS_PREFIX: &[u8] = b"n/app/";
 
-/// Most due handlers one input runs; the rest run at the next input (a context timer fires at
-/// least every sync tick).
+/// Default of [`NodeConfig::handlers_per_input`]: most due handlers one input runs, so one input
+/// never does unbounded work; the rest run when [`TimerKey::Handlers`] fires (armed for "now").
 pub const MAX_HANDLERS_PER_INPUT: usize = 1_024;
 
 /// The most contexts one node hosts.
 pub const MAX_CONTEXTS: usize = 1_024;
 
 /// Configuration of a node.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NodeConfig {
     /// Sync timers and bounds, for every context.
     pub sync: SyncConfig,
     /// Bounds of every app call (fuel, memory, module size, …).
     pub limits: Limits,
+    /// Most due handlers one input runs (default [`MAX_HANDLERS_PER_INPUT`], at least 1).
+    pub handlers_per_input: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            sync: SyncConfig::default(),
+            limits: Limits::default(),
+            handlers_per_input: MAX_HANDLERS_PER_INPUT,
+        }
+    }
 }
 
 /// A timer the driver arms for the core.
@@ -48,6 +60,10 @@ pub struct NodeConfig {
 pub enum TimerKey {
     /// The next deadline of one context's sync machinery.
     Context(ContextId),
+    /// Event handlers are still due after an input ran its share
+    /// ([`NodeConfig::handlers_per_input`]): armed for "now", so the rest run on the next turn of the
+    /// driver's loop instead of waiting for unrelated input.
+    Handlers,
 }
 
 /// What the core asks its driver to do. Drain [`NodeCore::poll_output`] after every input and
@@ -566,6 +582,7 @@ impl NodeCore {
                     self.finish(context);
                 }
             }
+            TimerKey::Handlers => {}
         }
         self.run_due(now_ms);
     }
@@ -691,7 +708,7 @@ impl NodeCore {
         }
     }
 
-    /// Runs due handlers (at most [`MAX_HANDLERS_PER_INPUT`]), each as a delta of this node that
+    /// Runs due handlers (at most [`NodeConfig::handlers_per_input`]), each as a delta of this node that
     /// also deletes its due record; a failed or over-hop handler is reported and its record
     /// deleted.
     fn run_due(&mut self, now_ms: u64) {
@@ -700,7 +717,7 @@ impl NodeCore {
         }
         self.running_due = true;
         let mut ran = 0;
-        while ran < MAX_HANDLERS_PER_INPUT {
+        while ran < self.config.handlers_per_input.max(1) {
             let Some((context, due)) = self.due.pop_front() else {
                 break;
             };
@@ -748,6 +765,13 @@ impl NodeCore {
             self.out.push_back(Output::Notify(event));
         }
         self.running_due = false;
+        if !self.due.is_empty() && !self.armed.contains_key(&TimerKey::Handlers) {
+            self.armed.insert(TimerKey::Handlers, now_ms);
+            self.out.push_back(Output::ArmTimer {
+                key: TimerKey::Handlers,
+                at_ms: now_ms,
+            });
+        }
     }
 
     /// Collects a context's outputs after an input: one persist batch first (with the clock), then

@@ -1,7 +1,7 @@
 use tabmesh_testkit::test;
 
 use tabmesh_base::{ContextId, DeltaId, MemberId, MemoryKv, NodeId};
-use tabmesh_node::{NodeConfig, NodeCore, NodeError, NodeEvent, Output};
+use tabmesh_node::{NodeConfig, NodeCore, NodeError, NodeEvent, Output, TimerKey};
 use tabmesh_runtime::abi::{decode_result, Op, StorageOp, Value};
 use tabmesh_runtime::RuntimeError;
 use tabmesh_sync::{DeltaPayload, Frame, Message, MAX_HOPS};
@@ -549,4 +549,90 @@ fn handlers_of_a_context_without_an_app_wait_for_one() {
     net.pump();
     assert_eq!(net.ran(1).len(), 1);
     assert_eq!(net.nodes[1].due_handlers(), 0);
+}
+
+#[test]
+fn handlers_left_over_by_a_busy_input_run_when_the_handlers_timer_fires() {
+    let app = handler_app();
+    let mut config = NodeConfig::default();
+    config.handlers_per_input = 1;
+    let mut a = NodeCore::new(NodeId([1; 32]), NodeConfig::default(), 1);
+    let mut b = NodeCore::new(NodeId([2; 32]), config, 2);
+    a.create_context(T0, CTX, &app, b"").unwrap();
+    b.join_context(T0, CTX, &app).unwrap();
+    a.peer_joined(T0, CTX, b.id());
+    b.peer_joined(T0, CTX, a.id());
+    // `b` gets the genesis (so it is not empty and will not take a snapshot) ...
+    while let Some(o) = a.poll_output() {
+        if let Output::Publish { bytes, .. } = o {
+            b.handle_message(T0, a.id(), &bytes);
+        }
+    }
+    // ... then misses the gossip: it catches up with one delta-sync page of three handler events.
+    for i in 0..3 {
+        a.execute(T0 + 1 + i, CTX, "op_emit", &incr("hits"))
+            .unwrap();
+    }
+    while a.poll_output().is_some() {}
+    while b.poll_output().is_some() {}
+    let now = T0 + 100;
+    b.sync_now(now, CTX);
+    let mut armed = Vec::new();
+    for _ in 0..20 {
+        let mut to_a = Vec::new();
+        while let Some(o) = b.poll_output() {
+            match o {
+                Output::Send { bytes, .. } => to_a.push(bytes),
+                Output::ArmTimer {
+                    key: TimerKey::Handlers,
+                    at_ms,
+                } => armed.push(at_ms),
+                _ => {}
+            }
+        }
+        let mut to_b = Vec::new();
+        for bytes in to_a {
+            a.handle_message(now, b.id(), &bytes);
+        }
+        while let Some(o) = a.poll_output() {
+            if let Output::Send { bytes, .. } = o {
+                to_b.push(bytes);
+            }
+        }
+        if to_b.is_empty() {
+            break;
+        }
+        for bytes in to_b {
+            b.handle_message(now, a.id(), &bytes);
+        }
+    }
+    // The page's input ran one handler and armed the handlers timer for "now" for the rest.
+    assert_eq!(armed, vec![now]);
+    assert_eq!(b.due_handlers(), 2);
+    b.handle_timer(now, TimerKey::Handlers);
+    assert_eq!(b.due_handlers(), 1);
+    let rearmed = std::iter::from_fn(|| b.poll_output()).any(|o| {
+        matches!(
+            o,
+            Output::ArmTimer {
+                key: TimerKey::Handlers,
+                ..
+            }
+        )
+    });
+    assert!(rearmed, "still due: armed again");
+    b.handle_timer(now, TimerKey::Handlers);
+    assert_eq!(b.due_handlers(), 0);
+    let rearmed = std::iter::from_fn(|| b.poll_output()).any(|o| {
+        matches!(
+            o,
+            Output::ArmTimer {
+                key: TimerKey::Handlers,
+                ..
+            }
+        )
+    });
+    assert!(!rearmed, "nothing due: not armed");
+    // Three writes of `a`, and `b`'s three handlers each incremented `hits` once.
+    assert_eq!(b.state(&CTX).unwrap().counter("hits").unwrap().value(), 6);
 }
