@@ -748,17 +748,8 @@ impl Replica {
             self.metrics.duplicates += 1;
             return;
         }
-        let mut applier = Applier {
-            state: &mut self.state,
-            batch: &mut self.batch,
-            metrics: &mut self.metrics,
-            due_prefix: &self.due_prefix,
-            member: self.member,
-            due: &mut self.due,
-        };
-        let outcome = self
-            .dag
-            .add(env.into_causal(id), now_ms, |d| applier.apply(d));
+        let (dag, mut applier) = self.dag_and_applier();
+        let outcome = dag.add(env.into_causal(id), now_ms, |d| applier.apply(d));
         match outcome {
             Ok(AddOutcome::Applied(cascade)) => self.record_cascade(from, cascade),
             Ok(AddOutcome::Pending { missing, evicted }) => {
@@ -1263,6 +1254,19 @@ impl Replica {
         self.end_session(now_ms, SessionOutcome::Converged { pulled, pushed });
     }
 
+    /// The DAG and, borrowed beside it, the applier its `add`/cascade paths call for each delta.
+    fn dag_and_applier(&mut self) -> (&mut Dag<Body>, Applier<'_>) {
+        let applier = Applier {
+            state: &mut self.state,
+            batch: &mut self.batch,
+            metrics: &mut self.metrics,
+            due_prefix: &self.due_prefix,
+            member: self.member,
+            due: &mut self.due,
+        };
+        (&mut self.dag, applier)
+    }
+
     /// Records that the state already holds `heads` (as checkpoint heads) and `satisfied` (as
     /// pruned), then applies what that unblocks.
     fn cover(&mut self, _now_ms: u64, heads: &[DeltaId], satisfied: &[DeltaId], root: Hash) {
@@ -1271,24 +1275,18 @@ impl Replica {
             .filter(|h| !self.dag.is_applied(h))
             .copied()
             .collect();
-        let mut applier = Applier {
-            state: &mut self.state,
-            batch: &mut self.batch,
-            metrics: &mut self.metrics,
-            due_prefix: &self.due_prefix,
-            member: self.member,
-            due: &mut self.due,
-        };
+        let limit = self.config.dag.max_query_limit.max(1);
+        let (dag, mut applier) = self.dag_and_applier();
         let mut apply = |d: &CausalDelta<Body>| applier.apply(d);
         let mut cascades = Vec::new();
         // Heads first, so they become heads (checkpoints) rather than merely satisfied ids.
         for chunk in unknown.chunks(tabmesh_dag::MAX_CHECKPOINT_HEADS) {
-            if let Ok(c) = self.dag.restore_checkpoint(chunk, root, &mut apply) {
+            if let Ok(c) = dag.restore_checkpoint(chunk, root, &mut apply) {
                 cascades.push(c);
             }
         }
-        for chunk in satisfied.chunks(self.config.dag.max_query_limit.max(1)) {
-            if let Ok(c) = self.dag.mark_satisfied(chunk, &mut apply) {
+        for chunk in satisfied.chunks(limit) {
+            if let Ok(c) = dag.mark_satisfied(chunk, &mut apply) {
                 cascades.push(c);
             }
         }
