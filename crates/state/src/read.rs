@@ -408,13 +408,9 @@ read_handle!(
 );
 
 impl<'a> ListRef<'a> {
-    fn seq(&self) -> Option<&'a crate::seq::Seq> {
-        self.state.get(&self.id)?.seq.as_deref()
-    }
-
     /// Number of visible elements.
     pub fn len(&self) -> usize {
-        self.seq().map_or(0, |s| s.len())
+        self.state.seq_len(&self.id)
     }
 
     /// No visible elements.
@@ -431,13 +427,14 @@ impl<'a> ListRef<'a> {
 
     /// The value of visible element `index`.
     pub fn get(&self, index: usize) -> Option<&'a [u8]> {
-        self.value(&self.seq()?.nth(index)?.id)
+        self.value(&self.state.seq(&self.id)?.nth(index)?.id)
     }
 
     /// Visible values in order.
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let this = *self;
-        self.seq()
+        self.state
+            .seq(&self.id)
             .into_iter()
             .flat_map(|s| s.iter())
             .filter_map(move |i| this.value(&i.id))
@@ -456,13 +453,9 @@ read_handle!(
 );
 
 impl<'a> TextRef<'a> {
-    fn seq(&self) -> Option<&'a crate::seq::Seq> {
-        self.state.get(&self.id)?.seq.as_deref()
-    }
-
     /// Number of visible characters.
     pub fn len(&self) -> usize {
-        self.seq().map_or(0, |s| s.len())
+        self.state.seq_len(&self.id)
     }
 
     /// No visible characters.
@@ -472,7 +465,11 @@ impl<'a> TextRef<'a> {
 
     /// The visible characters in order.
     pub fn chars(&self) -> impl Iterator<Item = char> + 'a {
-        self.seq().into_iter().flat_map(|s| s.iter()).map(|i| i.ch)
+        self.state
+            .seq(&self.id)
+            .into_iter()
+            .flat_map(|s| s.iter())
+            .map(|i| i.ch)
     }
 }
 

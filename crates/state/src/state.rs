@@ -555,6 +555,16 @@ impl State {
         self.entities.get(id).map(|e| &**e)
     }
 
+    /// The element order of list or text `id` (`None` while it has no elements).
+    pub(crate) fn seq(&self, id: &EntityId) -> Option<&Seq> {
+        self.get(id)?.seq.as_deref()
+    }
+
+    /// Number of visible elements of list or text `id`.
+    pub(crate) fn seq_len(&self, id: &EntityId) -> usize {
+        self.seq(id).map_or(0, Seq::len)
+    }
+
     /// Checks that a `kind` child `key` may sit under `parent` (at `parent_depth`) and that an
     /// existing entity there has that type; returns its id and depth.
     pub(crate) fn check_child(

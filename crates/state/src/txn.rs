@@ -713,14 +713,12 @@ impl SetMut<'_, '_> {
 
 /// Shared by lists and texts: the element order of the target.
 fn seq_info(txn: &Txn<'_>, path: &Path) -> (usize, Option<Stamp>) {
-    let e = txn.state.get(&path.target.id);
-    let seq = e.and_then(|e| e.seq.as_deref());
+    let seq = txn.state.seq(&path.target.id);
     (seq.map_or(0, |s| s.len()), seq.and_then(|s| s.max()))
 }
 
 fn nth_elem(txn: &Txn<'_>, path: &Path, index: usize) -> Result<(EntityId, Stamp), StateError> {
-    let e = txn.state.get(&path.target.id);
-    let seq = e.and_then(|e| e.seq.as_deref());
+    let seq = txn.state.seq(&path.target.id);
     let item = seq.and_then(|s| s.nth(index));
     item.map(|i| (i.id, i.stamp))
         .ok_or(StateError::IndexOutOfRange {
@@ -883,7 +881,7 @@ impl TextMut<'_, '_> {
                 });
             }
             txn.reserve(len.saturating_add(doc.depth()))?;
-            let seq = txn.state.get(&doc.target.id).and_then(|e| e.seq.as_deref());
+            let seq = txn.state.seq(&doc.target.id);
             let doomed: Vec<(EntityId, Stamp)> = seq
                 .into_iter()
                 .flat_map(|s| s.iter_from(pos))
