@@ -406,17 +406,27 @@ impl Replica {
     pub fn summary(&self) -> Summary {
         let stats = self.dag.stats(0);
         let mut heads = self.dag.heads();
-        let checkpoint = heads.iter().any(|h| self.dag.checkpoint_root(h).is_some());
         heads.truncate(MAX_IDS);
         Summary {
             heads,
             root: self.state.root_hash(),
             entities: self.state.len() as u64,
             applied: stats.applied as u64,
-            pruned: stats.pruned > 0 || checkpoint,
+            pruned: self.has_pruned_history(),
             pending: stats.pending as u64,
             gc_horizon: self.state.gc_horizon(),
         }
+    }
+
+    /// The DAG dropped history (pruned deltas, or a snapshot boundary among the heads): some
+    /// deltas a peer may lack can no longer be served.
+    fn has_pruned_history(&self) -> bool {
+        self.dag.stats(0).pruned > 0
+            || self
+                .dag
+                .heads()
+                .iter()
+                .any(|h| self.dag.checkpoint_root(h).is_some())
     }
 
     /// What a delta-sync request names as known: the heads, then the most recently applied ids,
@@ -964,13 +974,45 @@ impl Replica {
         if horizon == tabmesh_base::Hlc::default() {
             return;
         }
+        let removed = self.change_state(|s| {
+            let c = s.collect_garbage(horizon);
+            (c.removed, c.batch)
+        });
+        self.metrics.tombstones_collected += removed as u64;
+    }
+
+    /// Runs a state change that bypasses the DAG (Merkle repair, a peer's push, GC, forgetting):
+    /// its batch goes into this input's persist batch, and subscribers hear
+    /// [`SyncEvent::StateReplaced`] when the root moved.
+    fn change_state<T>(&mut self, change: impl FnOnce(&mut State) -> (T, WriteBatch)) -> T {
         let before = self.state.root_hash();
-        let collected = self.state.collect_garbage(horizon);
-        self.metrics.tombstones_collected += collected.removed as u64;
-        self.batch.extend(collected.batch);
+        let (out, batch) = change(&mut self.state);
+        self.batch.extend(batch);
         if self.state.root_hash() != before {
             self.state_replaced = true;
         }
+        out
+    }
+
+    /// Forgets entities a peer collected (see [`State::forget`]); returns how many went.
+    fn forget_entities(&mut self, ids: &[tabmesh_base::EntityId]) -> usize {
+        let removed = self.change_state(|s| {
+            let f = s.forget(ids);
+            (f.removed, f.batch)
+        });
+        self.metrics.entities_forgotten += removed as u64;
+        removed
+    }
+
+    /// Joins entity states that arrive outside the DAG (Merkle pull, a peer's push), counting
+    /// the ones the resurrection guard dropped; returns that count.
+    fn join_states(&mut self, entities: &[tabmesh_state::Action]) -> Result<usize, StateError> {
+        let dropped = self.change_state(|s| match s.apply_counted(entities) {
+            Ok(applied) => (Ok(applied.dropped), applied.batch),
+            Err(e) => (Err(e), WriteBatch::new()),
+        })?;
+        self.metrics.ancient_dropped += dropped as u64;
+        Ok(dropped)
     }
 
     /// The horizon a peer announced, capped at what an honest peer can have collected by now
@@ -1246,7 +1288,7 @@ impl Replica {
             .as_mut()
             .map(|s| std::mem::take(&mut s.pruned_at_peer))
             .unwrap_or_default();
-        self.cover(now_ms, &remote.heads, &pruned, remote.root);
+        self.cover(&remote.heads, &pruned, remote.root);
         let (pulled, pushed) = self
             .session
             .as_ref()
@@ -1269,7 +1311,7 @@ impl Replica {
 
     /// Records that the state already holds `heads` (as checkpoint heads) and `satisfied` (as
     /// pruned), then applies what that unblocks.
-    fn cover(&mut self, _now_ms: u64, heads: &[DeltaId], satisfied: &[DeltaId], root: Hash) {
+    fn cover(&mut self, heads: &[DeltaId], satisfied: &[DeltaId], root: Hash) {
         let unknown: Vec<DeltaId> = heads
             .iter()
             .filter(|h| !self.dag.is_applied(h))

@@ -194,12 +194,9 @@ impl Replica {
                     .filter(|e| asked.contains(&e.id()))
                     .collect();
                 let n = entities.len() as u64;
-                let before = self.state.root_hash();
-                match self.state.apply_counted(&entities) {
-                    Ok(applied) => {
-                        self.batch.extend(applied.batch);
-                        self.metrics.ancient_dropped += applied.dropped as u64;
-                        if applied.dropped > 0 {
+                match self.join_states(&entities) {
+                    Ok(dropped) => {
+                        if dropped > 0 {
                             // Dropped as ancient: the peer holds a deletion we collected.
                             for e in &entities {
                                 if self.state.entity(&e.id()).is_none()
@@ -208,9 +205,6 @@ impl Replica {
                                     walk.dropped.push(e.id());
                                 }
                             }
-                        }
-                        if self.state.root_hash() != before {
-                            self.state_replaced = true;
                         }
                         if let Some(s) = self.session.as_mut() {
                             s.pulled += n;
@@ -273,13 +267,7 @@ impl Replica {
             }
         }
         if !forget.is_empty() {
-            let before = self.state.root_hash();
-            let forgotten = self.state.forget(&forget);
-            self.metrics.entities_forgotten += forgotten.removed as u64;
-            self.batch.extend(forgotten.batch);
-            if self.state.root_hash() != before {
-                self.state_replaced = true;
-            }
+            self.forget_entities(&forget);
         }
     }
 }

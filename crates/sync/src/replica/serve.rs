@@ -77,15 +77,9 @@ impl Replica {
             })
             .copied()
             .collect();
-        let before = self.state.root_hash();
-        let forgotten = self.state.forget(&ancient);
-        self.metrics.entities_forgotten += forgotten.removed as u64;
-        self.batch.extend(forgotten.batch);
-        if self.state.root_hash() != before {
-            self.state_replaced = true;
-        }
+        let removed = self.forget_entities(&ancient);
         Response::PushAck {
-            applied: u32::try_from(forgotten.removed).unwrap_or(u32::MAX),
+            applied: u32::try_from(removed).unwrap_or(u32::MAX),
         }
     }
 
@@ -94,7 +88,7 @@ impl Replica {
         // at least one delta we still hold with its body, what it lacks came after that (or is
         // caught by its own pulls, which fall back to a repair); when it names none, it may be
         // behind our pruning point: say so, and it compares states instead.
-        let history_pruned = self.summary().pruned
+        let history_pruned = self.has_pruned_history()
             && !known
                 .iter()
                 .any(|h| self.dag.status(h) == DeltaStatus::Applied && self.dag.get(h).is_some());
@@ -164,18 +158,10 @@ impl Replica {
         if entities.len() > MAX_ENTITIES {
             return Response::Refused(Refusal::Invalid);
         }
-        let before = self.state.root_hash();
-        match self.state.apply_counted(&entities) {
-            Ok(applied) => {
-                self.batch.extend(applied.batch);
-                self.metrics.ancient_dropped += applied.dropped as u64;
-                if self.state.root_hash() != before {
-                    self.state_replaced = true;
-                }
-                Response::PushAck {
-                    applied: entities.len() as u32,
-                }
-            }
+        match self.join_states(&entities) {
+            Ok(_) => Response::PushAck {
+                applied: entities.len() as u32,
+            },
             Err(e) => {
                 self.reject(Some(from), e.into());
                 Response::Refused(Refusal::Invalid)
