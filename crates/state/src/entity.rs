@@ -603,6 +603,31 @@ impl Action {
         }
     }
 
+    /// The length of [`encode`](Action::encode)'s output, computed without encoding.
+    pub(crate) fn encoded_len(&self) -> usize {
+        const STAMP: usize = Stamp::ENCODED_LEN;
+        let opt_stamp = |s: &Option<Stamp>| 1 + s.map_or(0, |_| STAMP);
+        let opt_lww = |v: &Option<Lww>| 1 + v.as_ref().map_or(0, |v| STAMP + 4 + v.value.len());
+        let slots = |s: &Slots| 4 + s.len() * (32 + 8);
+        let tags = |t: &Tags| 4 + t.len() * STAMP;
+        let parent = 1 + self.parent.map_or(0, |_| 32);
+        let key = match &self.key {
+            Key::Name(k) => 4 + k.len(),
+            Key::Elem(_) => STAMP,
+        };
+        let meta = 2 * STAMP + opt_stamp(&self.meta.deleted);
+        let body = match &self.body {
+            Body::Register(v) => opt_lww(v),
+            Body::GCounter(s) => slots(s),
+            Body::PnCounter { inc, dec } => slots(inc) + slots(dec),
+            Body::Map | Body::Set | Body::List | Body::Text => 0,
+            Body::SetMember { added, removed } => tags(added) + tags(removed),
+            Body::ListItem { origin, value } => opt_stamp(origin) + opt_lww(value),
+            Body::TextChar { origin, .. } => opt_stamp(origin) + 4,
+        };
+        parent + 1 + key + meta + body
+    }
+
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Action, StateError> {
         let parent = if r.bool()? {
             Some(r.id::<EntityId>()?)

@@ -155,7 +155,8 @@ impl<'s> Txn<'s> {
     /// adds a few bytes of framing): lets a caller refuse a transaction too large for one delta
     /// before committing it.
     pub fn encoded_len(&self) -> usize {
-        self.frags.values().map(|a| a.to_bytes().len() + 4).sum()
+        // Each as its versioned encoding (one version byte) plus four bytes.
+        self.frags.values().map(|a| 1 + a.encoded_len() + 4).sum()
     }
 
     /// Ends the transaction: returns its actions (parents first) and its write batch.

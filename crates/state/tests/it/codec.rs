@@ -68,6 +68,43 @@ fn actions_round_trip() {
     }
 }
 
+/// `Txn::encoded_len` is each action's versioned encoding plus four bytes, for every kind of
+/// action (writes, tombstones, set removals with tags, elements with origins).
+#[test]
+fn txn_encoded_len_matches_the_encoding() {
+    let mut a = Replica::new(1, 0);
+    let mut b = Replica::new(2, 0);
+    let mut measured = Vec::new();
+    let x = a.write(1_000, |t| {
+        t.register("r")?.set(b"value")?;
+        t.counter("g")?.increment(3)?;
+        t.pn_counter("p")?.add(-2)?;
+        t.map("m")?.map(b"inner")?.insert(b"k", b"v")?;
+        t.set("s")?.add(b"member")?;
+        t.list("l")?.push(b"item")?;
+        t.text("d")?.insert(0, "hé")?;
+        measured.push(t.encoded_len());
+        Ok(())
+    });
+    b.receive(1_500, &x);
+    let y = b.write(2_000, |t| {
+        t.set("s")?.remove(b"member")?;
+        t.list("l")?.remove(0)?;
+        t.list("l")?.push(b"next")?;
+        t.text("d")?.delete(0, 1)?;
+        t.register("r")?.clear()?;
+        t.map("m")?.delete(b"inner")?;
+        measured.push(t.encoded_len());
+        Ok(())
+    });
+    for (actions, len) in [x, y].iter().zip(measured) {
+        let framed: usize = actions.iter().map(|a| a.to_bytes().len() + 4).sum();
+        assert_eq!(len, framed);
+        let list = encode_actions(actions).expect("encode").len();
+        assert_eq!(len + 5, list + 5 * actions.len());
+    }
+}
+
 #[test]
 fn an_unknown_version_is_a_typed_error() {
     let mut bytes = encode_actions(&sample()).expect("encode");
