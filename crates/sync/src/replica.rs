@@ -1161,16 +1161,7 @@ impl Replica {
             }
             Protocol::DeltaSync => {
                 self.set_step(Some(protocol), Step::Deltas);
-                let known = self.known_for_sync();
-                self.send_request(
-                    now_ms,
-                    peer,
-                    Purpose::Session,
-                    Request::DeltasSince {
-                        known,
-                        cursor: None,
-                    },
-                );
+                self.request_deltas(now_ms, peer, None);
             }
             Protocol::MerkleCompare => self.start_merkle(now_ms, peer),
             Protocol::Snapshot => {
@@ -1215,20 +1206,22 @@ impl Replica {
             self.start_merkle(now_ms, peer);
         } else if let Some(cursor) = next {
             self.set_step(None, Step::Deltas);
-            let known = self.known_for_sync();
-            self.send_request(
-                now_ms,
-                peer,
-                Purpose::Session,
-                Request::DeltasSince {
-                    known,
-                    cursor: Some(cursor),
-                },
-            );
+            self.request_deltas(now_ms, peer, Some(cursor));
         } else {
             let pulled = self.session.as_ref().map_or(0, |s| s.pulled);
             self.end_session(now_ms, SessionOutcome::Pulled { deltas: pulled });
         }
+    }
+
+    /// Asks `peer` for the next page of the deltas we lack (naming what we know afresh each time).
+    fn request_deltas(&mut self, now_ms: u64, peer: NodeId, cursor: Option<u64>) {
+        let known = self.known_for_sync();
+        self.send_request(
+            now_ms,
+            peer,
+            Purpose::Session,
+            Request::DeltasSince { known, cursor },
+        );
     }
 
     fn start_merkle(&mut self, now_ms: u64, peer: NodeId) {
