@@ -70,6 +70,25 @@ impl Dirty {
             }
         }
     }
+
+    /// Puts the current record of every changed id that exists (`record`) and deletes the stored
+    /// ones that no longer do, under `prefix ‖ tag ‖ id`.
+    fn write(
+        self,
+        batch: &mut WriteBatch,
+        prefix: &[u8],
+        tag: u8,
+        record: impl Fn(&DeltaId) -> Option<Vec<u8>>,
+    ) {
+        for (id, stored) in self.ids {
+            let k = key(prefix, tag, Some(&id));
+            match record(&id) {
+                Some(value) => batch.put(k, value),
+                None if stored => batch.delete(k),
+                None => {}
+            }
+        }
+    }
 }
 
 /// Everything changed since the last batch.
@@ -116,34 +135,23 @@ impl<P: Payload> Dag<P> {
     pub fn take_changes(&mut self, prefix: &[u8]) -> WriteBatch {
         let changes = std::mem::take(&mut self.changes);
         let mut batch = WriteBatch::new();
-        for (id, stored) in changes.applied.ids {
-            let k = key(prefix, TAG_APPLIED, Some(&id));
-            match self.applied.get(&id) {
-                Some(entry) => batch.put(k, encode_applied(entry)),
-                None if stored => batch.delete(k),
-                None => {}
-            }
-        }
-        for (id, stored) in changes.pending.ids {
-            let k = key(prefix, TAG_PENDING, Some(&id));
-            match self.pending.get(&id) {
-                Some(entry) => batch.put(k, encode_pending(entry)),
-                None if stored => batch.delete(k),
-                None => {}
-            }
-        }
-        for (id, stored) in changes.pruned.ids {
-            let k = key(prefix, TAG_PRUNED, Some(&id));
-            match self.pruned.get(&id) {
-                Some(order) => {
-                    let mut w = Writer::new();
-                    w.u64(*order);
-                    batch.put(k, w.finish());
-                }
-                None if stored => batch.delete(k),
-                None => {}
-            }
-        }
+        changes
+            .applied
+            .write(&mut batch, prefix, TAG_APPLIED, |id| {
+                self.applied.get(id).map(encode_applied)
+            });
+        changes
+            .pending
+            .write(&mut batch, prefix, TAG_PENDING, |id| {
+                self.pending.get(id).map(encode_pending)
+            });
+        changes.pruned.write(&mut batch, prefix, TAG_PRUNED, |id| {
+            self.pruned.get(id).map(|order| {
+                let mut w = Writer::new();
+                w.u64(*order);
+                w.finish()
+            })
+        });
         if changes.meta {
             batch.put(key(prefix, TAG_META, None), self.encode_meta());
         }
