@@ -15,9 +15,9 @@ RESULT = re.compile(r"test result: (\w+)\. (\d+) passed; (\d+) failed; (\d+) ign
 BROWSER_TEST = re.compile(r"^test (\w+)::\S+ \.\.\. (ok|FAILED|ignored)")
 
 
-def crate_of(binary: str, source: str) -> str:
-    name = binary.removeprefix("tabmesh_").replace("_", "-")
-    return name
+def crate_of(binary: str) -> str:
+    """`tabmesh_state` (unit tests, doctests) or `state` (the tests/it binary) -> `state`."""
+    return binary.removeprefix("tabmesh_").replace("_", "-")
 
 
 def parse_cargo(path, counts, place):
@@ -26,9 +26,9 @@ def parse_cargo(path, counts, place):
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             if m := RUNNING.match(line):
-                current = crate_of(m.group(2), m.group(1))
+                current = crate_of(m.group(2))
             elif m := DOCTESTS.match(line):
-                current = crate_of(m.group(1), "doc")
+                current = crate_of(m.group(1))
             elif (m := RESULT.search(line)) and current:
                 counts[current][place] += int(m.group(2))
                 counts[current][place + " ignored"] += int(m.group(4))
