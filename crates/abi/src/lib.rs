@@ -575,10 +575,6 @@ fn read_str<'a>(r: &mut Reader<'a>, what: &'static str, max: usize) -> Result<&'
     std::str::from_utf8(r.bytes(what, max)?).map_err(|_| CodecError::Invalid(what))
 }
 
-fn write_u128(w: &mut Writer, v: u128) {
-    w.raw(&v.to_le_bytes());
-}
-
 fn read_16(r: &mut Reader<'_>) -> Result<[u8; 16], CodecError> {
     let mut out = [0u8; 16];
     out.copy_from_slice(r.raw(16)?);
@@ -845,8 +841,7 @@ pub fn encode_result(result: &OpResult) -> Vec<u8> {
                     w.u8(tag::VALUE_U64).u64(*v);
                 }
                 Value::U128(v) => {
-                    w.u8(tag::VALUE_U128);
-                    write_u128(&mut w, *v);
+                    w.u8(tag::VALUE_U128).raw(&v.to_le_bytes());
                 }
                 Value::I128(v) => {
                     w.u8(tag::VALUE_I128).raw(&v.to_le_bytes());
