@@ -35,6 +35,20 @@ pub enum Limit {
     MethodName,
 }
 
+impl Limit {
+    /// [`RuntimeError::LimitExceeded`] when `len` is over `max`.
+    pub(crate) fn check(self, len: usize, max: usize) -> Result<(), RuntimeError> {
+        if len > max {
+            return Err(RuntimeError::LimitExceeded {
+                limit: self,
+                len,
+                max,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Why a module was refused or a call failed. Every failed call's writes must be discarded by the
 /// caller (see [`Host`](crate::Host)).
 #[derive(Clone, Debug, PartialEq, Eq, Error)]

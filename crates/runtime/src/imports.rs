@@ -107,9 +107,7 @@ fn charge(c: &mut Ctx<'_, '_>, bytes: usize, extra: u64) -> Result<(), RuntimeEr
 /// A guest length, refused over `max`.
 fn bounded(len: i32, max: usize, limit: Limit) -> Result<usize, RuntimeError> {
     let len = len as u32 as usize;
-    if len > max {
-        return Err(RuntimeError::LimitExceeded { limit, len, max });
-    }
+    limit.check(len, max)?;
     Ok(len)
 }
 
@@ -211,22 +209,10 @@ fn log(mut c: Ctx<'_, '_>, ptr: i32, len: i32) -> Result<(), wasmi::Error> {
     let r = (|| {
         let state = c.data();
         let limits = state.limits;
-        if state.outcome.logs.len() >= limits.max_logs {
-            return Err(RuntimeError::LimitExceeded {
-                limit: Limit::LogCount,
-                len: state.outcome.logs.len() + 1,
-                max: limits.max_logs,
-            });
-        }
+        Limit::LogCount.check(state.outcome.logs.len() + 1, limits.max_logs)?;
         let len = bounded(len, limits.max_log_line_bytes, Limit::LogLine)?;
         let total = state.log_bytes + len;
-        if total > limits.max_log_bytes {
-            return Err(RuntimeError::LimitExceeded {
-                limit: Limit::LogBytes,
-                len: total,
-                max: limits.max_log_bytes,
-            });
-        }
+        Limit::LogBytes.check(total, limits.max_log_bytes)?;
         charge(&mut c, len, 0)?;
         let line = String::from_utf8_lossy(&read(&mut c, ptr, len)?).into_owned();
         let state = c.data_mut();
@@ -249,24 +235,12 @@ fn emit(
     let r = (|| {
         let state = c.data();
         let limits = state.limits;
-        if state.outcome.events.len() >= limits.max_events {
-            return Err(RuntimeError::LimitExceeded {
-                limit: Limit::EventCount,
-                len: state.outcome.events.len() + 1,
-                max: limits.max_events,
-            });
-        }
+        Limit::EventCount.check(state.outcome.events.len() + 1, limits.max_events)?;
         let kind_len = bounded(kind_len, limits.max_event_kind_bytes, Limit::EventKind)?;
         let data_len = bounded(data_len, limits.max_event_data_bytes, Limit::EventData)?;
         let handler_len = bounded(handler_len, abi::MAX_METHOD_NAME_BYTES, Limit::MethodName)?;
         let total = state.event_bytes + kind_len + data_len + handler_len;
-        if total > limits.max_event_bytes {
-            return Err(RuntimeError::LimitExceeded {
-                limit: Limit::EventBytes,
-                len: total,
-                max: limits.max_event_bytes,
-            });
-        }
+        Limit::EventBytes.check(total, limits.max_event_bytes)?;
         charge(&mut c, kind_len + data_len + handler_len, 0)?;
         let kind = utf8(read(&mut c, kind_ptr, kind_len)?, "event kind is not UTF-8")?;
         let data = read(&mut c, data_ptr, data_len)?;
@@ -305,13 +279,7 @@ fn operation(c: &mut Ctx<'_, '_>, ptr: i32, len: i32, blob: bool) -> Result<i32,
         state.host.storage(&StorageOp::decode(bytes)?)
     };
     let encoded = abi::encode_result(&result);
-    if encoded.len() > state.limits.max_result_bytes {
-        return Err(RuntimeError::LimitExceeded {
-            limit: Limit::Result,
-            len: encoded.len(),
-            max: state.limits.max_result_bytes,
-        });
-    }
+    Limit::Result.check(encoded.len(), state.limits.max_result_bytes)?;
     state.result = encoded;
     Ok(len_i32(state.result.len()))
 }

@@ -192,14 +192,7 @@ impl Runtime {
 
     /// Refuses an input over [`Limits::max_input_bytes`](crate::Limits) before anything runs.
     fn check_input(&self, input: &[u8]) -> Result<(), RuntimeError> {
-        if input.len() > self.limits.max_input_bytes {
-            return Err(RuntimeError::LimitExceeded {
-                limit: Limit::Input,
-                len: input.len(),
-                max: self.limits.max_input_bytes,
-            });
-        }
-        Ok(())
+        Limit::Input.check(input.len(), self.limits.max_input_bytes)
     }
 
     /// Runs `method` of `module` with `input` against `host`, metered by the runtime's limits.
@@ -214,13 +207,7 @@ impl Runtime {
         input: &[u8],
         host: &mut impl Host,
     ) -> Result<Outcome, RuntimeError> {
-        if method.len() > abi::MAX_METHOD_NAME_BYTES {
-            return Err(RuntimeError::LimitExceeded {
-                limit: Limit::MethodName,
-                len: method.len(),
-                max: abi::MAX_METHOD_NAME_BYTES,
-            });
-        }
+        Limit::MethodName.check(method.len(), abi::MAX_METHOD_NAME_BYTES)?;
         self.check_input(input)?;
         let hash = match module.into() {
             ModuleRef::Bytes(bytes) => self.load(bytes)?,
