@@ -603,8 +603,9 @@ impl Action {
         }
     }
 
-    /// The length of [`encode`](Action::encode)'s output, computed without encoding.
-    pub(crate) fn encoded_len(&self) -> usize {
+    /// The encoded length of this action without the version byte (so one less than
+    /// [`to_bytes`](Action::to_bytes)`.len()`), computed without encoding: for budgets and bounds.
+    pub fn encoded_len(&self) -> usize {
         const STAMP: usize = Stamp::ENCODED_LEN;
         let opt_stamp = |s: &Option<Stamp>| 1 + s.map_or(0, |_| STAMP);
         let opt_lww = |v: &Option<Lww>| 1 + v.as_ref().map_or(0, |v| STAMP + 4 + v.value.len());

@@ -127,7 +127,7 @@ impl Replica {
                 let mut entities = Vec::new();
                 let mut bytes = 0;
                 while let Some(a) = walk.push_states.front() {
-                    let len = a.to_bytes().len();
+                    let len = a.encoded_len();
                     if !entities.is_empty()
                         && (bytes + len > PUSH_BUDGET || entities.len() >= MAX_ENTITIES)
                     {

@@ -40,7 +40,7 @@ impl Replica {
                 let mut bytes = 0;
                 for id in ids.iter().take(MAX_IDS) {
                     if let Some(e) = self.state.entity(id) {
-                        bytes += e.to_bytes().len();
+                        bytes += e.encoded_len();
                         if bytes > RESPONSE_BUDGET && !entities.is_empty() {
                             break;
                         }

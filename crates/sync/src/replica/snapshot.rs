@@ -133,7 +133,7 @@ impl Replica {
         let mut e_end = e_start;
         let mut bytes = 0;
         while e_end < n && e_end - e_start < per_page {
-            let len = frozen.entities.get(e_end).map_or(0, |a| a.to_bytes().len());
+            let len = frozen.entities.get(e_end).map_or(0, |a| a.encoded_len());
             if e_end > e_start && bytes + len > PAGE_BUDGET {
                 break;
             }
