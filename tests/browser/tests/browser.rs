@@ -5,6 +5,8 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 #[path = "../../../crates/abi/tests/it/main.rs"]
 mod abi;
+#[path = "../../../crates/auth/tests/it/main.rs"]
+mod auth;
 #[path = "../../../crates/base/tests/it/main.rs"]
 mod base;
 #[path = "../../../crates/dag/tests/it/main.rs"]
