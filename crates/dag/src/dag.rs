@@ -307,6 +307,36 @@ impl<P> Dag<P> {
         stale
     }
 
+    /// Whether pending deltas wait for `id` and it is neither applied, pruned nor pending.
+    pub fn is_missing(&self, id: &DeltaId) -> bool {
+        self.missing.contains(id)
+    }
+
+    /// Drops the pending deltas `drop` selects; it is told whether other pending deltas wait for
+    /// each (those stay pending, and ask for it again). Returns their ids.
+    pub fn discard_pending(
+        &mut self,
+        drop: impl Fn(&CausalDelta<P>, bool) -> bool,
+    ) -> Vec<DeltaId> {
+        let ids: Vec<DeltaId> = self
+            .pending
+            .iter()
+            .filter(|(id, p)| {
+                let waited_for = self
+                    .waiting
+                    .range((**id, ID_MIN)..=(**id, ID_MAX))
+                    .next()
+                    .is_some();
+                drop(&p.delta, waited_for)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            let _ = self.remove_pending(*id);
+        }
+        ids
+    }
+
     /// Prunes old history: drops every applied delta except the `retain_recent` most recently
     /// applied and the heads. Pruned ids are remembered (up to [`DagConfig::max_pruned`], oldest
     /// forgotten first) and count as applied parents; their bodies are gone, so
@@ -375,6 +405,20 @@ impl<P> Dag<P> {
             }) => None,
             None => self.pending.get(id).map(|p| &p.delta),
         }
+    }
+
+    /// The retained deltas (with their bodies), in apply order: every delta after its retained
+    /// parents. What a replica replays to rebuild its state from its history.
+    pub fn applied_in_order(&self) -> impl Iterator<Item = &CausalDelta<P>> + '_ {
+        self.by_seq
+            .values()
+            .filter_map(|id| match self.applied.get(id) {
+                Some(AppliedEntry {
+                    body: Body::Delta(d),
+                    ..
+                }) => Some(d),
+                _ => None,
+            })
     }
 
     /// The snapshot root of a checkpoint boundary installed by [`Dag::restore_checkpoint`].
