@@ -14,11 +14,11 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tabmesh_base::{ContextId, NodeId};
-use tabmesh_node::{NodeConfig, NodeCore};
+use tabmesh_auth::Keypair;
+use tabmesh_base::ContextId;
+use tabmesh_node::{NodeConfig, NodeCore, Seed};
 use tabmesh_runtime::abi::{Op, StorageOp};
 
-const CTX: ContextId = ContextId([4; 32]);
 const T0: u64 = 1_767_225_600_000;
 
 /// A minimal kv-store in WAT: `set` runs the encoded map insert it is given, `get` the encoded map read;
@@ -62,13 +62,19 @@ fn set_op(i: u64) -> Vec<u8> {
     .encode()
 }
 
-/// A node with one context running `module`, its outputs drained.
-fn node_with(module: &[u8]) -> NodeCore {
-    let mut node = NodeCore::new(NodeId([1; 32]), NodeConfig::default(), 1);
-    node.create_context(T0, CTX, module, b"")
+/// A node with one context running `module` (founded by the node: every call is a member's
+/// write, signed and encrypted), its outputs drained.
+fn node_with(module: &[u8]) -> (NodeCore, ContextId) {
+    let mut node = NodeCore::new(
+        Keypair::from_secret([1; 32]),
+        NodeConfig::default(),
+        Seed::from_u64(1),
+    );
+    let (ctx, _) = node
+        .create_context(T0, Some(module), b"")
         .expect("context created");
     while node.poll_output().is_some() {}
-    node
+    (node, ctx)
 }
 
 /// Benches `execute(method)` over `inputs` in turn; `drain` takes the outputs (persist batch and
@@ -76,7 +82,7 @@ fn node_with(module: &[u8]) -> NodeCore {
 fn bench_calls(
     g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     name: &str,
-    node: &mut NodeCore,
+    (node, ctx): &mut (NodeCore, ContextId),
     method: &str,
     inputs: &[Vec<u8>],
 ) {
@@ -86,7 +92,7 @@ fn bench_calls(
             i += 1;
             let input = &inputs[(i % inputs.len() as u64) as usize];
             let out = node
-                .execute(T0 + i, CTX, method, input)
+                .execute(T0 + i, *ctx, method, input)
                 .expect("call succeeds");
             while node.poll_output().is_some() {}
             black_box(out.return_value)

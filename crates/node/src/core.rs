@@ -1,7 +1,8 @@
 //! [`NodeCore`]: one node's contexts behind one sans-IO interface.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use tabmesh_auth::{Entropy, InviteLink, Keypair, Role, SymKey};
 use tabmesh_base::{
     codec::{Reader, Writer},
     ClockReport, ContextId, DeltaId, DetRng, Hash, Hlc, HlcClock, KvRead, MemberId, NodeId,
@@ -11,10 +12,12 @@ use tabmesh_runtime::abi::INIT_HOOK;
 use tabmesh_runtime::{Limits, Runtime};
 use tabmesh_state::{State, Txn};
 use tabmesh_sync::{
-    AppEvent, DueHandler, Frame, Message, Replica, SyncConfig, SyncError, SyncEvent, MAX_HOPS,
+    context_id, Access, AppEvent, DueHandler, Frame, GovOp, InviteeProof, KeyMaterial, Membership,
+    Message, Replica, SyncConfig, SyncError, SyncEvent, MAX_HOPS,
 };
 
 use crate::app::{call_seed, TxnHost};
+use crate::wire::Wire;
 use crate::NodeError;
 
 /// Key of the node's clock record.
@@ -25,6 +28,43 @@ const CONTEXTS_PREFIX: &[u8] = b"n/ctx/";
 const CONTEXT_DATA: &[u8] = b"c/";
 /// Prefix of stored app modules: `n/app/<SHA-256 of the module>` → its bytes.
 const APPS_PREFIX: &[u8] = b"n/app/";
+/// Key of the node's key pair (its secret; the node id is its public key).
+const NODE_KEY: &[u8] = b"n/key";
+/// Prefix of pending joins: `n/join/<context id>` → the invitation link, until the join is
+/// written.
+const JOINS_PREFIX: &[u8] = b"n/join/";
+
+/// Exports whose presence asks for a data migration when an app module changes; migrations are
+/// out of scope ([`NodeError::MigrationUnsupported`]).
+pub const MIGRATE_HOOK: &str = "__tabmesh_migrate";
+
+/// The most (context, peer) pairs whose request epoch the node remembers to answer in it.
+const MAX_EPOCH_HINTS: usize = 4_096;
+
+/// 32 bytes that seed every choice a node makes and every key and nonce it draws. A driver gives
+/// fresh OS entropy at every start ([`Seed::from_u64`] is for tests and the simulator only: it
+/// makes keys predictable).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Seed(pub [u8; 32]);
+
+impl Seed {
+    /// A deterministic seed (tests and simulations only).
+    pub fn from_u64(seed: u64) -> Seed {
+        Seed(tabmesh_base::hash_parts(b"tabmesh/node/test-seed/v1", &[&seed.to_le_bytes()]).0)
+    }
+
+    fn rng_seed(&self) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0[..8]);
+        u64::from_le_bytes(b)
+    }
+}
+
+impl std::fmt::Debug for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Seed(…)")
+    }
+}
 
 /// Default of [`NodeConfig::handlers_per_input`]: most due handlers one input runs, so one input
 /// never does unbounded work; the rest run when [`TimerKey::Handlers`] fires (armed for "now").
@@ -115,6 +155,31 @@ pub enum NodeEvent {
         /// What.
         event: SyncEvent,
     },
+    /// A pending join was written (the invitation's heads are applied here): this node is a
+    /// member of the context from now on, on every replica that applies it.
+    Joined {
+        /// The context.
+        context: ContextId,
+        /// The join delta.
+        delta: DeltaId,
+    },
+    /// A pending join failed for good (expired invitation, removed inviter, …).
+    JoinFailed {
+        /// The context.
+        context: ContextId,
+        /// Why.
+        error: NodeError,
+    },
+    /// The context's governance names an app module this node does not hold: calls fail with
+    /// [`NodeError::MissingModule`] until [`NodeCore::attach_app`] gives it.
+    AppChanged {
+        /// The context.
+        context: ContextId,
+        /// The new module's hash.
+        app: Hash,
+        /// Whether the module is held here (calls run it from now on).
+        available: bool,
+    },
     /// A peer's message could not be used.
     Rejected {
         /// The peer.
@@ -171,6 +236,8 @@ pub enum NodeEvent {
 #[derive(Debug)]
 pub struct NodeCore {
     id: NodeId,
+    node_key: Keypair,
+    entropy: Entropy,
     config: NodeConfig,
     clock: HlcClock,
     clock_dirty: bool,
@@ -190,6 +257,13 @@ pub struct NodeCore {
     parked: Vec<(ContextId, DueHandler)>,
     /// Set while due handlers run (they are not started again from inside).
     running_due: bool,
+    /// Joins waiting for the invitation's heads: the link, and the heads.
+    joins: BTreeMap<ContextId, (InviteLink, Vec<DeltaId>)>,
+    /// The epoch each peer's latest request was sealed in, to answer in it.
+    hints: BTreeMap<(ContextId, NodeId), Hash>,
+    /// Epochs asked for (`Wire::KeyNeeded`) and answered, per peer (bounded like `hints`).
+    key_asks: BTreeSet<(ContextId, NodeId, Hash)>,
+    key_answers: BTreeSet<(ContextId, NodeId, Hash)>,
 }
 
 /// What a successful [`NodeCore::execute`] produced.
@@ -214,37 +288,53 @@ enum Entry<'a> {
 }
 
 impl NodeCore {
-    /// A node with no stored data.
-    pub fn new(id: NodeId, config: NodeConfig, seed: u64) -> NodeCore {
+    /// A node with key pair `node_key` (its id is the public key) and no stored data. `seed`
+    /// must be fresh entropy (see [`Seed`]). The key is stored with the first persist batch.
+    pub fn new(node_key: Keypair, config: NodeConfig, seed: Seed) -> NodeCore {
+        let mut batch = WriteBatch::new();
+        batch.put(NODE_KEY.to_vec(), node_key.secret().to_vec());
         NodeCore {
-            id,
+            id: NodeId(node_key.public()),
+            node_key,
+            entropy: Entropy::from_seed(seed.0).fork(b"tabmesh/node/keys"),
             runtime: Runtime::new(config.limits.clone()),
             config,
             clock: HlcClock::new(),
             clock_dirty: false,
-            rng: DetRng::new(seed),
+            rng: DetRng::new(seed.rng_seed()),
             contexts: BTreeMap::new(),
             armed: BTreeMap::new(),
-            batch: WriteBatch::new(),
+            batch,
             out: VecDeque::new(),
             apps: BTreeMap::new(),
             modules: BTreeMap::new(),
             due: VecDeque::new(),
             parked: Vec::new(),
             running_due: false,
+            joins: BTreeMap::new(),
+            hints: BTreeMap::new(),
+            key_asks: BTreeSet::new(),
+            key_answers: BTreeSet::new(),
         }
+    }
+
+    /// The node key pair stored by an earlier life (for the driver to restart with).
+    pub fn stored_node_key(kv: &impl KvRead) -> Option<Keypair> {
+        let bytes = kv.get(NODE_KEY)?;
+        let secret: [u8; 32] = bytes.as_slice().try_into().ok()?;
+        Some(Keypair::from_secret(secret))
     }
 
     /// A node restored from everything its earlier [`Output::Persist`] batches wrote (the
     /// "storage loaded" input). Subscribes to every stored context and arms its timers.
     pub fn load(
-        id: NodeId,
+        node_key: Keypair,
         config: NodeConfig,
-        seed: u64,
+        seed: Seed,
         now_ms: u64,
         kv: &impl KvRead,
     ) -> Result<NodeCore, NodeError> {
-        let mut node = NodeCore::new(id, config, seed);
+        let mut node = NodeCore::new(node_key, config, seed);
         if let Some(bytes) = kv.get(CLOCK_KEY) {
             let mut r = Reader::new(&bytes)?;
             let last = Hlc::decode(&mut r)?;
@@ -271,17 +361,26 @@ impl NodeCore {
                 node.apps.insert(context, app);
             }
             let seed = node.rng.next_u64();
-            let mut replica = Replica::open(
+            let entropy = node.entropy.fork(context.as_bytes());
+            let replica = Replica::open(
                 context,
                 &context_prefix(&context),
                 node.config.sync.clone(),
                 seed,
                 now_ms,
                 kv,
+                entropy,
             )?;
-            replica.set_member(node.member());
             node.contexts.insert(context, replica);
             node.out.push_back(Output::Subscribe(context));
+        }
+        for (key, value) in kv.scan_prefix(JOINS_PREFIX) {
+            let raw = key.get(JOINS_PREFIX.len()..).unwrap_or_default();
+            let bytes: [u8; 32] = raw.try_into().map_err(|_| NodeError::CorruptIndex)?;
+            let text = std::str::from_utf8(&value).map_err(|_| NodeError::CorruptIndex)?;
+            let link = InviteLink::parse(text).map_err(NodeError::Invitation)?;
+            let material = KeyMaterial::decode(&link.open_keys().map_err(NodeError::Invitation)?)?;
+            node.joins.insert(ContextId(bytes), (link, material.heads));
         }
         let contexts: Vec<ContextId> = node.contexts.keys().copied().collect();
         for c in contexts {
@@ -301,9 +400,24 @@ impl NodeCore {
         self.id
     }
 
-    /// The member id this node writes as (its node key until per-context identities exist).
-    pub fn member(&self) -> MemberId {
-        MemberId(self.id.0)
+    /// The node's key pair (its libp2p identity, too).
+    pub fn node_key(&self) -> &Keypair {
+        &self.node_key
+    }
+
+    /// The member key this node writes as in `context` (one key pair per membership).
+    pub fn member(&self, context: &ContextId) -> Option<MemberId> {
+        self.contexts.get(context).map(Replica::member)
+    }
+
+    /// Members, roles, app and key epoch of `context` at this node's heads.
+    pub fn membership(&self, context: &ContextId) -> Option<Membership> {
+        self.contexts.get(context).map(Replica::membership)
+    }
+
+    /// Whether a join of `context` waits for the invitation's heads.
+    pub fn is_joining(&self, context: &ContextId) -> bool {
+        self.joins.contains_key(context)
     }
 
     /// The hosted contexts.
@@ -365,42 +479,54 @@ impl NodeCore {
     // ---------------------------------------------------------------------------------------------
     // Inputs.
 
-    /// Starts hosting `context` (creating it, or joining it empty: an empty replica catches up by
-    /// snapshot from the first peer with state).
-    pub fn open_context(&mut self, now_ms: u64, context: ContextId) -> Result<(), NodeError> {
-        if self.contexts.contains_key(&context) {
-            return Ok(());
-        }
-        if self.contexts.len() >= MAX_CONTEXTS {
-            return Err(NodeError::TooManyContexts { max: MAX_CONTEXTS });
-        }
-        self.insert_replica(now_ms, context);
-        self.batch.put(context_key(&context), Vec::new());
-        self.out.push_back(Output::Subscribe(context));
-        self.finish(context);
-        Ok(())
-    }
-
-    /// Creates `context` running the app `module` (validated and compiled; at most
-    /// [`Limits::max_module_bytes`]). The module is stored under `n/app/<hash>` and the context
-    /// records its hash. If the module exports the init hook
-    /// ([`INIT_HOOK`](tabmesh_runtime::abi::INIT_HOOK)), it runs once, here, with `args` as its
-    /// input, and its writes are the context's genesis delta; if it fails, nothing is created.
+    /// Founds a new context, this node its first admin, running the app `module` (validated
+    /// and compiled; at most [`Limits::max_module_bytes`]; `None`: a context of plain state,
+    /// written with [`NodeCore::commit`]). A fresh member key pair and salt are drawn; the context
+    /// id binds them ([`context_id`]). The genesis delta founds it; then, if the module exports
+    /// the init hook ([`INIT_HOOK`](tabmesh_runtime::abi::INIT_HOOK)), it runs once, here, with
+    /// `args` as its input, as the context's second delta. If anything fails, nothing is created.
     pub fn create_context(
         &mut self,
         now_ms: u64,
-        context: ContextId,
-        module: &[u8],
+        module: Option<&[u8]>,
         args: &[u8],
-    ) -> Result<ExecOutcome, NodeError> {
-        if self.contexts.contains_key(&context) {
-            return Err(NodeError::ContextExists(context));
-        }
+    ) -> Result<(ContextId, ExecOutcome), NodeError> {
         if self.contexts.len() >= MAX_CONTEXTS {
             return Err(NodeError::TooManyContexts { max: MAX_CONTEXTS });
         }
-        let app = self.runtime.load(module)?;
-        self.insert_replica(now_ms, context);
+        let app = match module {
+            Some(m) => Some(self.runtime.load(m)?),
+            None => None,
+        };
+        let me = Keypair::generate(&mut self.entropy);
+        let salt: [u8; 32] = self.entropy.array();
+        let app_hash = app.unwrap_or(Hash::ZERO);
+        let context = context_id(&MemberId(me.public()), &salt, &app_hash);
+        let access = Access {
+            me,
+            entropy: self.entropy.fork(context.as_bytes()),
+            keys: Vec::new(),
+        };
+        let hlc = self.clock.tick(now_ms);
+        self.clock_dirty = true;
+        let replica = Replica::create(
+            &context_prefix(&context),
+            self.config.sync.clone(),
+            self.rng.next_u64(),
+            now_ms,
+            access,
+            app_hash,
+            &[],
+            hlc,
+            salt,
+        )?;
+        self.contexts.insert(context, replica);
+        self.batch.put(context_key(&context), Vec::new());
+        let (Some(app), Some(module)) = (app, module) else {
+            self.out.push_back(Output::Subscribe(context));
+            self.finish(context);
+            return Ok((context, ExecOutcome::default()));
+        };
         self.apps.insert(context, app);
         let stored = self.modules.contains_key(&app);
         self.modules.entry(app).or_insert_with(|| module.to_vec());
@@ -409,11 +535,12 @@ impl NodeCore {
                 self.record_app(context, app, module, stored);
                 self.out.push_back(Output::Subscribe(context));
                 self.finish(context);
-                Ok(outcome)
+                Ok((context, outcome))
             }
             Err(e) => {
                 self.contexts.remove(&context);
                 self.apps.remove(&context);
+                self.batch = WriteBatch::new();
                 if !stored && !self.apps.values().any(|a| *a == app) {
                     self.modules.remove(&app);
                 }
@@ -422,35 +549,125 @@ impl NodeCore {
         }
     }
 
-    /// Joins `context` (or attaches an app to a context opened without one) running the app
-    /// `module`: validated, compiled and stored like [`NodeCore::create_context`] does, but the
-    /// init hook never runs (the context's initial state arrives from its members). If the
-    /// context already runs an app here, `module` must be the same one
-    /// ([`NodeError::AppMismatch`]). Due handlers waiting for an app run now.
+    /// An invitation link to `context` for a new member with `role`, valid until `expires_ms`
+    /// (the joiner's clock, and the HLC of its join, must not pass it), naming `relay` (a
+    /// multiaddr to reach the context's peers; may be empty). Only an admin invites. The link
+    /// carries, sealed with its own secret, the epoch keys held here and the current heads: the
+    /// joiner needs no one online but some member (any) to catch up.
+    pub fn invite(
+        &mut self,
+        context: ContextId,
+        role: Role,
+        expires_ms: u64,
+        relay: &str,
+    ) -> Result<String, NodeError> {
+        let replica = self
+            .contexts
+            .get_mut(&context)
+            .ok_or(NodeError::UnknownContext(context))?;
+        let link = replica.invite(role, expires_ms, relay)?;
+        self.finish(context);
+        Ok(link.to_link())
+    }
+
+    /// Joins the context an invitation `link` names, running `module` (it must be the app the
+    /// invitation names; `None`: no app here yet, see [`NodeCore::attach_app`]). A fresh member
+    /// key pair is drawn; the node catches up from any member (answering it as an invitee) and,
+    /// once it has applied the heads the invitation names, writes its join
+    /// ([`NodeEvent::Joined`]); from then on it is a member everywhere. The link is kept until
+    /// then (a restart resumes the join). Refused at once: a malformed link, an invitation that
+    /// expired by `now_ms`, another app.
     pub fn join_context(
+        &mut self,
+        now_ms: u64,
+        link: &str,
+        module: Option<&[u8]>,
+    ) -> Result<ContextId, NodeError> {
+        let link = InviteLink::parse(link).map_err(NodeError::Invitation)?;
+        let inv = &link.invitation;
+        let context = inv.context;
+        if inv.expires_ms < now_ms {
+            return Err(NodeError::InvitationExpired {
+                expires_ms: inv.expires_ms,
+                now_ms,
+            });
+        }
+        if self.contexts.contains_key(&context) {
+            return Err(NodeError::ContextExists(context));
+        }
+        if self.contexts.len() >= MAX_CONTEXTS {
+            return Err(NodeError::TooManyContexts { max: MAX_CONTEXTS });
+        }
+        if let Some(m) = module {
+            let found = Hash::of(m);
+            if found != inv.app {
+                return Err(NodeError::AppMismatch {
+                    expected: inv.app,
+                    found,
+                });
+            }
+        }
+        let material = KeyMaterial::decode(&link.open_keys().map_err(NodeError::Invitation)?)?;
+        let app = match module {
+            Some(m) => Some(self.runtime.load(m)?),
+            None => None,
+        };
+        let access = Access {
+            me: Keypair::generate(&mut self.entropy),
+            entropy: self.entropy.fork(context.as_bytes()),
+            keys: material.keys,
+        };
+        let replica = Replica::new(
+            context,
+            &context_prefix(&context),
+            self.config.sync.clone(),
+            self.rng.next_u64(),
+            now_ms,
+            access,
+        );
+        self.contexts.insert(context, replica);
+        self.batch.put(context_key(&context), Vec::new());
+        self.batch
+            .put(join_key(&context), link.to_link().into_bytes());
+        self.joins.insert(context, (link, material.heads));
+        if let (Some(app), Some(m)) = (app, module) {
+            let stored = self.modules.contains_key(&app);
+            self.modules.entry(app).or_insert_with(|| m.to_vec());
+            self.apps.insert(context, app);
+            self.record_app(context, app, m, stored);
+        }
+        self.out.push_back(Output::Subscribe(context));
+        self.upkeep(now_ms, context);
+        self.finish(context);
+        Ok(context)
+    }
+
+    /// Gives `context` its app module here (joined without one, or its governance changed the
+    /// app to one this node did not hold). The module must be the one the context's governance
+    /// names ([`NodeError::AppMismatch`]). Due handlers waiting for an app run now.
+    pub fn attach_app(
         &mut self,
         now_ms: u64,
         context: ContextId,
         module: &[u8],
     ) -> Result<(), NodeError> {
-        if let Some(expected) = self.apps.get(&context) {
-            let found = Hash::of(module);
-            if found != *expected {
-                return Err(NodeError::AppMismatch {
-                    expected: *expected,
-                    found,
-                });
-            }
+        let replica = self
+            .contexts
+            .get_mut(&context)
+            .ok_or(NodeError::UnknownContext(context))?;
+        let found = Hash::of(module);
+        let expected = replica
+            .membership()
+            .app
+            .or_else(|| self.joins.get(&context).map(|(l, _)| l.invitation.app))
+            .unwrap_or(found);
+        if found != expected {
+            return Err(NodeError::AppMismatch { expected, found });
+        }
+        if self.apps.get(&context) == Some(&found) {
             return Ok(());
         }
-        if !self.contexts.contains_key(&context) && self.contexts.len() >= MAX_CONTEXTS {
-            return Err(NodeError::TooManyContexts { max: MAX_CONTEXTS });
-        }
         let app = self.runtime.load(module)?;
-        if !self.contexts.contains_key(&context) {
-            self.insert_replica(now_ms, context);
-            self.out.push_back(Output::Subscribe(context));
-        }
         let stored = self.modules.contains_key(&app);
         self.modules.entry(app).or_insert_with(|| module.to_vec());
         self.apps.insert(context, app);
@@ -463,6 +680,60 @@ impl NodeCore {
         self.finish(context);
         self.run_due(now_ms);
         Ok(())
+    }
+
+    /// Removes `member` from `context` (an admin, or a member leaving) and rotates the key: the
+    /// new epoch is sealed to the remaining members only. Its deltas that are not ancestors of
+    /// the removal are void on every replica.
+    pub fn remove_member(
+        &mut self,
+        now_ms: u64,
+        context: ContextId,
+        member: MemberId,
+    ) -> Result<DeltaId, NodeError> {
+        self.govern(now_ms, context, GovOp::Remove { member })
+    }
+
+    /// Rotates the context's key (an admin): a new epoch sealed to every member.
+    pub fn rotate_key(&mut self, now_ms: u64, context: ContextId) -> Result<DeltaId, NodeError> {
+        self.govern(now_ms, context, GovOp::Rotate)
+    }
+
+    /// Changes the context's app module (an admin). The module is validated and stored; every
+    /// member runs it once it holds it. Data migration is out of scope: a module exporting
+    /// [`MIGRATE_HOOK`] is refused ([`NodeError::MigrationUnsupported`]).
+    pub fn change_app(
+        &mut self,
+        now_ms: u64,
+        context: ContextId,
+        module: &[u8],
+    ) -> Result<DeltaId, NodeError> {
+        if !self.contexts.contains_key(&context) {
+            return Err(NodeError::UnknownContext(context));
+        }
+        let app = self.runtime.load(module)?;
+        if self.runtime.has_hook(&app, MIGRATE_HOOK) {
+            return Err(NodeError::MigrationUnsupported { app });
+        }
+        let delta = self.govern(now_ms, context, GovOp::ChangeApp { app })?;
+        let stored = self.modules.contains_key(&app);
+        self.modules.entry(app).or_insert_with(|| module.to_vec());
+        self.apps.insert(context, app);
+        self.record_app(context, app, module, stored);
+        self.finish(context);
+        Ok(delta)
+    }
+
+    fn govern(&mut self, now_ms: u64, context: ContextId, op: GovOp) -> Result<DeltaId, NodeError> {
+        let replica = self
+            .contexts
+            .get_mut(&context)
+            .ok_or(NodeError::UnknownContext(context))?;
+        let hlc = self.clock.tick(now_ms);
+        self.clock_dirty = true;
+        let result = replica.govern(now_ms, hlc, op);
+        self.finish(context);
+        Ok(result?)
     }
 
     /// Calls `method` of the context's app with `input` at `now_ms`. The app's storage
@@ -512,49 +783,89 @@ impl NodeCore {
         context: ContextId,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, SyncError>,
     ) -> Result<(R, Option<DeltaId>), NodeError> {
-        let member = self.member();
         let replica = self
             .contexts
             .get_mut(&context)
             .ok_or(NodeError::UnknownContext(context))?;
         let hlc = self.clock.tick(now_ms);
         self.clock_dirty = true;
-        let result = replica.commit(now_ms, member, hlc, f);
+        let result = replica.commit(now_ms, hlc, f);
         let _ = self.clock.observe(replica.last_commit_hlc(), now_ms);
         self.finish(context);
         Ok(result?)
     }
 
-    /// Bytes from a peer: a gossiped delta or a direct request or response.
+    /// Bytes from a peer: a gossiped delta, or a sealed request or response (opened only if its
+    /// sender is a member, or an invitee being caught up, and it decrypts).
     pub fn handle_message(&mut self, now_ms: u64, from: NodeId, bytes: &[u8]) {
-        let frame = match Frame::decode(bytes) {
-            Ok(frame) => frame,
+        let wire = match Wire::decode(bytes) {
+            Ok(wire) => wire,
             Err(error) => {
                 self.out
                     .push_back(Output::Notify(NodeEvent::Rejected { from, error }));
                 return;
             }
         };
-        let context = frame.context;
-        let Some(replica) = self.contexts.get_mut(&context) else {
-            if let Message::Request { id, .. } = frame.message {
-                let refusal = Frame {
-                    context,
-                    message: Message::Response {
-                        id,
-                        body: tabmesh_sync::Response::Refused(
-                            tabmesh_sync::Refusal::UnknownContext,
-                        ),
-                    },
+        let (context, message, epoch) = match wire {
+            Wire::Gossip(frame) => (frame.context, frame.message, None),
+            Wire::KeyNeeded { context, epoch } => {
+                // Answered to the context's peers only, once per (peer, epoch) and node life.
+                let Some(replica) = self.contexts.get(&context) else {
+                    return;
                 };
-                self.out.push_back(Output::Send {
-                    to: from,
-                    bytes: refusal.encode(),
-                });
+                if !replica.has_peer(&from) || !self.key_answers.insert((context, from, epoch)) {
+                    return;
+                }
+                if self.key_answers.len() > MAX_EPOCH_HINTS {
+                    self.key_answers.clear();
+                }
+                for env in replica.key_envelopes(&epoch) {
+                    let bytes = Wire::Gossip(Box::new(Frame {
+                        context,
+                        message: Message::Delta(env),
+                    }))
+                    .encode();
+                    self.out.push_back(Output::Send { to: from, bytes });
+                }
+                return;
             }
+            Wire::Direct(sealed) => {
+                let context = sealed.context;
+                // A context not hosted here gets no answer: silence tells a stranger nothing.
+                let Some(replica) = self.contexts.get_mut(&context) else {
+                    return;
+                };
+                match replica.open_message(now_ms, from, self.id, &sealed) {
+                    Ok(message) => (context, message, Some(sealed.epoch)),
+                    Err(error) => {
+                        if let SyncError::Access(tabmesh_sync::AccessError::KeyUnknown { epoch }) =
+                            &error
+                        {
+                            if replica.has_peer(&from)
+                                && self.key_asks.insert((context, from, *epoch))
+                            {
+                                if self.key_asks.len() > MAX_EPOCH_HINTS {
+                                    self.key_asks.clear();
+                                }
+                                let bytes = Wire::KeyNeeded {
+                                    context,
+                                    epoch: *epoch,
+                                }
+                                .encode();
+                                self.out.push_back(Output::Send { to: from, bytes });
+                            }
+                        }
+                        self.out
+                            .push_back(Output::Notify(NodeEvent::Rejected { from, error }));
+                        return;
+                    }
+                }
+            }
+        };
+        let Some(replica) = self.contexts.get_mut(&context) else {
             return;
         };
-        match frame.message {
+        match message {
             Message::Delta(env) => {
                 if let ClockReport::FarAhead { ahead_ms } = self.clock.observe(env.hlc, now_ms) {
                     self.out.push_back(Output::Notify(NodeEvent::ClockFarAhead {
@@ -565,9 +876,18 @@ impl NodeCore {
                 self.clock_dirty = true;
                 replica.handle_delta(now_ms, Some(from), env);
             }
-            Message::Request { id, body } => replica.handle_request(now_ms, from, id, body),
+            Message::Request { id, body } => {
+                if let Some(epoch) = epoch {
+                    if self.hints.len() >= MAX_EPOCH_HINTS {
+                        self.hints.clear();
+                    }
+                    self.hints.insert((context, from), epoch);
+                }
+                replica.handle_request(now_ms, from, id, body);
+            }
             Message::Response { id, body } => replica.handle_response(now_ms, from, id, body),
         }
+        self.upkeep(now_ms, context);
         self.finish(context);
         self.run_due(now_ms);
     }
@@ -579,6 +899,7 @@ impl NodeCore {
             TimerKey::Context(context) => {
                 if let Some(r) = self.contexts.get_mut(&context) {
                     r.handle_timeout(now_ms);
+                    self.upkeep(now_ms, context);
                     self.finish(context);
                 }
             }
@@ -599,17 +920,82 @@ impl NodeCore {
     // ---------------------------------------------------------------------------------------------
     // Internals.
 
-    fn insert_replica(&mut self, now_ms: u64, context: ContextId) {
-        let seed = self.rng.next_u64();
-        let mut replica = Replica::new(
-            context,
-            &context_prefix(&context),
-            self.config.sync.clone(),
-            seed,
-            now_ms,
-        );
-        replica.set_member(self.member());
-        self.contexts.insert(context, replica);
+    /// Governance chores after an input: write a pending join once the invitation's heads are
+    /// applied; follow an app change; as an admin, share keys with members that lack them.
+    fn upkeep(&mut self, now_ms: u64, context: ContextId) {
+        let Some(replica) = self.contexts.get_mut(&context) else {
+            return;
+        };
+        if let Some((link, _)) = self.joins.get(&context) {
+            let expires_ms = link.invitation.expires_ms;
+            if expires_ms < now_ms {
+                // Members no longer answer it, and a join stamped now would be refused.
+                self.joins.remove(&context);
+                self.batch.delete(join_key(&context));
+                self.out.push_back(Output::Notify(NodeEvent::JoinFailed {
+                    context,
+                    error: NodeError::InvitationExpired { expires_ms, now_ms },
+                }));
+            }
+        }
+        if let Some((link, heads)) = self.joins.get(&context) {
+            if heads.iter().all(|h| replica.dag().is_applied(h)) {
+                let me = replica.member();
+                let keys: Vec<Hash> = KeyMaterial::decode(&link.open_keys().unwrap_or_default())
+                    .map(|m| m.keys.iter().map(SymKey::id).collect())
+                    .unwrap_or_default();
+                let op = GovOp::Join {
+                    invitation: Box::new(link.invitation.clone()),
+                    proof: link.prove(me.as_bytes()),
+                    keys,
+                };
+                let hlc = self.clock.tick(now_ms);
+                self.clock_dirty = true;
+                let outcome = replica.govern(now_ms, hlc, op);
+                let event = match outcome {
+                    Ok(delta) => Some(NodeEvent::Joined { context, delta }),
+                    // Not yet: the key of the current epoch is still to come.
+                    Err(SyncError::Access(tabmesh_sync::AccessError::KeyUnknown { .. })) => None,
+                    Err(e) => Some(NodeEvent::JoinFailed {
+                        context,
+                        error: e.into(),
+                    }),
+                };
+                if let Some(event) = event {
+                    self.joins.remove(&context);
+                    self.batch.delete(join_key(&context));
+                    self.out.push_back(Output::Notify(event));
+                }
+            }
+        }
+        let Some(replica) = self.contexts.get_mut(&context) else {
+            return;
+        };
+        let app = replica.membership().app.filter(|a| *a != Hash::ZERO);
+        if let Some(app) = app {
+            if self.apps.get(&context).is_some_and(|a| *a != app) {
+                let available = self.modules.contains_key(&app);
+                if available {
+                    self.apps.insert(context, app);
+                    self.batch
+                        .put(context_key(&context), app.as_bytes().to_vec());
+                } else {
+                    self.apps.remove(&context);
+                }
+                self.out.push_back(Output::Notify(NodeEvent::AppChanged {
+                    context,
+                    app,
+                    available,
+                }));
+            }
+        }
+        let hlc = self.clock.last().successor().max(Hlc::new(now_ms, 0));
+        if let Some(replica) = self.contexts.get_mut(&context) {
+            if let Ok(Some(_)) = replica.settle_key_debts(now_ms, hlc) {
+                self.clock_dirty = true;
+                let _ = self.clock.observe(replica.last_commit_hlc(), now_ms);
+            }
+        }
     }
 
     /// Records (into the pending batch) that `context` runs `app`, storing the module unless it
@@ -633,7 +1019,6 @@ impl NodeCore {
         hop: u8,
         completes: Option<&DueHandler>,
     ) -> Result<ExecOutcome, NodeError> {
-        let member = self.member();
         let app = *self.apps.get(&context).ok_or(NodeError::NoApp(context))?;
         if !self.runtime.contains(&app) {
             let module = self
@@ -646,13 +1031,14 @@ impl NodeCore {
             .contexts
             .get_mut(&context)
             .ok_or(NodeError::UnknownContext(context))?;
+        let member = replica.member();
         let hlc = self.clock.tick(now_ms);
         self.clock_dirty = true;
         let mut parents = replica.dag().heads();
         parents.truncate(tabmesh_dag::MAX_PARENTS);
         let rng = DetRng::new(call_seed(&context, &parents, hlc));
         let runtime = &mut self.runtime;
-        let result = replica.commit_with(now_ms, member, hlc, hop, completes, |txn| {
+        let result = replica.commit_with(now_ms, hlc, hop, completes, |txn| {
             let mut host = TxnHost {
                 txn,
                 context,
@@ -784,10 +1170,10 @@ impl NodeCore {
                     tabmesh_sync::Output::Persist(b) => self.batch.extend(b),
                     tabmesh_sync::Output::Broadcast(env) => {
                         let delta = env.id();
-                        let bytes = Frame {
+                        let bytes = Wire::Gossip(Box::new(Frame {
                             context,
                             message: Message::Delta(env),
-                        }
+                        }))
                         .encode();
                         rest.push(Output::Publish {
                             context,
@@ -796,10 +1182,27 @@ impl NodeCore {
                         });
                     }
                     tabmesh_sync::Output::Send { to, message } => {
-                        rest.push(Output::Send {
-                            to,
-                            bytes: Frame { context, message }.encode(),
-                        });
+                        let hint = match message {
+                            Message::Response { .. } => self.hints.get(&(context, to)).copied(),
+                            _ => None,
+                        };
+                        let invitee = self
+                            .joins
+                            .get(&context)
+                            .map(|(link, _)| InviteeProof::new(link, &replica.member()));
+                        match replica.seal_message(self.id, to, &message, hint, invitee) {
+                            Ok(sealed) => rest.push(Output::Send {
+                                to,
+                                bytes: Wire::Direct(Box::new(sealed)).encode(),
+                            }),
+                            Err(error) => rest.push(Output::Notify(NodeEvent::Sync {
+                                context,
+                                event: SyncEvent::Rejected {
+                                    from: Some(to),
+                                    error,
+                                },
+                            })),
+                        }
                     }
                     tabmesh_sync::Output::Event(event) => {
                         rest.push(Output::Notify(NodeEvent::Sync { context, event }));
@@ -850,6 +1253,13 @@ fn context_key(context: &ContextId) -> Vec<u8> {
 fn app_key(app: &Hash) -> Vec<u8> {
     let mut key = APPS_PREFIX.to_vec();
     key.extend_from_slice(app.as_bytes());
+    key
+}
+
+/// The key of a pending join.
+fn join_key(context: &ContextId) -> Vec<u8> {
+    let mut key = JOINS_PREFIX.to_vec();
+    key.extend_from_slice(context.as_bytes());
     key
 }
 

@@ -50,6 +50,24 @@ pub enum NodeError {
     /// An app call failed (nothing it wrote was kept).
     #[error("app call failed: {0}")]
     Runtime(#[from] RuntimeError),
+    /// An invitation link that does not parse or verify.
+    #[error("invalid invitation: {0}")]
+    Invitation(tabmesh_auth::AuthError),
+    /// The invitation expired before this node could join.
+    #[error("the invitation expired at {expires_ms} ms (now {now_ms} ms)")]
+    InvitationExpired {
+        /// Its expiry.
+        expires_ms: u64,
+        /// The node's time.
+        now_ms: u64,
+    },
+    /// A new app module asks for a data migration (it exports the migration hook): changing an
+    /// app's data layout is not supported yet.
+    #[error("app {app} asks for a data migration, which is not supported: change to a module that reads the current data as it is")]
+    MigrationUnsupported {
+        /// The module's hash.
+        app: Hash,
+    },
     /// A handler chain went past [`MAX_HOPS`](tabmesh_sync::MAX_HOPS): the handler was dropped.
     #[error("handler `{handler}` would run at hop {hop}, past the limit of {max}")]
     HopLimit {

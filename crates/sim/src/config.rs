@@ -143,6 +143,10 @@ pub struct SimConfig {
     /// `target/apps`): the first member creates each context with it, the others join with it,
     /// and every write is `execute("set", {key, value})`, whose event names the handler `on_set`.
     pub handlers: bool,
+    /// At this simulated time (ms), the creator of context 0 removes the last node from it; the
+    /// removed node keeps running and writing (it cannot read the removal) and convergence is
+    /// checked among the others, with the removal's verdicts ([`Sim::check_removal`](crate::Sim::check_removal)).
+    pub remove_at_ms: Option<u64>,
 }
 
 impl SimConfig {
@@ -167,6 +171,7 @@ impl SimConfig {
             tombstone_retention_ms: None,
             offline: None,
             handlers: false,
+            remove_at_ms: None,
         }
     }
 
@@ -222,6 +227,11 @@ impl SimConfig {
                     ..SimConfig::new(seed, 3, Chaos::Light)
                 }
             }
+            Scenario::Removal => SimConfig {
+                contexts: 1,
+                remove_at_ms: Some(30_000),
+                ..SimConfig::new(seed, 5, Chaos::Heavy)
+            },
             Scenario::Tombstones => SimConfig {
                 tombstone_retention_ms: Some(10_000),
                 offline: Some((3, 10_000, 45_000)),
@@ -261,11 +271,16 @@ pub enum Scenario {
     Handlers,
     /// [`Scenario::Handlers`] with crashes and restarts: each handler runs at least once.
     HandlersCrashing,
+    /// Five nodes under heavy chaos; at 30 s an admin removes node 4, which keeps running and
+    /// writing (citing the old parents it is stuck on): every honest member voids those writes
+    /// alike, rebuilding where one arrived before the removal, and node 4 cannot read the new
+    /// epoch.
+    Removal,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Synced,
         Scenario::Diverged,
         Scenario::PartialOverlap,
@@ -277,6 +292,7 @@ impl Scenario {
         Scenario::Tombstones,
         Scenario::Handlers,
         Scenario::HandlersCrashing,
+        Scenario::Removal,
     ];
 }
 

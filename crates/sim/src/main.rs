@@ -43,7 +43,7 @@ fn parse() -> Result<Args> {
                 args.retention_ms = Some(value()?.parse().context("--retention-ms")?)
             }
             "-h" | "--help" => {
-                println!("usage: tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--explain] [--retention-ms MS] [--scenario synced|diverged|partialoverlap|emptyreplica|prunedhistory|random|flood|large|tombstones|handlers|handlerscrashing]");
+                println!("usage: tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--explain] [--retention-ms MS] [--scenario synced|diverged|partialoverlap|emptyreplica|prunedhistory|random|flood|large|tombstones|handlers|handlerscrashing|removal]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -87,6 +87,11 @@ fn main() -> Result<()> {
             }
             Verdict::NotConverged { reason } => format!("NOT converged ({reason})"),
         };
+        if explain && !matches!(verdict, Verdict::Converged { .. }) {
+            for line in sim.node_report() {
+                println!("  {line}");
+            }
+        }
         println!(
             "seed {seed}: {status}; sim time {} ms, writes {}, messages {}, bytes {}, dropped {}, sessions {:?}, snapshots {}, crashes {}, gc collected/dropped/forgotten {}/{}/{}, entities {}",
             sim.now(),
@@ -102,6 +107,12 @@ fn main() -> Result<()> {
             m.entities_forgotten,
             m.entities_at_end
         );
+        if m.voided > 0 || m.rebuilds > 0 {
+            println!(
+                "  removal: void deltas {} (over every node), rebuilds {}",
+                m.voided, m.rebuilds
+            );
+        }
         if m.handler_events > 0 {
             println!(
                 "  handlers: events {}, runs {} (by node {:?}), due pairs {}, skipped pairs {}, reruns {}, failures {}",

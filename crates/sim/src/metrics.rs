@@ -69,6 +69,10 @@ pub struct Metrics {
     pub handler_reruns: u64,
     /// Handlers that failed or hit the hop bound.
     pub handler_failures: u64,
+    /// Deltas kept without effect by the removal cut, over every node (removal scenarios).
+    pub voided: u64,
+    /// State rebuilds after a removal voided deltas already applied, over every node.
+    pub rebuilds: u64,
 }
 
 impl Metrics {

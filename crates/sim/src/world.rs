@@ -1,10 +1,11 @@
 //! The simulated world: nodes, a virtual clock, an event queue and a faulty network.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
-use tabmesh_base::{ContextId, DeltaId, DetRng, Hash, Hasher, MemoryKv, NodeId};
-use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, TimerKey};
+use tabmesh_auth::{Keypair, Role};
+use tabmesh_base::{hash_parts, ContextId, DeltaId, DetRng, Hash, Hasher, MemoryKv, NodeId};
+use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, Seed, TimerKey};
 use tabmesh_sync::{SessionOutcome, SyncConfig, SyncEvent};
 
 use crate::{app, workload, Metrics, SimConfig};
@@ -33,6 +34,8 @@ enum Event {
         to: usize,
         from: usize,
         bytes: Vec<u8>,
+        /// Counted in `in_flight` (neither end was a removed member when it was sent).
+        counted: bool,
     },
     Timer {
         node: usize,
@@ -57,6 +60,8 @@ enum Event {
     ClockJump {
         node: usize,
     },
+    /// The creator of context 0 removes the last node from it.
+    Remove,
     Join {
         node: usize,
         context: usize,
@@ -66,6 +71,7 @@ enum Event {
 #[derive(Debug)]
 struct SimNode {
     id: NodeId,
+    key: Keypair,
     core: Option<NodeCore>,
     disk: MemoryKv,
     /// Armed timers: key → generation.
@@ -104,6 +110,16 @@ pub struct Sim {
     emitted: BTreeMap<DeltaId, usize>,
     runs: BTreeMap<(DeltaId, usize), u64>,
     applied: BTreeMap<(DeltaId, usize), u64>,
+    /// Each context's invitation link (member role, never expiring) for the nodes that join it.
+    links: Vec<String>,
+    /// While the world is set up: messages delivered at once, without faults.
+    setup: Option<VecDeque<(usize, usize, Vec<u8>)>>,
+    /// Nodes removed from context 0 (they keep running; convergence does not wait for them).
+    removed: BTreeSet<usize>,
+    /// The removal delta and when it was written (simulated ms).
+    removal: Option<(DeltaId, u64)>,
+    /// Deltas the removal's victim published in context 0, with when (simulated ms).
+    victim_deltas: Vec<(DeltaId, u64)>,
 }
 
 impl Sim {
@@ -113,8 +129,13 @@ impl Sim {
         let mut rng = DetRng::new(config.seed);
         let mut nodes = Vec::new();
         for i in 0..config.nodes {
-            let mut id = [0u8; 32];
-            id[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+            let key = Keypair::from_secret(
+                hash_parts(
+                    b"tabmesh/sim/node-key",
+                    &[&config.seed.to_le_bytes(), &(i as u64).to_le_bytes()],
+                )
+                .0,
+            );
             let skew = config.faults.clock_skew_ms;
             let offset = if skew == 0 {
                 0
@@ -122,7 +143,8 @@ impl Sim {
                 rng.below(2 * skew + 1) as i64 - skew as i64
             };
             nodes.push(SimNode {
-                id: NodeId(id),
+                id: NodeId(key.public()),
+                key,
                 core: None,
                 disk: MemoryKv::new(),
                 timers: BTreeMap::new(),
@@ -130,9 +152,7 @@ impl Sim {
                 restarts: 0,
             });
         }
-        let contexts: Vec<ContextId> = (0..config.contexts.max(1))
-            .map(|c| ContextId(Hash::of(&[c as u8, 0x5c]).0))
-            .collect();
+        let contexts = vec![ContextId::default(); config.contexts.max(1)];
         let mut sim = Sim {
             now: 0,
             seq: 0,
@@ -158,11 +178,16 @@ impl Sim {
             emitted: BTreeMap::new(),
             runs: BTreeMap::new(),
             applied: BTreeMap::new(),
+            links: Vec::new(),
+            setup: Some(VecDeque::new()),
+            removed: BTreeSet::new(),
+            removal: None,
+            victim_deltas: Vec::new(),
             config,
         };
         for i in 0..sim.nodes.len() {
-            let seed = sim.rng.next_u64();
-            let core = NodeCore::new(sim.nodes[i].id, sim.node_config(), seed);
+            let seed = Seed::from_u64(sim.rng.next_u64());
+            let core = NodeCore::new(sim.nodes[i].key.clone(), sim.node_config(), seed);
             sim.nodes[i].core = Some(core);
         }
         // Membership: context 0 everywhere, the others on random subsets of ≥ 2 nodes.
@@ -176,22 +201,227 @@ impl Sim {
             while set.len() < n.min(2) {
                 set.insert(sim.rng.index(n));
             }
-            sim.creators.push(set.first().copied().unwrap_or_default());
+            let creator = set.first().copied().unwrap_or_default();
+            sim.creators.push(creator);
+            sim.found(c, creator);
             let late = sim.config.late_joiner.then(|| n - 1);
             for node in set {
-                let at = if Some(node) == late {
-                    sim.config.workload.write_until_ms
+                if node == creator {
+                    continue;
+                }
+                if Some(node) == late {
+                    let at = sim.config.workload.write_until_ms;
+                    sim.schedule(at, Event::Join { node, context: c });
                 } else {
-                    0
-                };
-                sim.schedule(at, Event::Join { node, context: c });
+                    // Founding members join during the setup, before faults and writes begin.
+                    sim.join(node, c);
+                }
             }
         }
+        sim.settle_setup();
+        sim.setup = None;
+        // The setup (founding members joining) is not the scenario: its sessions, snapshots and
+        // messages are not counted; what failed in it is.
+        sim.metrics = Metrics {
+            failures: std::mem::take(&mut sim.metrics.failures),
+            ..Metrics::default()
+        };
         sim.schedule_faults();
+        if let Some(at) = sim.config.remove_at_ms {
+            sim.schedule(at, Event::Remove);
+        }
         if sim.config.flood > 0 {
             sim.flood();
         }
         sim
+    }
+
+    /// Node `creator` founds context `c` (running the handler app in handler scenarios) and
+    /// invites the others.
+    fn found(&mut self, c: usize, creator: usize) {
+        let now = self.local_now(creator);
+        let module = self
+            .config
+            .handlers
+            .then(|| self.app.clone().unwrap_or_default());
+        let Some(core) = self.nodes[creator].core.as_mut() else {
+            return;
+        };
+        match core.create_context(now, module, b"") {
+            Ok((ctx, _)) => {
+                self.contexts[c] = ctx;
+                match core.invite(ctx, Role::Member, u64::MAX, "") {
+                    Ok(link) => self.links.push(link),
+                    Err(e) => self.metrics.failures.push(format!("invite: {e}")),
+                }
+            }
+            Err(e) => self
+                .metrics
+                .failures
+                .push(format!("create context {c}: {e}")),
+        }
+        self.members[c].insert(creator);
+        self.drain(creator);
+    }
+
+    /// Node `node` joins context `c` with its invitation and connects to its members.
+    fn join(&mut self, node: usize, c: usize) {
+        let now = self.local_now(node);
+        let module = self
+            .config
+            .handlers
+            .then(|| self.app.clone().unwrap_or_default());
+        let link = self.links.get(c).cloned().unwrap_or_default();
+        self.members[c].insert(node);
+        if let Some(core) = self.nodes[node].core.as_mut() {
+            if let Err(e) = core.join_context(now, &link, module) {
+                self.metrics
+                    .failures
+                    .push(format!("join of node {node}: {e}"));
+            }
+            self.drain(node);
+        }
+        self.connect(node, c);
+        let ctx = self.contexts[c];
+        if let Some(core) = self.nodes[node].core.as_mut() {
+            core.sync_now(now, ctx);
+        }
+        self.drain(node);
+        self.settle_setup();
+    }
+
+    /// The victim of a removal: the last node.
+    fn victim(&self) -> Option<usize> {
+        self.config
+            .remove_at_ms
+            .and_then(|_| self.nodes.len().checked_sub(1))
+    }
+
+    /// The creator of context 0 removes the victim (which keeps running, subscribed: it writes on
+    /// without ever learning it was removed, since it cannot read the removal).
+    fn remove_victim(&mut self) {
+        let (Some(victim), Some(&admin)) = (self.victim(), self.creators.first()) else {
+            return;
+        };
+        let ctx = self.contexts[0];
+        let Some(member) = self.nodes[victim]
+            .core
+            .as_ref()
+            .and_then(|c| c.member(&ctx))
+        else {
+            // The victim is down: its key is on its disk; try again a little later.
+            self.schedule(self.now + 1_000, Event::Remove);
+            return;
+        };
+        let now = self.local_now(admin);
+        let Some(core) = self.nodes[admin].core.as_mut() else {
+            // The admin is down: try again a little later.
+            self.schedule(self.now + 1_000, Event::Remove);
+            return;
+        };
+        match core.remove_member(now, ctx, member) {
+            Ok(id) => {
+                self.removal = Some((id, self.now));
+                self.removed.insert(victim);
+                self.trace.fixed(b"x").fixed(id.as_bytes());
+            }
+            Err(e) => self.metrics.failures.push(format!("removal: {e}")),
+        }
+        self.drain(admin);
+    }
+
+    /// After convergence in a removal run: every honest member applied the removal, the victim's
+    /// deltas written after it are void on every honest member that holds them, each victim delta
+    /// has the same verdict on every honest member, and the victim cannot read the new epoch.
+    pub fn check_removal(&self) -> Result<(), String> {
+        let (Some(victim), Some((removal, removed_at))) = (self.victim(), self.removal) else {
+            return Ok(());
+        };
+        let ctx = self.contexts[0];
+        let honest: Vec<usize> = self.members[0]
+            .iter()
+            .copied()
+            .filter(|m| *m != victim)
+            .collect();
+        let mut verdicts: BTreeMap<DeltaId, (usize, bool)> = BTreeMap::new();
+        let mut epoch = None;
+        for &m in &honest {
+            let Some(core) = self.nodes[m].core.as_ref() else {
+                return Err(format!("removal: node {m} is down"));
+            };
+            let Some(r) = core.replica(&ctx) else {
+                return Err(format!("removal: node {m} lacks the context"));
+            };
+            if !r.dag().is_applied(&removal) {
+                return Err(format!("removal: node {m} did not apply the removal"));
+            }
+            if r.membership().members.keys().any(|k| {
+                Some(*k)
+                    == self.nodes[victim]
+                        .core
+                        .as_ref()
+                        .and_then(|c| c.member(&ctx))
+            }) {
+                return Err(format!(
+                    "removal: node {m} still counts the victim as a member"
+                ));
+            }
+            epoch.get_or_insert(r.membership().epoch);
+            for (d, at) in &self.victim_deltas {
+                if r.dag().get(d).is_none() {
+                    continue;
+                }
+                let void = r.is_void(d);
+                if *at > removed_at && !void {
+                    return Err(format!(
+                        "removal: node {m} applied the victim's delta {d}, written after the removal"
+                    ));
+                }
+                match verdicts.get(d) {
+                    Some((other, v)) if *v != void => {
+                        return Err(format!(
+                            "removal: delta {d} is void on node {} but not on node {}",
+                            if *v { other } else { &m },
+                            if *v { &m } else { other }
+                        ))
+                    }
+                    _ => {
+                        verdicts.insert(*d, (m, void));
+                    }
+                }
+            }
+        }
+        if let Some(core) = self.nodes[victim].core.as_ref() {
+            if let Some(r) = core.replica(&ctx) {
+                if r.dag().is_applied(&removal) {
+                    return Err(
+                        "removal: the victim applied its own removal (it holds the new key)".into(),
+                    );
+                }
+                if epoch.is_some_and(|e| e == r.membership().epoch) {
+                    return Err("removal: the victim derived the new epoch".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// During the setup: delivers the queued messages at once until none is left.
+    fn settle_setup(&mut self) {
+        let mut steps = 0;
+        while let Some((from, to, bytes)) = self.setup.as_mut().and_then(VecDeque::pop_front) {
+            steps += 1;
+            if steps > 1_000_000 {
+                self.metrics.failures.push("setup: message storm".into());
+                return;
+            }
+            let now = self.local_now(to);
+            let from_id = self.nodes[from].id;
+            if let Some(core) = self.nodes[to].core.as_mut() {
+                core.handle_message(now, from_id, &bytes);
+            }
+            self.drain(to);
+        }
     }
 
     fn node_config(&self) -> NodeConfig {
@@ -251,7 +481,7 @@ impl Sim {
     // Scheduling.
 
     fn schedule(&mut self, at: u64, event: Event) {
-        if matches!(event, Event::Deliver { .. }) {
+        if matches!(event, Event::Deliver { counted: true, .. }) {
             self.in_flight += 1;
         }
         self.seq += 1;
@@ -303,10 +533,9 @@ impl Sim {
         // pending buffer, pulls and delta sync.
         let now1 = self.local_now(1);
         if let Some(core) = self.nodes.get_mut(1).and_then(|n| n.core.as_mut()) {
-            let ok = core.open_context(now1, ctx).is_ok()
-                && core
-                    .commit(now1, ctx, |txn| workload::write(txn, u64::MAX))
-                    .is_ok();
+            let ok = core
+                .commit(now1, ctx, |txn| workload::write(txn, u64::MAX))
+                .is_ok();
             if !ok {
                 self.metrics
                     .failures
@@ -317,9 +546,6 @@ impl Sim {
         let mut frames = Vec::new();
         let node = &mut self.nodes[0];
         if let Some(core) = node.core.as_mut() {
-            if core.open_context(now, ctx).is_err() {
-                return;
-            }
             for i in 0..self.config.flood {
                 let op = i as u64;
                 if core
@@ -349,6 +575,7 @@ impl Sim {
                     to: 1,
                     from: 0,
                     bytes,
+                    counted: true,
                 },
             );
         }
@@ -380,6 +607,11 @@ impl Sim {
         self.count_state_metrics();
         if self.config.handlers && matches!(verdict, Verdict::Converged { .. }) {
             if let Err(e) = self.check_handlers() {
+                self.metrics.failures.push(e);
+            }
+        }
+        if matches!(verdict, Verdict::Converged { .. }) {
+            if let Err(e) = self.check_removal() {
                 self.metrics.failures.push(e);
             }
         }
@@ -485,8 +717,15 @@ impl Sim {
     fn step(&mut self, event: Event) {
         self.trace.fixed(&self.now.to_le_bytes());
         match event {
-            Event::Deliver { to, from, bytes } => {
-                self.in_flight -= 1;
+            Event::Deliver {
+                to,
+                from,
+                bytes,
+                counted,
+            } => {
+                if counted {
+                    self.in_flight -= 1;
+                }
                 self.trace
                     .fixed(b"d")
                     .fixed(&(to as u64).to_le_bytes())
@@ -541,6 +780,10 @@ impl Sim {
                 let Some(core) = self.nodes[node].core.as_mut() else {
                     return;
                 };
+                if core.is_joining(&ctx) {
+                    // Not a member yet: its join waits for the invitation's heads.
+                    return;
+                }
                 let result = if self.config.handlers {
                     core.execute(now, ctx, "set", &app::set_input(op))
                         .map(|out| out.delta)
@@ -594,10 +837,10 @@ impl Sim {
             Event::Restart { node } => {
                 self.trace.fixed(b"r").fixed(&(node as u64).to_le_bytes());
                 let now = self.local_now(node);
-                let seed = self.rng.next_u64();
+                let seed = Seed::from_u64(self.rng.next_u64());
                 let config = self.node_config();
                 match NodeCore::load(
-                    self.nodes[node].id,
+                    self.nodes[node].key.clone(),
                     config,
                     seed,
                     now,
@@ -649,27 +892,8 @@ impl Sim {
                 self.nodes[node].offset -= self.config.faults.clock_jump_back_ms as i64;
                 self.trace.fixed(b"j");
             }
-            Event::Join { node, context } => {
-                let now = self.local_now(node);
-                let ctx = self.contexts[context];
-                self.members[context].insert(node);
-                let creator = self.creators.get(context) == Some(&node);
-                let module = self.app.clone().unwrap_or_default();
-                if let Some(core) = self.nodes[node].core.as_mut() {
-                    let joined = match (self.config.handlers, creator) {
-                        (false, _) => core.open_context(now, ctx),
-                        (true, true) => core.create_context(now, ctx, module, b"").map(|_| ()),
-                        (true, false) => core.join_context(now, ctx, module),
-                    };
-                    if let Err(e) = joined {
-                        self.metrics
-                            .failures
-                            .push(format!("join of node {node}: {e}"));
-                    }
-                    self.drain(node);
-                }
-                self.connect(node, context);
-            }
+            Event::Join { node, context } => self.join(node, context),
+            Event::Remove => self.remove_victim(),
         }
     }
 
@@ -797,10 +1021,17 @@ impl Sim {
                     self.metrics.persisted_batches += 1;
                     self.nodes[node].disk.apply(&batch);
                 }
-                Output::Publish { context, bytes, .. } => {
+                Output::Publish {
+                    context,
+                    bytes,
+                    delta,
+                } => {
                     let Some(c) = self.contexts.iter().position(|x| *x == context) else {
                         continue;
                     };
+                    if c == 0 && Some(node) == self.victim() {
+                        self.victim_deltas.push((delta, self.now));
+                    }
                     let targets = self.other_members(c, node);
                     for to in targets {
                         self.send(node, to, bytes.clone());
@@ -872,6 +1103,8 @@ impl Sim {
                         *self.applied.entry((id, node)).or_insert(0) += 1;
                     }
                 }
+                SyncEvent::Voided { .. } => self.metrics.voided += 1,
+                SyncEvent::Rebuilt { .. } => self.metrics.rebuilds += 1,
                 SyncEvent::Rejected { error, .. } => {
                     self.metrics.rejections += 1;
                     if self.metrics.rejection_samples.len() < 8 {
@@ -880,7 +1113,16 @@ impl Sim {
                 }
                 _ => {}
             },
-            NodeEvent::Rejected { .. } => self.metrics.rejections += 1,
+            NodeEvent::Rejected { error, .. } => {
+                self.metrics.rejections += 1;
+                if self.metrics.rejection_samples.len() < 8 {
+                    self.metrics.rejection_samples.push(error.to_string());
+                }
+            }
+            NodeEvent::JoinFailed { error, .. } => self
+                .metrics
+                .failures
+                .push(format!("join failed on node {node}: {error}")),
             NodeEvent::HandlerRan { cause, .. } => {
                 self.metrics.handler_runs += 1;
                 *self.metrics.handler_runs_by_node.entry(node).or_insert(0) += 1;
@@ -896,8 +1138,50 @@ impl Sim {
         }
     }
 
-    /// Puts a message on the wire with the configured faults.
+    /// One line per node and context: heads, counts, root, governance digest and log, members,
+    /// pending parents (for `--explain`).
+    pub fn node_report(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let Some(core) = n.core.as_ref() else {
+                lines.push(format!("node {i}: down"));
+                continue;
+            };
+            for (c, ctx) in self.contexts.iter().enumerate() {
+                let Some(r) = core.replica(ctx) else {
+                    continue;
+                };
+                let s = r.summary();
+                let log: Vec<String> = r
+                    .governance()
+                    .map(|(id, _, op, void)| {
+                        format!("{id}:{}{}", op.name(), if void { ":void" } else { "" })
+                    })
+                    .collect();
+                lines.push(format!(
+                    "node {i} context {c}: member {}, heads {}, applied {}, pending {}, root {}, governance {} {log:?}, members {}, joining {}{}",
+                    r.member(),
+                    s.heads.len(),
+                    s.applied,
+                    s.pending,
+                    s.root,
+                    s.governance,
+                    r.membership().members.len(),
+                    core.is_joining(ctx),
+                    self.explain_pending(i)
+                ));
+            }
+        }
+        lines
+    }
+
+    /// Puts a message on the wire with the configured faults (during the setup: delivered next,
+    /// without faults).
     fn send(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+        if let Some(setup) = self.setup.as_mut() {
+            setup.push_back((from, to, bytes));
+            return;
+        }
         self.metrics.messages += 1;
         self.metrics.bytes += bytes.len() as u64;
         let f = self.config.faults.clone();
@@ -911,6 +1195,9 @@ impl Sim {
         } else {
             1
         };
+        // Messages of a removed member never settle (its requests are refused forever): they are
+        // delivered, but convergence does not wait for them.
+        let counted = !self.removed.contains(&from) && !self.removed.contains(&to);
         for _ in 0..copies {
             let delay =
                 f.latency_ms + self.rng.below(f.jitter_ms + 1) + self.rng.below(f.reorder_ms + 1);
@@ -920,6 +1207,7 @@ impl Sim {
                     to,
                     from,
                     bytes: bytes.clone(),
+                    counted,
                 },
             );
         }
@@ -931,9 +1219,32 @@ impl Sim {
     /// C1–C5, in order; the first that fails, as text.
     pub fn check(&self) -> Result<(), String> {
         if self.in_flight > 0 {
-            return Err(format!("C1: {} messages in flight", self.in_flight));
+            let detail = if self.explain {
+                let pending: Vec<String> = self
+                    .events
+                    .values()
+                    .filter_map(|e| match e {
+                        Event::Deliver {
+                            from,
+                            to,
+                            counted: true,
+                            ..
+                        } => Some(format!("{from}->{to}")),
+                        _ => None,
+                    })
+                    .collect();
+                format!(" {pending:?}")
+            } else {
+                String::new()
+            };
+            return Err(format!("C1: {} messages in flight{detail}", self.in_flight));
         }
-        for (i, n) in self.nodes.iter().enumerate() {
+        for (i, n) in self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.removed.contains(i))
+        {
             let Some(core) = &n.core else {
                 return Err(format!("C2: node {i} is down"));
             };
@@ -941,7 +1252,12 @@ impl Sim {
                 return Err(format!("C2: node {i} is syncing"));
             }
         }
-        for (i, n) in self.nodes.iter().enumerate() {
+        for (i, n) in self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.removed.contains(i))
+        {
             let due = n.core.as_ref().map_or(0, NodeCore::due_handlers);
             if due > 0 {
                 return Err(format!("C3: node {i} has {due} due handlers"));
@@ -952,8 +1268,18 @@ impl Sim {
                     self.explain_pending(i)
                 ));
             }
+            if let Some(core) = &n.core {
+                if let Some(c) = self.contexts.iter().position(|c| core.is_joining(c)) {
+                    return Err(format!("C3: node {i} has not joined context {c} yet"));
+                }
+            }
         }
-        for (i, n) in self.nodes.iter().enumerate() {
+        for (i, n) in self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.removed.contains(i))
+        {
             let armed = n.core.as_ref().map_or(0, NodeCore::sync_timers_armed);
             if armed > 0 {
                 return Err(format!("C4: node {i} has {armed} sync timers armed"));
@@ -961,7 +1287,7 @@ impl Sim {
         }
         for (c, ctx) in self.contexts.iter().enumerate() {
             let mut digests = BTreeMap::new();
-            for m in &self.members[c] {
+            for m in self.members[c].iter().filter(|m| !self.removed.contains(m)) {
                 let Some(state) = self.nodes[*m]
                     .core
                     .as_ref()

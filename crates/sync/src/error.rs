@@ -1,6 +1,6 @@
 //! Errors of the sync crate.
 
-use tabmesh_base::{CodecError, ContextId, DeltaId};
+use tabmesh_base::{CodecError, ContextId, DeltaId, Hash, MemberId};
 use tabmesh_dag::DagError;
 use tabmesh_state::StateError;
 use thiserror::Error;
@@ -48,14 +48,17 @@ pub enum SyncError {
         /// Its request id.
         id: u64,
     },
-    /// A delta whose actions could not be applied.
+    /// A delta that was not applied.
     #[error("delta {id} was not applied: {reason}")]
     Rejected {
         /// The delta.
         id: DeltaId,
         /// Why.
-        reason: StateError,
+        reason: Box<SyncError>,
     },
+    /// A delta or a local write that the context's governance refuses.
+    #[error("access refused: {0}")]
+    Access(#[from] AccessError),
     /// A peer broke the protocol (an answer that does not fit the question).
     #[error("protocol violation: {0}")]
     Protocol(&'static str),
@@ -70,4 +73,65 @@ pub enum SyncError {
     /// A snapshot whose entities do not hash to the root it announced.
     #[error("snapshot failed verification: its entities hash to a different root")]
     SnapshotMismatch,
+}
+
+/// Why the context's governance refuses a delta (or a local write). Every check is a function of
+/// the delta and the causal history it cites, so every replica reaches the same verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AccessError {
+    /// The author's signature over the delta id does not verify.
+    #[error("the author's signature does not verify")]
+    BadSignature,
+    /// The author is not a member at the delta's causal position.
+    #[error("{author} is not a member of the context at this delta's causal position")]
+    NotAMember {
+        /// The author.
+        author: MemberId,
+    },
+    /// The author's role does not allow the operation.
+    #[error("{author} may not {op}: it takes an admin")]
+    NotAllowed {
+        /// The author.
+        author: MemberId,
+        /// The operation's name.
+        op: &'static str,
+    },
+    /// This replica does not hold the key of the delta's epoch (yet): the delta is not
+    /// remembered as refused, so it is fetched again once a key box delivers the key.
+    #[error("the key of epoch {epoch} is not held here")]
+    KeyUnknown {
+        /// The epoch.
+        epoch: Hash,
+    },
+    /// The delta is sealed with another epoch than the one current at its causal position.
+    #[error("sealed with epoch {found}, but epoch {expected} is current at its position")]
+    WrongEpoch {
+        /// The current epoch at the delta's position.
+        expected: Hash,
+        /// The one it names.
+        found: Hash,
+    },
+    /// The payload does not decrypt (tampered, or sealed with another key).
+    #[error("the payload does not decrypt")]
+    Decrypt,
+    /// A governance operation that breaks a rule (the reason names it).
+    #[error("invalid {op} operation: {reason}")]
+    Governance {
+        /// The operation's name.
+        op: &'static str,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// The invitation expired before the join's HLC.
+    #[error("the invitation expired at {expires_ms} ms, the join is stamped {at_ms} ms")]
+    InvitationExpired {
+        /// The invitation's expiry.
+        expires_ms: u64,
+        /// The join's HLC wall time.
+        at_ms: u64,
+    },
+    /// Key material could not be created or sealed (a member key that is not a valid point).
+    #[error("sealing failed: {0}")]
+    Seal(&'static str),
 }

@@ -29,10 +29,22 @@
 //! Every message is a [`Frame`] in one versioned codec with documented bounds ([`MAX_FRAME`],
 //! [`MAX_IDS`], [`MAX_DELTAS`], …); malformed or unknown-version bytes are a [`SyncError`].
 //!
+//! # Governance, signatures and encryption
+//!
+//! Every context is governed ([`gov`]): its id binds its creator, its members and their roles
+//! follow from signed governance operations replicated inside ordinary deltas, and each delta is
+//! signed by its author's per-context member key ([`Envelope::verify_signature`], over the
+//! recomputed id) and sealed with the key of the epoch current at its causal position. A
+//! receiver checks the id, then the signature (before buffering), then — once the parents are
+//! applied — the author's membership at the delta's causal position and the removal cut, and only
+//! then decrypts ([`AccessError`] names each refusal). Requests and responses travel as
+//! [`Sealed`] messages: encrypted, signed, bound to both node ids, answered only for members
+//! (or an invitee catching up). A snapshot joiner installs the peer's governance log first
+//! ([`Request::Governance`]); replicas whose logs differ exchange logs before comparing states.
+//!
 //! What this crate deliberately is not: it does no IO, reads no clock (`now_ms` is an argument)
-//! and draws no randomness (a seed is); it knows no transport: peers are [`NodeId`]s and the
-//! driver moves [`Output`]s. It does not yet authenticate authors or members (the envelope gains a
-//! signature and encryption with the contexts work) and runs no app code.
+//! and draws no randomness (a seed and a seeded [`tabmesh_auth::Entropy`] are given); it knows no
+//! transport: peers are [`NodeId`]s and the driver moves [`Output`]s. It runs no app code.
 //!
 //! # Events and due handlers
 //!
@@ -53,61 +65,87 @@
 //! broadcast, notify. Call [`Replica::handle_timeout`] once [`Replica::poll_timeout`] is reached.
 //!
 //! ```
-//! use tabmesh_base::{ContextId, HlcClock, MemberId, NodeId};
-//! use tabmesh_sync::{Message, Output, Replica, SyncConfig, SyncError};
+//! use tabmesh_auth::{Entropy, Keypair, Role};
+//! use tabmesh_base::{Hash, HlcClock, MemberId, NodeId};
+//! use tabmesh_sync::{Access, Founder, Output, Replica, SyncConfig, SyncError};
 //!
-//! let ctx = ContextId([7; 32]);
-//! let (na, nb) = (NodeId([1; 32]), NodeId([2; 32]));
-//! let mut a = Replica::new(ctx, b"a/", SyncConfig::default(), 1, 0);
-//! let mut b = Replica::new(ctx, b"b/", SyncConfig::default(), 2, 0);
+//! let access = |secret: u8| Access {
+//!     me: Keypair::from_secret([secret; 32]),
+//!     entropy: Entropy::from_seed([secret ^ 0x55; 32]), // the driver's OS entropy in real life
+//!     keys: Vec::new(),
+//! };
+//! let b_member = MemberId(Keypair::from_secret([2; 32]).public());
 //! let mut clock = HlcClock::new();
+//! let drain = |r: &mut Replica| -> Vec<Output> { std::iter::from_fn(|| r.poll_output()).collect() };
 //!
-//! // A local write on `a` becomes a delta to broadcast.
-//! let ((), id) = a.commit(10, MemberId([1; 32]), clock.tick(10), |txn| {
+//! // `a` founds a context (app hash zero: plain state) with `b` as a founding member.
+//! let founders = [Founder { member: b_member, role: Role::Member }];
+//! let mut a = Replica::create(
+//!     b"a/", SyncConfig::default(), 1, 0, access(1), Hash::ZERO, &founders, clock.tick(0), [9; 32],
+//! )?;
+//! let mut b = Replica::new(a.context(), b"b/", SyncConfig::default(), 2, 0, access(2));
+//!
+//! // A local write on `a` becomes a signed, encrypted delta to broadcast.
+//! let ((), id) = a.commit(10, clock.tick(10), |txn| {
 //!     txn.register("title")?.set(b"hello")?;
 //!     Ok::<(), SyncError>(())
 //! })?;
-//! let mut broadcast = None;
-//! while let Some(out) = a.poll_output() {
-//!     if let Output::Broadcast(env) = out {
-//!         broadcast = Some(env);
-//!     }
+//! let broadcasts: Vec<_> = drain(&mut a)
+//!     .into_iter()
+//!     .filter_map(|o| match o { Output::Broadcast(env) => Some(env), _ => None })
+//!     .collect();
+//! assert_eq!(broadcasts.len(), 2, "the genesis, then the write");
+//! assert!(!broadcasts[1].ciphertext.windows(5).any(|w| w == b"hello"), "sealed");
+//!
+//! // `b` receives both: it opens its key box in the genesis, checks, decrypts, applies.
+//! for env in broadcasts {
+//!     b.handle_delta(20, Some(NodeId([1; 32])), env);
 //! }
-//! // `b` receives it: same state, same root.
-//! b.handle_delta(20, Some(na), broadcast.expect("a delta"));
-//! while b.poll_output().is_some() {}
+//! drain(&mut b);
 //! assert_eq!(b.state().register("title")?.get(), Some(&b"hello"[..]));
 //! assert_eq!(a.state().root_hash(), b.state().root_hash());
 //! assert_eq!(b.dag().heads(), vec![id.expect("a delta id")]);
-//! # let _ = nb;
+//! assert!(b.membership().members.contains_key(&b_member));
 //! # Ok::<(), SyncError>(())
 //! ```
 
 mod config;
+mod direct;
 mod due;
 mod envelope;
 mod error;
+pub mod gov;
 mod payload;
 mod replica;
 mod select;
 mod wire;
 
 pub use config::SyncConfig;
+pub use direct::{InviteeProof, Sealed};
 pub use due::DueHandler;
-pub use envelope::{Body, Envelope, MAX_DELTA_PARENTS, MAX_DELTA_PAYLOAD};
-pub use error::SyncError;
+pub use envelope::{
+    Body, Envelope, DELTA_SIGNATURE_DOMAIN, MAX_DELTA_CIPHERTEXT, MAX_DELTA_PARENTS,
+    MAX_DELTA_PAYLOAD,
+};
+pub use error::{AccessError, SyncError};
+pub use gov::governance::{VoidReason, MAX_GOV_OPS, MAX_HELD_KEYS, MAX_JOIN_CIPHERTEXT};
+pub use gov::{
+    context_id, epoch_id, Founder, GovOp, KeyBox, KeyMaterial, MAX_BOX_KEYS, MAX_EPOCH_PARTS,
+    MAX_FOUNDERS, MAX_INVITE_HEADS, MAX_KEY_BOXES,
+};
 pub use payload::{
     AppEvent, DeltaPayload, MAX_DELTA_EVENTS, MAX_EVENT_DATA, MAX_EVENT_KIND, MAX_HANDLER_NAME,
     MAX_HOPS, PAYLOAD_FORMAT,
 };
 pub use replica::{
-    OpenError, Output, Replica, SessionFailure, SessionOutcome, SyncEvent, SyncMetrics,
-    MAX_PULLS_IN_FLIGHT, MAX_REJECTED, MAX_SESSION_PAGES, MAX_WALK_QUEUE,
+    Access, Membership, OpenError, Output, Replica, SessionFailure, SessionOutcome, SyncEvent,
+    SyncMetrics, MAX_PULLS_IN_FLIGHT, MAX_REJECTED, MAX_SESSION_PAGES, MAX_WALK_QUEUE,
 };
 pub use select::{select_protocol, Protocol};
 pub use wire::{
-    Frame, Message, Refusal, Request, Response, SnapshotCursor, Summary, TreeNode, TreeRef,
-    MAX_DELTAS, MAX_ENTITIES, MAX_ENTITY_BYTES, MAX_FRAME, MAX_IDS, MAX_PATH, MAX_TREE_NODES,
+    Frame, GovEntry, Message, Refusal, Request, Response, SnapshotCursor, Summary, TreeNode,
+    TreeRef, MAX_DELTAS, MAX_ENTITIES, MAX_ENTITY_BYTES, MAX_FRAME, MAX_GOV_ENTRIES, MAX_IDS,
+    MAX_PATH, MAX_TREE_NODES,
 };
 
 #[doc(no_inline)]

@@ -4,11 +4,11 @@ use tabmesh_base::codec::{Reader, Writer};
 use tabmesh_base::CodecError;
 use tabmesh_state::{decode_actions, encode_actions, Action, StateError};
 
-use crate::MAX_DELTA_PAYLOAD;
+use crate::{GovOp, MAX_DELTA_PAYLOAD};
 
 /// The payload format this crate writes (after the codec's version byte). A payload of another
 /// format is refused like any malformed payload.
-pub const PAYLOAD_FORMAT: u8 = 1;
+pub const PAYLOAD_FORMAT: u8 = 2;
 
 /// Most events one delta carries (the runtime's per-call bound).
 pub const MAX_DELTA_EVENTS: usize = 64;
@@ -41,7 +41,8 @@ pub struct AppEvent {
 }
 
 /// What one delta carries: `VERSION ‖ PAYLOAD_FORMAT ‖ actions: bytes (encode_actions) ‖ events:
-/// u32 count, each kind: bytes ‖ data: bytes ‖ handler: u8 flag [‖ bytes] ‖ hop: u8`.
+/// u32 count, each kind: bytes ‖ data: bytes ‖ handler: u8 flag [‖ bytes] ‖ hop: u8 ‖
+/// governance: u8 flag [‖ GovOp]`.
 ///
 /// Bounds: the whole payload ≤ [`MAX_DELTA_PAYLOAD`], ≤ [`MAX_DELTA_EVENTS`] events, each within
 /// [`MAX_EVENT_KIND`], [`MAX_EVENT_DATA`] and [`MAX_HANDLER_NAME`], kinds and handler names UTF-8,
@@ -54,6 +55,8 @@ pub struct DeltaPayload {
     pub events: Vec<AppEvent>,
     /// Handler hop: 0 for a direct call, one more than its cause for a handler's delta.
     pub hop: u8,
+    /// The governance operation the delta carries, if any (see [`crate::gov`]).
+    pub gov: Option<GovOp>,
 }
 
 impl DeltaPayload {
@@ -63,6 +66,7 @@ impl DeltaPayload {
             actions,
             events: Vec::new(),
             hop: 0,
+            gov: None,
         }
     }
 
@@ -96,6 +100,15 @@ impl DeltaPayload {
             }
         }
         w.u8(self.hop);
+        match &self.gov {
+            None => {
+                w.u8(0);
+            }
+            Some(op) => {
+                w.u8(1);
+                op.encode(&mut w);
+            }
+        }
         let bytes = w.finish();
         if bytes.len() > MAX_DELTA_PAYLOAD {
             return Err(too_large("delta payload", bytes.len(), MAX_DELTA_PAYLOAD));
@@ -152,11 +165,17 @@ impl DeltaPayload {
             });
         }
         let hop = r.u8()?;
+        let gov = if r.bool()? {
+            Some(GovOp::decode(&mut r)?)
+        } else {
+            None
+        };
         r.finish()?;
         Ok(DeltaPayload {
             actions,
             events,
             hop,
+            gov,
         })
     }
 }

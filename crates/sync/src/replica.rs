@@ -2,14 +2,19 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use tabmesh_base::{ContextId, DeltaId, DetRng, Hash, KvRead, MemberId, NodeId, WriteBatch};
+use tabmesh_auth::{Entropy, Invitation, InviteLink, Keypair, Role, SymKey};
+use tabmesh_base::{ContextId, DeltaId, DetRng, Hash, Hlc, KvRead, MemberId, NodeId, WriteBatch};
 use tabmesh_dag::{AddOutcome, Cascade, CausalDelta, Dag, DeltaStatus, RestoreError};
 use tabmesh_state::{State, StateError, Txn};
 
+use crate::direct::{InviteeProof, Sealed};
 use crate::due::{self, DueHandler};
+use crate::gov::governance::{Governance, Opened, VoidReason};
+use crate::gov::{context_id, Founder, GovOp, KeyMaterial};
 use crate::{
-    select_protocol, AppEvent, Body, DeltaPayload, Envelope, Message, Protocol, Refusal, Request,
-    Response, Summary, SyncConfig, SyncError, MAX_DELTA_PAYLOAD, MAX_IDS,
+    select_protocol, AccessError, AppEvent, Body, DeltaPayload, Envelope, Message, Protocol,
+    Refusal, Request, Response, Summary, SyncConfig, SyncError, MAX_DELTA_CIPHERTEXT,
+    MAX_DELTA_PAYLOAD, MAX_IDS,
 };
 
 mod merkle;
@@ -63,6 +68,23 @@ pub enum SyncEvent {
     /// The state changed without deltas (Merkle repair, a peer's push, a snapshot): re-read it.
     /// (Events of deltas whose state arrived this way never make handlers due.)
     StateReplaced {
+        /// The state root afterwards.
+        root: Hash,
+    },
+    /// A delta stays in the DAG without effect: its author (or its inviter) was removed and it
+    /// is not an ancestor of the removal, or its author was admitted by such a join.
+    Voided {
+        /// The delta.
+        id: DeltaId,
+        /// Its author.
+        author: MemberId,
+        /// Why.
+        reason: VoidReason,
+    },
+    /// A removal voided deltas this replica had applied: the state was rebuilt from the DAG
+    /// without them (re-read it; state this replica had only from peers comes back with the next
+    /// sync session).
+    Rebuilt {
         /// The state root afterwards.
         root: Hash,
     },
@@ -168,6 +190,12 @@ pub struct SyncMetrics {
     pub entities_forgotten: u64,
     /// Handlers made due by applied remote deltas.
     pub handlers_due: u64,
+    /// Deltas kept without effect (see [`SyncEvent::Voided`]).
+    pub deltas_voided: u64,
+    /// Deltas not applied because this replica lacks their epoch key (fetched again later).
+    pub key_unknown: u64,
+    /// State rebuilds after a removal voided applied deltas.
+    pub rebuilds: u64,
 }
 
 /// Why a stored replica could not be opened.
@@ -180,9 +208,38 @@ pub enum OpenError {
     /// The stored state is unreadable.
     #[error("stored state: {0}")]
     State(#[from] StateError),
-    /// A stored due-handler record is unreadable.
-    #[error("stored due handler: {0}")]
+    /// A stored due-handler or governance record is unreadable.
+    #[error("stored record: {0}")]
     Due(#[from] tabmesh_base::CodecError),
+    /// No member identity is stored for the context.
+    #[error("no member identity is stored for this context")]
+    NoIdentity,
+}
+
+/// What a member brings to a context's replica: its key pair for this context (one per
+/// membership), a generator seeded by the driver with fresh entropy (nonces and new keys), and the
+/// epoch keys it already holds (an invitation's).
+#[derive(Debug)]
+pub struct Access {
+    /// The member key pair.
+    pub me: Keypair,
+    /// The generator (seeded with 32 bytes of OS entropy by the driver, from the seed in tests).
+    pub entropy: Entropy,
+    /// Epoch keys held from the start.
+    pub keys: Vec<SymKey>,
+}
+
+/// A member's view of a context at this replica's heads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Membership {
+    /// Members and their roles.
+    pub members: BTreeMap<MemberId, Role>,
+    /// Members removed.
+    pub removed: BTreeSet<MemberId>,
+    /// The app module the context runs.
+    pub app: Option<Hash>,
+    /// The current key epoch.
+    pub epoch: Option<Hash>,
 }
 
 /// A request in flight.
@@ -218,7 +275,7 @@ struct Session {
     /// Delta-sync pages received.
     pages: u32,
     /// The peer's GC horizon, from its summary (capped, see [`Replica::peer_horizon`]).
-    peer_horizon: tabmesh_base::Hlc,
+    peer_horizon: Hlc,
     /// The peer has state or history: a session that ends in step with it proves we are not
     /// behind it.
     peer_has_state: bool,
@@ -235,6 +292,11 @@ enum Step {
     Merkle(Box<MerkleWalk>),
     Have,
     Verify,
+    /// Fetching the peer's governance log, then running `then` (`remote`: the peer's digest).
+    Governance {
+        then: Protocol,
+        remote: Hash,
+    },
     Snapshot(Box<SnapshotJoin>),
 }
 
@@ -266,7 +328,7 @@ pub struct Replica {
     frozen: BTreeMap<u64, Frozen>,
     next_frozen: u64,
     metrics: SyncMetrics,
-    last_commit_hlc: tabmesh_base::Hlc,
+    last_commit_hlc: Hlc,
     /// Deltas refused by the state (bounded by [`MAX_REJECTED`]).
     rejected: BTreeSet<DeltaId>,
     rejected_order: VecDeque<DeltaId>,
@@ -274,8 +336,15 @@ pub struct Replica {
     /// horizon never passes it minus the retention. Not persisted: after a restart, nothing is
     /// collected before the first such session.
     last_synced: Option<u64>,
-    /// The member this replica writes as: events of its own deltas never make handlers due here.
-    member: Option<MemberId>,
+    /// Governance: identity, keys, membership at every causal position.
+    gov: Governance,
+    /// Removals recorded by this input (checked for the cut once it ends).
+    removals: Vec<DeltaId>,
+    /// Key shares sent (member, key id), so a debt is settled once per replica life.
+    shared: BTreeSet<(MemberId, Hash)>,
+    /// For each peer: the member its sealed messages come from and the epoch of the latest one
+    /// opened here — a key both sides hold, so messages to it are sealed with it.
+    peer_members: BTreeMap<NodeId, (MemberId, Hash)>,
     /// Where due-handler records live (`<prefix>h/`).
     due_prefix: Vec<u8>,
     /// Handlers made due (or reloaded) and not taken yet.
@@ -288,16 +357,62 @@ pub const MAX_REJECTED: usize = 10_000;
 impl Replica {
     /// An empty replica of `context` whose records live under `prefix`. `seed` drives every choice
     /// it makes (which peer to sync with); `now_ms` starts its timers.
+    ///
+    /// The replica holds nothing yet: a founder receives the genesis, a joiner syncs from a
+    /// member. `access` is the member's identity and keys.
     pub fn new(
         context: ContextId,
         prefix: &[u8],
         config: SyncConfig,
         seed: u64,
         now_ms: u64,
+        access: Access,
     ) -> Replica {
         let dag = Dag::new(config.dag);
         let state = State::new(&state_prefix(prefix));
-        Replica::assemble(context, prefix, config, seed, now_ms, dag, state)
+        let gov = Governance::new(
+            context,
+            &gov_prefix(prefix),
+            access.me,
+            access.entropy,
+            &access.keys,
+        );
+        Replica::assemble(context, prefix, config, seed, now_ms, dag, state, gov)
+    }
+
+    /// Founds a new context for `app` with `salt` (random): derives its id ([`context_id`]) and
+    /// commits the genesis (a [`GovOp::Create`] admitting `founders` and the creator, as an
+    /// admin, with the first epoch key sealed to each of them), ready to broadcast.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        prefix: &[u8],
+        config: SyncConfig,
+        seed: u64,
+        now_ms: u64,
+        access: Access,
+        app: Hash,
+        founders: &[Founder],
+        hlc: Hlc,
+        salt: [u8; 32],
+    ) -> Result<Replica, SyncError> {
+        let creator = MemberId(access.me.public());
+        let context = context_id(&creator, &salt, &app);
+        let mut all = vec![Founder {
+            member: creator,
+            role: Role::Admin,
+        }];
+        all.extend(founders.iter().filter(|f| f.member != creator).copied());
+        let mut replica = Replica::new(context, prefix, config, seed, now_ms, access);
+        replica.govern(
+            now_ms,
+            hlc,
+            GovOp::Create {
+                salt,
+                app,
+                founders: all,
+            },
+        )?;
+        Ok(replica)
     }
 
     /// A replica restored from what earlier [`Output::Persist`] batches wrote under `prefix`.
@@ -308,14 +423,24 @@ impl Replica {
         seed: u64,
         now_ms: u64,
         kv: &impl KvRead,
+        entropy: Entropy,
     ) -> Result<Replica, OpenError> {
         let dag = Dag::restore(&dag_prefix(prefix), kv, config.dag)?;
         let state = State::open(&state_prefix(prefix), kv)?;
-        let mut replica = Replica::assemble(context, prefix, config, seed, now_ms, dag, state);
+        let gp = gov_prefix(prefix);
+        let me = Governance::stored_identity(&gp, kv).ok_or(OpenError::NoIdentity)?;
+        let mut gov = Governance::restore(context, &gp, me, entropy, kv)?;
+        for d in dag.applied_in_order() {
+            gov.replay_position(d);
+        }
+        let mut replica = Replica::assemble(context, prefix, config, seed, now_ms, dag, state, gov);
+        let cut = replica.cut();
+        replica.gov.mark_void(cut.into_keys());
         replica.due = due::load(&replica.due_prefix, kv)?;
         Ok(replica)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn assemble(
         context: ContextId,
         prefix: &[u8],
@@ -324,6 +449,7 @@ impl Replica {
         now_ms: u64,
         dag: Dag<Body>,
         state: State,
+        gov: Governance,
     ) -> Replica {
         let mut rng = DetRng::new(seed);
         // Request ids start at a seeded point: after a restart, a late answer to a request of the
@@ -356,11 +482,14 @@ impl Replica {
             frozen: BTreeMap::new(),
             next_frozen: 1,
             metrics: SyncMetrics::default(),
-            last_commit_hlc: tabmesh_base::Hlc::default(),
+            last_commit_hlc: Hlc::default(),
             rejected: BTreeSet::new(),
             rejected_order: VecDeque::new(),
             last_synced: None,
-            member: None,
+            gov,
+            removals: Vec::new(),
+            shared: BTreeSet::new(),
+            peer_members: BTreeMap::new(),
             due_prefix: due_prefix(prefix),
             due: Vec::new(),
         }
@@ -389,10 +518,292 @@ impl Replica {
         &self.config
     }
 
-    /// Sets the member this replica writes as: events of deltas it authored never make handlers
-    /// due here (a handler never runs on its event's author).
-    pub fn set_member(&mut self, member: MemberId) {
-        self.member = Some(member);
+    /// The member this replica writes as (its public key): events of its own deltas never make
+    /// handlers due here.
+    pub fn member(&self) -> MemberId {
+        self.gov.member_id()
+    }
+
+    /// Membership, roles, app and epoch at this replica's heads.
+    pub fn membership(&self) -> Membership {
+        let view = self.gov.view_at(&self.dag.heads());
+        let epoch = self.gov.epoch_id_of(&view);
+        Membership {
+            members: view.members,
+            removed: view.removed,
+            app: view.app,
+            epoch,
+        }
+    }
+
+    /// The deltas that introduced epoch `epoch` (see [`Replica::open_message`]'s `KeyUnknown`):
+    /// sent to a peer that lacks its key, for the key boxes they carry.
+    pub fn key_envelopes(&self, epoch: &Hash) -> Vec<Envelope> {
+        self.gov.key_envelopes(epoch)
+    }
+
+    /// Whether `peer` is a peer of this context.
+    pub fn has_peer(&self, peer: &NodeId) -> bool {
+        self.peers.contains(peer)
+    }
+
+    /// The governance log: each operation's delta, author, operation and whether the removal
+    /// cut voided it, in the order applied here.
+    pub fn governance(&self) -> impl Iterator<Item = (DeltaId, MemberId, &GovOp, bool)> + '_ {
+        self.gov.log()
+    }
+
+    /// Whether a delta was voided (see [`SyncEvent::Voided`]).
+    pub fn is_void(&self, id: &DeltaId) -> bool {
+        self.gov.is_void(id)
+    }
+
+    /// Invites a member with `role` until `expires_ms`: a signed link carrying the context's app,
+    /// `relay` (a multiaddr to reach the context's peers) and, sealed with the link's secret, the
+    /// epoch keys held here and the current heads. Only an admin invites.
+    pub fn invite(
+        &mut self,
+        role: Role,
+        expires_ms: u64,
+        relay: &str,
+    ) -> Result<InviteLink, SyncError> {
+        let mut heads = self.dag.heads();
+        let view = self.gov.view_at(&heads);
+        let me = self.gov.member_id();
+        if view.members.get(&me) != Some(&Role::Admin) {
+            return Err(AccessError::NotAllowed {
+                author: me,
+                op: "invite",
+            }
+            .into());
+        }
+        let app = view.app.unwrap_or(Hash::ZERO);
+        let mut keys = self.gov.held_keys();
+        let excess = keys.len().saturating_sub(crate::gov::MAX_BOX_KEYS);
+        keys.drain(..excess);
+        heads.truncate(crate::gov::MAX_INVITE_HEADS);
+        let material = KeyMaterial { keys, heads }.encode();
+        let context = self.context;
+        let kp = self.gov.me().clone();
+        Invitation::create(
+            &kp,
+            context,
+            app,
+            role,
+            expires_ms,
+            relay,
+            &material,
+            self.gov.entropy(),
+        )
+        .map_err(|_| AccessError::Seal("the invitation could not be sealed").into())
+    }
+
+    /// Writes a governance operation (see [`GovOp`]) on the current heads, checked exactly as a
+    /// peer will check it: nothing invalid is published. Returns the delta's id.
+    pub fn govern(&mut self, now_ms: u64, hlc: Hlc, op: GovOp) -> Result<DeltaId, SyncError> {
+        let payload = DeltaPayload {
+            gov: Some(op),
+            ..DeltaPayload::default()
+        };
+        let mut parents = self.dag.heads();
+        parents.truncate(tabmesh_dag::MAX_PARENTS);
+        let env = self.gov.seal(parents, hlc, &payload, &[])?;
+        let id = env.id();
+        let causal = env.clone().into_causal(id);
+        let (pos, opened) = self.gov.check(&causal, None, false)?;
+        if self.gov.admit(&causal, pos, &opened).is_some() {
+            self.removals.push(id);
+        }
+        self.record_local(now_ms, env, id);
+        Ok(id)
+    }
+
+    /// An admin shares the current epoch's keys with members known to lack them (a member that
+    /// joined concurrently with a rotation) in an empty delta; `Ok(None)` when nothing is owed or
+    /// this member is no admin.
+    pub fn settle_key_debts(
+        &mut self,
+        now_ms: u64,
+        hlc: Hlc,
+    ) -> Result<Option<DeltaId>, SyncError> {
+        let heads = self.dag.heads();
+        let view = self.gov.view_at(&heads);
+        let me = self.gov.member_id();
+        if view.members.get(&me) != Some(&Role::Admin) {
+            return Ok(None);
+        }
+        let pos = self.gov.position_at(&heads);
+        let share: Vec<(MemberId, Vec<Hash>)> = self
+            .gov
+            .debts(&pos)
+            .into_iter()
+            .map(|(m, ids)| {
+                let ids: Vec<Hash> = ids
+                    .into_iter()
+                    .filter(|id| self.gov.key(id).is_some() && !self.shared.contains(&(m, *id)))
+                    .collect();
+                (m, ids)
+            })
+            .filter(|(_, ids)| !ids.is_empty())
+            .collect();
+        if share.is_empty() || self.gov.check_writable(&heads).is_err() {
+            return Ok(None);
+        }
+        for (m, ids) in &share {
+            self.shared.extend(ids.iter().map(|id| (*m, *id)));
+        }
+        let mut parents = heads;
+        parents.truncate(tabmesh_dag::MAX_PARENTS);
+        let env = self
+            .gov
+            .seal(parents, hlc, &DeltaPayload::default(), &share)?;
+        let id = env.id();
+        let causal = env.clone().into_causal(id);
+        let pos = self.gov.position_at(&causal.parents);
+        self.gov
+            .admit(&causal, pos, &Opened::Apply(DeltaPayload::default()));
+        self.record_local(now_ms, env, id);
+        Ok(Some(id))
+    }
+
+    /// Seals `message` for `to` (this node is `from`): encrypted with the epoch `hint` names if
+    /// held (answer a peer in the epoch it asked in), else the current one; signed by this member;
+    /// `invitee` carries the invitation while this member is not admitted yet.
+    pub fn seal_message(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        message: &Message,
+        hint: Option<Hash>,
+        invitee: Option<InviteeProof>,
+    ) -> Result<Sealed, SyncError> {
+        let heads = self.dag.heads();
+        let hint = hint.or_else(|| self.peer_members.get(&to).map(|(_, e)| *e));
+        let (epoch, key) = self
+            .gov
+            .sealing_key(&heads, hint)
+            .ok_or(AccessError::KeyUnknown { epoch: Hash::ZERO })?;
+        let mut sealed = Sealed {
+            context: self.context,
+            sender: self.gov.member_id(),
+            invitee,
+            epoch,
+            nonce: self.gov.entropy().array(),
+            ciphertext: Vec::new(),
+            signature: tabmesh_auth::Signature([0; 64]),
+        };
+        let frame = crate::Frame {
+            context: self.context,
+            message: message.clone(),
+        }
+        .encode();
+        let aad = sealed.digest(&from, &to, false);
+        sealed.ciphertext = tabmesh_auth::seal(&key, &sealed.nonce, aad.as_bytes(), &frame);
+        let me = self.gov.me().clone();
+        sealed.sign(&me, &from, &to);
+        Ok(sealed)
+    }
+
+    /// Opens a message `from` sent to `to` (this node): the signature must verify, the sender
+    /// must be a member at this replica's heads — or an invitee whose invitation an admin here
+    /// signed, unexpired at `now_ms` (whether to answer is a local decision) — and the payload
+    /// must decrypt with a key held here. A replica that knows no governance yet (an invitee)
+    /// takes the ability to seal with a context key as the proof of membership.
+    pub fn open_message(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        to: NodeId,
+        sealed: &Sealed,
+    ) -> Result<Message, SyncError> {
+        if sealed.context != self.context {
+            return Err(SyncError::WrongContext {
+                expected: self.context,
+                found: sealed.context,
+            });
+        }
+        sealed
+            .verify(&from, &to)
+            .map_err(|_| AccessError::BadSignature)?;
+        if self.gov.has_genesis() {
+            let view = self.gov.view_at(&self.dag.heads());
+            let sender = sealed.sender;
+            if !view.members.contains_key(&sender) {
+                let Some(i) = &sealed.invitee else {
+                    return Err(AccessError::NotAMember { author: sender }.into());
+                };
+                let inv = &i.invitation;
+                let valid = inv.context == self.context
+                    && !view.removed.contains(&sender)
+                    && view.members.get(&inv.inviter) == Some(&Role::Admin)
+                    && inv.verify().is_ok()
+                    && inv.check_proof(sender.as_bytes(), &i.proof).is_ok();
+                if !valid {
+                    return Err(AccessError::NotAMember { author: sender }.into());
+                }
+                if inv.expires_ms < now_ms {
+                    return Err(AccessError::InvitationExpired {
+                        expires_ms: inv.expires_ms,
+                        at_ms: now_ms,
+                    }
+                    .into());
+                }
+            }
+        }
+        if self.gov.key(&sealed.epoch).is_none() {
+            // A combined epoch this replica has not derived yet.
+            let view = self.gov.view_at(&self.dag.heads());
+            self.gov.epoch_of(&view);
+        }
+        let key = self
+            .gov
+            .key(&sealed.epoch)
+            .cloned()
+            .ok_or(AccessError::KeyUnknown {
+                epoch: sealed.epoch,
+            })?;
+        let aad = sealed.digest(&from, &to, false);
+        let plain = tabmesh_auth::open(&key, &sealed.nonce, aad.as_bytes(), &sealed.ciphertext)
+            .map_err(|_| AccessError::Decrypt)?;
+        let frame = crate::Frame::decode(&plain)?;
+        if frame.context != self.context || matches!(frame.message, Message::Delta(_)) {
+            return Err(SyncError::Protocol(
+                "a sealed message carries a request or a response of its context",
+            ));
+        }
+        if self.peers.contains(&from) {
+            self.peer_members
+                .insert(from, (sealed.sender, sealed.epoch));
+        }
+        Ok(frame.message)
+    }
+
+    /// Adds a delta written here (already applied to the state and admitted by governance) to
+    /// the DAG, and queues its broadcast.
+    fn record_local(&mut self, now_ms: u64, env: Envelope, id: DeltaId) {
+        let outcome = self.dag.add(env.clone().into_causal(id), now_ms, |_| {
+            Ok::<(), SyncError>(())
+        });
+        match outcome {
+            Ok(AddOutcome::Applied(_)) => {}
+            other => {
+                // Parents are our own heads, so this cannot wait or fail; if it ever does, report
+                // it rather than publish a delta peers cannot apply.
+                self.out.push_back(Output::Event(SyncEvent::Rejected {
+                    from: None,
+                    error: match other {
+                        Err(e) => SyncError::Dag(e),
+                        Ok(_) => {
+                            SyncError::Protocol("a local delta did not apply on its own heads")
+                        }
+                    },
+                }));
+            }
+        }
+        self.applied.push(id);
+        self.metrics.deltas_applied += 1;
+        self.out.push_back(Output::Broadcast(env));
+        self.finish_input();
     }
 
     /// Handlers made due since the last call (in apply order), and after [`Replica::open`] every
@@ -415,6 +826,7 @@ impl Replica {
             pruned: self.has_pruned_history(),
             pending: stats.pending as u64,
             gc_horizon: self.state.gc_horizon(),
+            governance: self.gov.digest(),
         }
     }
 
@@ -448,7 +860,7 @@ impl Replica {
 
     /// The largest stamp any local commit wrote (a write is lifted above what it observed, so this
     /// can pass the transaction's HLC): the node's clock observes it to stay ahead.
-    pub fn last_commit_hlc(&self) -> tabmesh_base::Hlc {
+    pub fn last_commit_hlc(&self) -> Hlc {
         self.last_commit_hlc
     }
 
@@ -518,6 +930,7 @@ impl Replica {
     /// A peer went away: its requests fail now rather than at their deadline.
     pub fn remove_peer(&mut self, now_ms: u64, peer: NodeId) {
         self.peers.remove(&peer);
+        self.peer_members.remove(&peer);
         let gone: Vec<u64> = self
             .inflight
             .iter()
@@ -540,13 +953,10 @@ impl Replica {
     pub fn commit<R, E: From<SyncError>>(
         &mut self,
         now_ms: u64,
-        author: MemberId,
-        hlc: tabmesh_base::Hlc,
+        hlc: Hlc,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, E>,
     ) -> Result<(R, Option<DeltaId>), E> {
-        self.commit_with(now_ms, author, hlc, 0, None, |txn| {
-            f(txn).map(|r| (r, Vec::new()))
-        })
+        self.commit_with(now_ms, hlc, 0, None, |txn| f(txn).map(|r| (r, Vec::new())))
     }
 
     /// Like [`Replica::commit`], for an app call: `f` also returns the call's events, sealed into
@@ -557,12 +967,16 @@ impl Replica {
     pub fn commit_with<R, E: From<SyncError>>(
         &mut self,
         now_ms: u64,
-        author: MemberId,
-        hlc: tabmesh_base::Hlc,
+        hlc: Hlc,
         hop: u8,
         completes: Option<&DueHandler>,
         f: impl FnOnce(&mut Txn<'_>) -> Result<(R, Vec<AppEvent>), E>,
     ) -> Result<(R, Option<DeltaId>), E> {
+        // A member that may not write (removed, not admitted yet, or lacking the current key)
+        // learns it before its transaction runs.
+        let heads = self.dag.heads();
+        self.gov.check_writable(&heads).map_err(E::from)?;
+        let author = self.gov.member_id();
         let mut txn = self.state.txn(author, hlc);
         let (r, events) = f(&mut txn)?;
         if txn.is_empty() && events.is_empty() {
@@ -578,6 +992,7 @@ impl Replica {
             actions: Vec::new(),
             events,
             hop,
+            gov: None,
         };
         let shell_len = shell.encode().map_err(SyncError::from)?.len();
         let len = txn.encoded_len().saturating_add(shell_len);
@@ -594,47 +1009,23 @@ impl Replica {
         let payload = DeltaPayload {
             actions: commit.actions,
             ..shell
-        }
-        .encode()
-        .map_err(SyncError::from)?;
-        let mut parents = self.dag.heads();
-        parents.truncate(tabmesh_dag::MAX_PARENTS);
-        let env = Envelope {
-            context: self.context,
-            author,
-            parents,
-            hlc,
-            payload,
         };
+        let mut parents = heads;
+        parents.truncate(tabmesh_dag::MAX_PARENTS);
+        let env = self
+            .gov
+            .seal(parents, hlc, &payload, &[])
+            .map_err(E::from)?;
         let id = env.id();
-        // The state already holds the writes: the DAG only records the delta.
-        let outcome = self.dag.add(env.clone().into_causal(id), now_ms, |_| {
-            Ok::<(), SyncError>(())
-        });
-        match outcome {
-            Ok(AddOutcome::Applied(_)) => {}
-            other => {
-                // Parents are our own heads, so this cannot wait or fail; if it ever does, report
-                // it rather than publish a delta peers cannot apply.
-                self.out.push_back(Output::Event(SyncEvent::Rejected {
-                    from: None,
-                    error: match other {
-                        Err(e) => SyncError::Dag(e),
-                        Ok(_) => {
-                            SyncError::Protocol("a local delta did not apply on its own heads")
-                        }
-                    },
-                }));
-            }
-        }
+        let pos = self.gov.position_at(&env.parents);
+        // The state already holds the writes: governance and the DAG only record the delta.
+        self.gov
+            .admit(&env.clone().into_causal(id), pos, &Opened::Apply(payload));
         self.batch.extend(commit.batch);
         if let Some(d) = completes {
             self.batch.delete(d.key(&self.due_prefix));
         }
-        self.applied.push(id);
-        self.metrics.deltas_applied += 1;
-        self.out.push_back(Output::Broadcast(env));
-        self.finish_input();
+        self.record_local(now_ms, env, id);
         Ok((r, Some(id)))
     }
 
@@ -741,14 +1132,14 @@ impl Replica {
             }
             return;
         }
-        if env.payload.len() > MAX_DELTA_PAYLOAD {
+        if env.ciphertext.len() > MAX_DELTA_CIPHERTEXT {
             self.metrics.deltas_rejected += 1;
-            let len = env.payload.len();
+            let len = env.ciphertext.len();
             self.reject(
                 from,
                 SyncError::PayloadTooLarge {
                     len,
-                    max: MAX_DELTA_PAYLOAD,
+                    max: MAX_DELTA_CIPHERTEXT,
                 },
             );
             return;
@@ -758,6 +1149,34 @@ impl Replica {
             self.metrics.duplicates += 1;
             return;
         }
+        // The id is recomputed, never trusted; the author must have signed exactly it.
+        if env.verify_signature(&id).is_err() {
+            // Not remembered: the id does not cover the signature, so a forged copy must not
+            // keep the genuine delta out.
+            self.metrics.deltas_rejected += 1;
+            self.reject(
+                from,
+                SyncError::Rejected {
+                    id,
+                    reason: Box::new(AccessError::BadSignature.into()),
+                },
+            );
+            return;
+        }
+        // A removed member's delta that is not applied yet can only be void (an ancestor of its
+        // removal would be applied here already). Unless something here waits for it, one that
+        // cannot apply yet is dropped instead of buffered: its parents may exist on its author
+        // alone, which no member answers any more.
+        if self.gov.is_removed(&env.author)
+            && !self.dag.is_missing(&id)
+            && !env.parents.iter().all(|p| self.dag.is_applied(p))
+        {
+            self.metrics.deltas_voided += 1;
+            return;
+        }
+        // Keys sealed to this member are learned on arrival, before the causal order lets the
+        // delta apply: a key share must unblock deltas that wait for the key.
+        self.gov.learn_from(&env);
         let (dag, mut applier) = self.dag_and_applier();
         let outcome = dag.add(env.into_causal(id), now_ms, |d| applier.apply(d));
         match outcome {
@@ -778,11 +1197,7 @@ impl Replica {
                 }
             }
             Ok(AddOutcome::Duplicate) => self.metrics.duplicates += 1,
-            Ok(AddOutcome::Failed { error }) => {
-                self.metrics.deltas_rejected += 1;
-                self.remember_rejected(id);
-                self.reject(from, SyncError::Rejected { id, reason: error });
-            }
+            Ok(AddOutcome::Failed { error }) => self.refused(from, id, error),
             Err(e) => {
                 self.metrics.deltas_rejected += 1;
                 self.remember_rejected(id);
@@ -791,23 +1206,32 @@ impl Replica {
         }
     }
 
-    fn record_cascade(&mut self, from: Option<NodeId>, cascade: Cascade<StateError>) {
+    fn record_cascade(&mut self, from: Option<NodeId>, cascade: Cascade<SyncError>) {
         for id in &cascade.applied {
             self.wanted.remove(id);
         }
         self.metrics.deltas_applied += cascade.applied.len() as u64;
         self.applied.extend(cascade.applied);
         for failure in cascade.failed {
-            self.metrics.deltas_rejected += 1;
-            self.remember_rejected(failure.id);
-            self.reject(
-                from,
-                SyncError::Rejected {
-                    id: failure.id,
-                    reason: failure.error,
-                },
-            );
+            self.refused(from, failure.id, failure.error);
         }
+    }
+
+    /// A delta that did not apply: remembered as refused unless it only waits for a key.
+    fn refused(&mut self, from: Option<NodeId>, id: DeltaId, error: SyncError) {
+        if matches!(error, SyncError::Access(AccessError::KeyUnknown { .. })) {
+            self.metrics.key_unknown += 1;
+        } else {
+            self.metrics.deltas_rejected += 1;
+            self.remember_rejected(id);
+        }
+        self.reject(
+            from,
+            SyncError::Rejected {
+                id,
+                reason: Box::new(error),
+            },
+        );
     }
 
     /// A delta the state refused: never pulled or applied again (its children stay pending until
@@ -831,6 +1255,10 @@ impl Replica {
 
     /// Ends every input: one persist batch for everything it changed, then the events.
     fn finish_input(&mut self) {
+        if !self.removals.is_empty() {
+            self.settle_removals();
+        }
+        self.batch.extend(self.gov.take_batch());
         self.batch.extend(self.dag.take_changes(&self.dag_prefix));
         if !self.batch.is_empty() {
             let batch = std::mem::take(&mut self.batch);
@@ -912,10 +1340,17 @@ impl Replica {
 
     /// A peer that is not backing off, chosen with the replica's seeded generator.
     fn pick_peer(&mut self, now_ms: u64, avoid: Option<NodeId>) -> Option<NodeId> {
+        let removed = self.membership().removed;
         let ready: Vec<NodeId> = self
             .peers
             .iter()
             .filter(|p| Some(**p) != avoid)
+            // A peer known to write as a removed member is not asked anything.
+            .filter(|p| {
+                self.peer_members
+                    .get(p)
+                    .is_none_or(|(m, _)| !removed.contains(m))
+            })
             .filter(|p| {
                 self.backoff
                     .get(p)
@@ -953,6 +1388,9 @@ impl Replica {
         self.metrics.pending_evicted += stale.len() as u64;
         if self.dag.stats(now_ms).applied > self.config.compact_after {
             self.dag.prune(self.config.compact_retain);
+            let dag = &self.dag;
+            // Pruned ids stay satisfied parents: their positions stay too.
+            self.gov.retain_positions(|id| dag.is_applied(id));
         }
         self.frozen.retain(|_, f| f.expires > now_ms);
         self.collect_garbage(now_ms);
@@ -965,13 +1403,13 @@ impl Replica {
         let Some(synced) = self.last_synced else {
             return;
         };
-        let horizon = tabmesh_base::Hlc::new(
+        let horizon = Hlc::new(
             now_ms
                 .min(synced)
                 .saturating_sub(self.config.tombstone_retention_ms),
             0,
         );
-        if horizon == tabmesh_base::Hlc::default() {
+        if horizon == Hlc::default() {
             return;
         }
         let removed = self.change_state(|s| {
@@ -1018,15 +1456,11 @@ impl Replica {
     /// The horizon a peer announced, capped at what an honest peer can have collected by now
     /// (`now − retention`, plus the clock drift the HLC tolerates): a peer cannot make us forget
     /// anything newer than our own retention.
-    pub(super) fn peer_horizon(
-        &self,
-        now_ms: u64,
-        announced: tabmesh_base::Hlc,
-    ) -> tabmesh_base::Hlc {
+    pub(super) fn peer_horizon(&self, now_ms: u64, announced: Hlc) -> Hlc {
         let cap = now_ms
             .saturating_sub(self.config.tombstone_retention_ms)
             .saturating_add(tabmesh_base::MAX_DRIFT_MS);
-        announced.min(tabmesh_base::Hlc::new(cap, 0))
+        announced.min(Hlc::new(cap, 0))
     }
 
     fn start_session(&mut self, now_ms: u64, peer: Option<NodeId>) {
@@ -1047,7 +1481,7 @@ impl Replica {
             pruned_at_peer: Vec::new(),
             force_repair: false,
             pages: 0,
-            peer_horizon: tabmesh_base::Hlc::default(),
+            peer_horizon: Hlc::default(),
             peer_has_state: false,
         });
         self.send_request(now_ms, peer, Purpose::Session, Request::Summary);
@@ -1111,6 +1545,9 @@ impl Replica {
             (Step::Merkle(walk), response) => self.merkle_response(now_ms, from, walk, response),
             (Step::Have, Response::Have { applied }) => self.have(now_ms, from, applied),
             (Step::Verify, Response::Summary(remote)) => self.verify(now_ms, remote),
+            (Step::Governance { then, remote }, Response::Governance { entries, next }) => {
+                self.governance_page(now_ms, from, (then, remote), entries, next)
+            }
             (Step::Snapshot(join), response) => {
                 self.snapshot_response(now_ms, from, join, response)
             }
@@ -1147,6 +1584,30 @@ impl Replica {
             // (with equal roots it is empty, and the verification records what the peer has).
             protocol = Protocol::MerkleCompare;
         }
+        if protocol == Protocol::Snapshot || remote.governance != local.governance {
+            // The peer's governance log first: who may write, with which keys, and which deltas
+            // a removal voids (a snapshot joiner has none yet).
+            self.set_step(
+                Some(protocol),
+                Step::Governance {
+                    then: protocol,
+                    remote: remote.governance,
+                },
+            );
+            self.send_request(
+                now_ms,
+                peer,
+                Purpose::Session,
+                Request::Governance { from: 0 },
+            );
+            return;
+        }
+        self.run_protocol(now_ms, peer, protocol);
+    }
+
+    /// Runs the protocol a session chose (after the governance logs agree, for all but a
+    /// snapshot).
+    fn run_protocol(&mut self, now_ms: u64, peer: NodeId, protocol: Protocol) {
         let slot = match protocol {
             Protocol::None => 0,
             Protocol::DeltaSync => 1,
@@ -1174,6 +1635,64 @@ impl Replica {
                 );
             }
         }
+    }
+
+    /// A page of a peer's governance log: the operations missing here are installed (each
+    /// checked as if it arrived through the DAG, at the position the peer gives it); then the next
+    /// page, or the session's protocol — a state comparison only if both logs now agree (else a
+    /// state here or there may still hold what a removal voids: deltas are exchanged instead).
+    fn governance_page(
+        &mut self,
+        now_ms: u64,
+        peer: NodeId,
+        (then, remote): (Protocol, Hash),
+        entries: Vec<crate::GovEntry>,
+        next: Option<u32>,
+    ) {
+        match self.gov.install(entries) {
+            Ok(added) if added > 0 && then == Protocol::Snapshot => {}
+            Ok(added) if added > 0 => {
+                self.state_replaced |= self.settle_installed();
+                // Their deltas come through the DAG too (a removal takes effect once its delta,
+                // after its ancestors, is applied here).
+                let missing: Vec<DeltaId> = self
+                    .gov
+                    .unapplied()
+                    .into_iter()
+                    .filter(|id| !self.dag.is_applied(id) && !self.rejected.contains(id))
+                    .collect();
+                self.wanted.want(now_ms, &missing, Some(peer));
+                self.pump_pulls(now_ms);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.end_session(now_ms, SessionOutcome::Failed(SessionFailure::Invalid(e)));
+                return;
+            }
+        }
+        if let Some(from) = next {
+            self.set_step(None, Step::Governance { then, remote });
+            self.send_request(now_ms, peer, Purpose::Session, Request::Governance { from });
+            return;
+        }
+        let protocol = match then {
+            Protocol::MerkleCompare if self.gov.digest() != remote => Protocol::DeltaSync,
+            other => other,
+        };
+        self.run_protocol(now_ms, peer, protocol);
+    }
+
+    /// After operations were installed from a peer's log: a removal among them may cut deltas
+    /// applied here (their removals are checked like ones applied through the DAG).
+    fn settle_installed(&mut self) -> bool {
+        let before = self.metrics.rebuilds;
+        for (_, r) in self.gov.removals() {
+            if !self.removals.contains(&r) {
+                self.removals.push(r);
+            }
+        }
+        self.settle_removals();
+        self.metrics.rebuilds != before
     }
 
     fn delta_page(
@@ -1296,10 +1815,130 @@ impl Replica {
             batch: &mut self.batch,
             metrics: &mut self.metrics,
             due_prefix: &self.due_prefix,
-            member: self.member,
             due: &mut self.due,
+            gov: &mut self.gov,
+            forced: None,
+            removals: &mut self.removals,
+            out: &mut self.out,
         };
         (&mut self.dag, applier)
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // The removal cut.
+
+    /// Checks the removals this input recorded: when the removed member (or a join on its
+    /// invitations) has applied deltas here that are not ancestors of its removal, they are void
+    /// and the state is rebuilt without them.
+    fn settle_removals(&mut self) {
+        self.removals.clear();
+        // Deltas the cut voids that were applied here (not void yet): rebuild without them.
+        if self.cut().keys().any(|id| !self.gov.is_void(id)) {
+            self.rebuild();
+        }
+        // Buffered deltas of removed members that nothing waits for can only be void, and may
+        // wait for parents only their author holds.
+        let gov = &self.gov;
+        let discarded = self
+            .dag
+            .discard_pending(|d, waited_for| !waited_for && gov.is_removed(&d.payload.author));
+        self.metrics.deltas_voided += discarded.len() as u64;
+    }
+
+    /// The retained ancestors of a delta.
+    fn ancestors(&self, id: &DeltaId) -> BTreeSet<DeltaId> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<DeltaId> = self
+            .dag
+            .get(id)
+            .map(|d| d.parents.clone())
+            .unwrap_or_default();
+        while let Some(p) = stack.pop() {
+            if seen.insert(p) {
+                if let Some(d) = self.dag.get(&p) {
+                    stack.extend(d.parents.iter().copied());
+                }
+            }
+        }
+        seen
+    }
+
+    /// The deltas the removal cut voids: for every removal, the removed member's deltas and the
+    /// joins on its invitations that are not ancestors of the removal.
+    fn cut(&self) -> BTreeMap<DeltaId, VoidReason> {
+        let mut forced = BTreeMap::new();
+        for (m, r) in self.gov.removals() {
+            let past = self.ancestors(&r);
+            let joins = self.gov.joins_invited_by(&m);
+            for d in self.dag.applied_in_order() {
+                // A removal is judged by its causal past alone: never cut. Whether a governance
+                // operation precedes the removal, positions tell exactly.
+                let before = self
+                    .gov
+                    .precedes(&d.id, &r)
+                    .unwrap_or_else(|| past.contains(&d.id));
+                if d.id == r || before || self.gov.removal_target(&d.id).is_some() {
+                    continue;
+                }
+                if d.payload.author == m {
+                    forced.insert(d.id, VoidReason::AuthorRemoved);
+                } else if joins.contains(&d.id) {
+                    forced.entry(d.id).or_insert(VoidReason::InviterRemoved);
+                }
+            }
+        }
+        forced
+    }
+
+    /// Rebuilds the state by replaying the retained deltas in apply order with the removal cut
+    /// applied: the governance operations it cuts are marked void in place (positions keep
+    /// their meaning), the data deltas it cuts — and those that no longer pass — stay in the DAG
+    /// as void. State this replica holds only from peers (a snapshot, Merkle repair, pruned
+    /// history) is not in the DAG: it comes back with the next sync session with a peer of the
+    /// same governance.
+    fn rebuild(&mut self) {
+        let forced = self.cut();
+        self.gov.void_records(&forced);
+        let deltas: Vec<CausalDelta<Body>> = self
+            .dag
+            .applied_in_order()
+            .filter(|d| !self.gov.is_record(&d.id))
+            .cloned()
+            .collect();
+        let horizon = self.state.gc_horizon();
+        let fresh = State::new(self.state.prefix());
+        let old = std::mem::replace(&mut self.state, fresh);
+        let mut removals = Vec::new();
+        let mut applier = Applier {
+            state: &mut self.state,
+            batch: &mut self.batch,
+            metrics: &mut self.metrics,
+            due_prefix: &self.due_prefix,
+            due: &mut self.due,
+            gov: &mut self.gov,
+            forced: Some(&forced),
+            removals: &mut removals,
+            out: &mut self.out,
+        };
+        for d in &deltas {
+            if applier.apply(d).is_err() {
+                let pos = applier.gov.position_at(&d.parents);
+                applier
+                    .gov
+                    .admit(d, pos, &Opened::Void(VoidReason::AdmissionVoid, None));
+            }
+        }
+        let batch = self.state.adopt_gc_horizon(horizon);
+        self.batch.extend(batch);
+        for e in old.entities() {
+            if self.state.entity(&e.id()).is_none() {
+                self.batch.delete(old.record_key(&e.id()));
+            }
+        }
+        self.metrics.rebuilds += 1;
+        let root = self.state.root_hash();
+        self.out
+            .push_back(Output::Event(SyncEvent::Rebuilt { root }));
     }
 
     /// Records that the state already holds `heads` (as checkpoint heads) and `satisfied` (as
@@ -1328,6 +1967,10 @@ impl Replica {
         for c in cascades {
             self.record_cascade(None, c);
         }
+        // Governance operations installed from a peer's log whose deltas are now covered.
+        let dag = &self.dag;
+        let activated = self.gov.mark_covered(|id| dag.is_applied(id));
+        self.removals.extend(activated);
     }
 }
 
@@ -1340,20 +1983,52 @@ struct Applier<'a> {
     batch: &'a mut WriteBatch,
     metrics: &'a mut SyncMetrics,
     due_prefix: &'a [u8],
-    member: Option<MemberId>,
     due: &'a mut Vec<DueHandler>,
+    gov: &'a mut Governance,
+    /// While rebuilding: the deltas the removal cut voids (and no handler becomes due).
+    forced: Option<&'a BTreeMap<DeltaId, VoidReason>>,
+    removals: &'a mut Vec<DeltaId>,
+    out: &'a mut VecDeque<Output>,
 }
 
 impl Applier<'_> {
-    fn apply(&mut self, d: &CausalDelta<Body>) -> Result<(), StateError> {
-        let payload = DeltaPayload::decode(&d.payload.payload)?;
-        let applied = self.state.apply_counted(&payload.actions)?;
-        self.batch.extend(applied.batch);
-        self.metrics.ancient_dropped += applied.dropped as u64;
-        if self.member == Some(d.payload.author) {
-            // Never on the author.
+    /// Governance decides (membership at the delta's position, the removal cut, epoch, decrypt,
+    /// the operation's rules); then the payload joins the state and its events make handlers due.
+    fn apply(&mut self, d: &CausalDelta<Body>) -> Result<(), SyncError> {
+        let forced = self.forced.and_then(|f| f.get(&d.id).copied());
+        let (pos, opened) = self.gov.check(d, forced, self.forced.is_some())?;
+        let mut payload = None;
+        match &opened {
+            Opened::Apply(p) => {
+                let applied = self.state.apply_counted(&p.actions)?;
+                self.batch.extend(applied.batch);
+                self.metrics.ancient_dropped += applied.dropped as u64;
+                payload = Some((p.events.clone(), p.hop));
+            }
+            Opened::Void(reason, _) => {
+                self.metrics.deltas_voided += 1;
+                self.out.push_back(Output::Event(SyncEvent::Voided {
+                    id: d.id,
+                    author: d.payload.author,
+                    reason: *reason,
+                }));
+            }
+        }
+        if self.gov.admit(d, pos, &opened).is_some() {
+            self.removals.push(d.id);
+        }
+        let Some((events, hop)) = payload else {
+            return Ok(());
+        };
+        if self.forced.is_some() || self.gov.member_id() == d.payload.author {
+            // Never on the author, and never again while rebuilding.
             return Ok(());
         }
+        let payload = DeltaPayload {
+            events,
+            hop,
+            ..DeltaPayload::default()
+        };
         for (i, event) in payload.events.into_iter().enumerate() {
             let Ok(index) = u16::try_from(i) else { break };
             if event.handler.is_none() {
@@ -1386,6 +2061,12 @@ fn due_prefix(prefix: &[u8]) -> Vec<u8> {
     p
 }
 
+fn gov_prefix(prefix: &[u8]) -> Vec<u8> {
+    let mut p = prefix.to_vec();
+    p.extend_from_slice(b"g/");
+    p
+}
+
 fn state_prefix(prefix: &[u8]) -> Vec<u8> {
     let mut p = prefix.to_vec();
     p.extend_from_slice(b"s/");
@@ -1400,6 +2081,7 @@ fn response_name(r: &Response) -> &'static str {
         Response::Entities { .. } => "unexpected entities response",
         Response::PushAck { .. } => "unexpected push ack",
         Response::Have { .. } => "unexpected have response",
+        Response::Governance { .. } => "unexpected governance response",
         Response::SnapshotPage { .. } => "unexpected snapshot page",
         Response::Refused(_) => "refusal",
     }

@@ -78,6 +78,9 @@ pub struct Summary {
     /// entity the sender lacks that is entirely older than this is its collected deletion, and the
     /// other side forgets it instead of pushing it back.
     pub gc_horizon: Hlc,
+    /// A digest of the governance operations the sender applied: replicas that differ in it do
+    /// not compare states (a state may still hold what a removal voids), they exchange deltas.
+    pub governance: Hash,
 }
 
 impl Summary {
@@ -157,6 +160,12 @@ pub enum Request {
         /// Their ids.
         ids: Vec<DeltaId>,
     },
+    /// The responder's governance log from index `from` (a snapshot joiner installs it before
+    /// the state, so it knows who may write).
+    Governance {
+        /// The first index wanted.
+        from: u32,
+    },
     /// Forget these entities: the requester pulled them in a Merkle comparison and dropped them,
     /// each being entirely older than its GC horizon `horizon` (a deletion it collected). The
     /// responder forgets, with its subtree, each one it holds that is entirely older than
@@ -168,6 +177,21 @@ pub enum Request {
         ids: Vec<EntityId>,
     },
 }
+
+/// One governance operation as a peer installs it: the delta, the maximal governance operations
+/// of its causal past (earlier in the responder's log) and whether the removal cut voided it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GovEntry {
+    /// The governance delta.
+    pub envelope: Envelope,
+    /// The maximal governance operations of its causal past (at most [`MAX_IDS`]).
+    pub past: Vec<DeltaId>,
+    /// Voided by the removal cut.
+    pub void: bool,
+}
+
+/// The most governance entries one response carries.
+pub const MAX_GOV_ENTRIES: usize = 256;
 
 /// Why a peer did not answer a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,6 +257,13 @@ pub enum Response {
     Have {
         /// Those ids.
         applied: Vec<DeltaId>,
+    },
+    /// A page of the responder's governance log.
+    Governance {
+        /// Entries from the requested index on, in log order.
+        entries: Vec<GovEntry>,
+        /// The index of the next page, or `None` when the log ends here.
+        next: Option<u32>,
     },
     /// Not answered.
     Refused(Refusal),
@@ -418,6 +449,9 @@ fn encode_request(w: &mut Writer, req: &Request) {
             w.u8(7);
             encode_ids(w, ids);
         }
+        Request::Governance { from } => {
+            w.u8(9).u32(*from);
+        }
         Request::Forget { horizon, ids } => {
             w.u8(8);
             horizon.encode(w);
@@ -460,6 +494,7 @@ fn decode_request(r: &mut Reader<'_>) -> Result<Request, SyncError> {
             horizon: Hlc::decode(r)?,
             ids: decode_ids(r, "entity ids")?,
         },
+        9 => Request::Governance { from: r.u32()? },
         tag => {
             return Err(CodecError::InvalidTag {
                 what: "request",
@@ -481,6 +516,7 @@ fn encode_response(w: &mut Writer, resp: &Response) {
                 .bool(s.pruned)
                 .u64(s.pending);
             s.gc_horizon.encode(w);
+            w.hash(&s.governance);
         }
         Response::Deltas {
             deltas,
@@ -539,6 +575,18 @@ fn encode_response(w: &mut Writer, resp: &Response) {
             encode_ids(w, satisfied);
             encode_cursor(w, *next);
         }
+        Response::Governance { entries, next } => {
+            w.u8(8).len(entries.len());
+            for g in entries {
+                g.envelope.encode(w);
+                encode_ids(w, &g.past);
+                w.bool(g.void);
+            }
+            match next {
+                None => w.u8(0),
+                Some(n) => w.u8(1).u32(*n),
+            };
+        }
         Response::Have { applied } => {
             w.u8(7);
             encode_ids(w, applied);
@@ -565,6 +613,7 @@ fn decode_response(r: &mut Reader<'_>) -> Result<Response, SyncError> {
             pruned: r.bool()?,
             pending: r.u64()?,
             gc_horizon: Hlc::decode(r)?,
+            governance: r.hash()?,
         }),
         1 => {
             let n = r.count("deltas", MAX_DELTAS, 80)?;
@@ -643,6 +692,21 @@ fn decode_response(r: &mut Reader<'_>) -> Result<Response, SyncError> {
         7 => Response::Have {
             applied: decode_ids(r, "delta ids")?,
         },
+        8 => {
+            let n = r.count("governance entries", MAX_GOV_ENTRIES, 150)?;
+            let mut entries = Vec::with_capacity(n);
+            for _ in 0..n {
+                let envelope = Envelope::decode(r)?;
+                let past = decode_ids(r, "governance entry position")?;
+                entries.push(GovEntry {
+                    envelope,
+                    past,
+                    void: r.bool()?,
+                });
+            }
+            let next = if r.bool()? { Some(r.u32()?) } else { None };
+            Response::Governance { entries, next }
+        }
         tag => {
             return Err(CodecError::InvalidTag {
                 what: "response",

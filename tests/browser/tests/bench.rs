@@ -8,8 +8,9 @@
 //! time. The native figure is `cargo bench -p tabmesh-node` (same calls, same inputs).
 #![cfg(js_host)]
 
-use tabmesh_base::{ContextId, NodeId};
-use tabmesh_node::{NodeConfig, NodeCore};
+use tabmesh_auth::Keypair;
+use tabmesh_base::ContextId;
+use tabmesh_node::{NodeConfig, NodeCore, Seed};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test};
 
@@ -18,7 +19,6 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 /// The example app, embedded at compile time (`$TABMESH_APPS_DIR`, set by the script).
 const KV_STORE: &[u8] = include_bytes!(concat!(env!("TABMESH_APPS_DIR"), "/kv-store.wasm"));
 
-const CTX: ContextId = ContextId([4; 32]);
 const T0: u64 = 1_767_225_600_000;
 /// Untimed calls before each measurement.
 const WARM_UP_MS: f64 = 1_000.0;
@@ -54,12 +54,18 @@ impl Run {
 
 /// Calls `method` with `inputs` in turn, as the native bench does (outputs drained like a
 /// driver): `WARM_UP_MS` untimed, then at least `MEASURE_MS` timed.
-fn measure(node: &mut NodeCore, i: &mut u64, method: &str, inputs: &[Vec<u8>]) -> Run {
+fn measure(
+    node: &mut NodeCore,
+    ctx: ContextId,
+    i: &mut u64,
+    method: &str,
+    inputs: &[Vec<u8>],
+) -> Run {
     let mut batch = |node: &mut NodeCore| {
         for _ in 0..BATCH {
             *i += 1;
             let input = &inputs[(*i % inputs.len() as u64) as usize];
-            let out = node.execute(T0 + *i, CTX, method, input);
+            let out = node.execute(T0 + *i, ctx, method, input);
             assert!(out.is_ok(), "{method}: {out:?}");
             while node.poll_output().is_some() {}
         }
@@ -82,8 +88,13 @@ fn measure(node: &mut NodeCore, i: &mut u64, method: &str, inputs: &[Vec<u8>]) -
 
 #[wasm_bindgen_test]
 fn execute_calls_per_second_on_kv_store() {
-    let mut node = NodeCore::new(NodeId([1; 32]), NodeConfig::default(), 1);
-    node.create_context(T0, CTX, KV_STORE, b"")
+    let mut node = NodeCore::new(
+        Keypair::from_secret([1; 32]),
+        NodeConfig::default(),
+        Seed::from_u64(1),
+    );
+    let (ctx, _) = node
+        .create_context(T0, Some(KV_STORE), b"")
         .expect("context created");
     while node.poll_output().is_some() {}
     let sets: Vec<Vec<u8>> = (0..1_000u64)
@@ -91,8 +102,8 @@ fn execute_calls_per_second_on_kv_store() {
         .collect();
     let gets = vec![br#"{"key":"key-1"}"#.to_vec()];
     let mut i = 0;
-    let set = measure(&mut node, &mut i, "set", &sets);
-    let get = measure(&mut node, &mut i, "get", &gets);
+    let set = measure(&mut node, ctx, &mut i, "set", &sets);
+    let get = measure(&mut node, ctx, &mut i, "get", &gets);
     console_log!(
         r#"{{"bench":"runtime-browser","app":"kv-store.wasm","path":"NodeCore::execute","clock":"performance.now","target":"wasm32-unknown-unknown","profile":"release","execute_set":{},"execute_get":{}}}"#,
         set.json(),

@@ -1,13 +1,13 @@
 use tabmesh_testkit::test;
 
-use tabmesh_base::{ContextId, DeltaId, MemberId, MemoryKv, NodeId};
-use tabmesh_node::{NodeConfig, NodeCore, NodeError, NodeEvent, Output, TimerKey};
+use tabmesh_auth::Role;
+use tabmesh_base::{Hash, MemoryKv};
+use tabmesh_node::{NodeConfig, NodeCore, NodeError, NodeEvent, Output, Seed, TimerKey, Wire};
 use tabmesh_runtime::abi::{decode_result, Op, StorageOp, Value};
 use tabmesh_runtime::RuntimeError;
-use tabmesh_sync::{DeltaPayload, Frame, Message, MAX_HOPS};
+use tabmesh_sync::{Message, MAX_HOPS};
 
-pub(super) const CTX: ContextId = ContextId([4; 32]);
-pub(super) const T0: u64 = 1_767_225_600_000;
+use super::net::{epoch_keys, node, node_key, node_with, open_payload, Net, FAR, T0};
 
 /// Every ABI import the test app uses.
 const IMPORTS: &str = r#"
@@ -126,83 +126,6 @@ pub(super) fn incr(field: &str) -> Vec<u8> {
     .encode()
 }
 
-/// Nodes on a perfect network that delivers every publish to every other node hosting the
-/// context (in order), persisting every batch.
-pub(super) struct Net {
-    pub(super) nodes: Vec<NodeCore>,
-    pub(super) disks: Vec<MemoryKv>,
-    pub(super) events: Vec<Vec<NodeEvent>>,
-    pub(super) now: u64,
-}
-
-impl Net {
-    pub(super) fn new(n: u8) -> Net {
-        Net {
-            nodes: (1..=n)
-                .map(|i| NodeCore::new(NodeId([i; 32]), NodeConfig::default(), u64::from(i)))
-                .collect(),
-            disks: (0..n).map(|_| MemoryKv::new()).collect(),
-            events: (0..n).map(|_| Vec::new()).collect(),
-            now: T0,
-        }
-    }
-
-    pub(super) fn tick(&mut self) -> u64 {
-        self.now += 10;
-        self.now
-    }
-
-    /// Delivers until quiet.
-    pub(super) fn pump(&mut self) {
-        loop {
-            let mut queue = Vec::new();
-            for i in 0..self.nodes.len() {
-                while let Some(o) = self.nodes[i].poll_output() {
-                    match o {
-                        Output::Persist(b) => self.disks[i].apply(&b),
-                        Output::Publish { bytes, .. } => queue.push((i, bytes)),
-                        Output::Notify(e) => self.events[i].push(e),
-                        _ => {}
-                    }
-                }
-            }
-            if queue.is_empty() {
-                return;
-            }
-            for (from, bytes) in queue {
-                let from_id = self.nodes[from].id();
-                for to in 0..self.nodes.len() {
-                    if to != from && self.nodes[to].replica(&CTX).is_some() {
-                        let now = self.tick();
-                        self.nodes[to].handle_message(now, from_id, &bytes);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Handlers each node ran: `(cause, index)`.
-    pub(super) fn ran(&self, i: usize) -> Vec<(DeltaId, u16)> {
-        self.events[i]
-            .iter()
-            .filter_map(|e| match e {
-                NodeEvent::HandlerRan { cause, index, .. } => Some((*cause, *index)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    pub(super) fn failed(&self, i: usize) -> Vec<NodeError> {
-        self.events[i]
-            .iter()
-            .filter_map(|e| match e {
-                NodeEvent::HandlerFailed { error, .. } => Some(error.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
 fn value(outcome: &tabmesh_node::ExecOutcome) -> Value {
     decode_result(outcome.return_value.as_deref().unwrap())
         .unwrap()
@@ -212,16 +135,25 @@ fn value(outcome: &tabmesh_node::ExecOutcome) -> Value {
 #[test]
 fn storage_writes_through_execute_become_one_delta_and_reads_make_none() {
     let app = handler_app();
-    let mut a = NodeCore::new(NodeId([1; 32]), NodeConfig::default(), 1);
-    let init = a.create_context(T0, CTX, &app, b"").unwrap();
+    let mut a = node(1);
+    let (ctx, init) = a.create_context(T0, Some(&app), b"").unwrap();
     assert!(
         init.delta.is_some(),
-        "the init hook's writes are the genesis delta"
+        "the init hook's writes are a delta, the one after the genesis"
     );
-    let state = a.state(&CTX).unwrap();
+    let state = a.state(&ctx).unwrap();
     assert_eq!(state.register("init").unwrap().get(), Some(&b"done"[..]));
-    let genesis = a.replica(&CTX).unwrap().dag().heads();
-    assert_eq!(genesis, vec![init.delta.unwrap()]);
+    let heads = a.replica(&ctx).unwrap().dag().heads();
+    assert_eq!(heads, vec![init.delta.unwrap()]);
+    let init_delta = a.replica(&ctx).unwrap().dag().get(&heads[0]).unwrap();
+    assert_eq!(
+        init_delta.parents.len(),
+        1,
+        "the init delta follows the genesis"
+    );
+    assert_eq!(a.replica(&ctx).unwrap().dag().stats(T0).applied, 2);
+    assert_eq!(a.app(&ctx), Some(Hash::of(&app)));
+    assert_eq!(a.membership(&ctx).unwrap().app, Some(Hash::of(&app)));
     let mut disk = MemoryKv::new();
     while let Some(o) = a.poll_output() {
         if let Output::Persist(b) = o {
@@ -230,7 +162,7 @@ fn storage_writes_through_execute_become_one_delta_and_reads_make_none() {
     }
 
     let w = a
-        .execute(T0 + 1, CTX, "op", &put("kv", b"k", b"v"))
+        .execute(T0 + 1, ctx, "op", &put("kv", b"k", b"v"))
         .unwrap();
     assert_eq!(value(&w), Value::Unit);
     let delta = w.delta.expect("a write is a delta");
@@ -246,12 +178,18 @@ fn storage_writes_through_execute_become_one_delta_and_reads_make_none() {
     }
     let (bytes, d) = published.expect("published");
     assert_eq!(d, delta);
-    let Message::Delta(env) = Frame::decode(&bytes).unwrap().message else {
+    let Wire::Gossip(frame) = Wire::decode(&bytes).unwrap() else {
+        panic!("a delta is gossiped")
+    };
+    let Message::Delta(env) = frame.message else {
         panic!()
     };
-    let payload = DeltaPayload::decode(&env.payload).unwrap();
+    assert_eq!(env.author, a.member(&ctx).unwrap());
+    // The payload travels encrypted; the epoch key opens it.
+    let payload = open_payload(&env, &epoch_keys(&mut a, ctx));
     assert!(!payload.actions.is_empty());
     assert_eq!((payload.events.len(), payload.hop), (0, 0));
+    assert!(payload.gov.is_none());
 
     // A nested path: map `m`, entry `inner` (a map), key `x`.
     let nested = StorageOp {
@@ -263,7 +201,7 @@ fn storage_writes_through_execute_become_one_delta_and_reads_make_none() {
         },
     }
     .encode();
-    a.execute(T0 + 2, CTX, "op", &nested).unwrap();
+    a.execute(T0 + 2, ctx, "op", &nested).unwrap();
 
     // Reads answer and make no delta.
     let get = StorageOp {
@@ -272,11 +210,11 @@ fn storage_writes_through_execute_become_one_delta_and_reads_make_none() {
         op: Op::MapGet { key: b"k" },
     }
     .encode();
-    let heads = a.replica(&CTX).unwrap().dag().heads();
-    let r = a.execute(T0 + 3, CTX, "op", &get).unwrap();
+    let heads = a.replica(&ctx).unwrap().dag().heads();
+    let r = a.execute(T0 + 3, ctx, "op", &get).unwrap();
     assert_eq!((value(&r), r.delta), (Value::Bytes(b"v".to_vec()), None));
-    assert_eq!(a.replica(&CTX).unwrap().dag().heads(), heads);
-    let state = a.state(&CTX).unwrap();
+    assert_eq!(a.replica(&ctx).unwrap().dag().heads(), heads);
+    let state = a.state(&ctx).unwrap();
     assert_eq!(
         state.map("m").unwrap().map(b"inner").unwrap().get(b"x"),
         Some(&b"y"[..])
@@ -288,14 +226,14 @@ fn storage_writes_through_execute_become_one_delta_and_reads_make_none() {
         op: Op::CounterGet,
     }
     .encode();
-    let refused = a.execute(T0 + 4, CTX, "op", &wrong).unwrap();
+    let refused = a.execute(T0 + 4, ctx, "op", &wrong).unwrap();
     assert!(decode_result(refused.return_value.as_deref().unwrap())
         .unwrap()
         .is_err());
 
     // Random bytes come from the call's seeded generator: two calls at two stamps differ.
-    let r1 = a.execute(T0 + 5, CTX, "random", b"").unwrap();
-    let r2 = a.execute(T0 + 6, CTX, "random", b"").unwrap();
+    let r1 = a.execute(T0 + 5, ctx, "random", b"").unwrap();
+    let r2 = a.execute(T0 + 6, ctx, "random", b"").unwrap();
     assert_eq!(r1.return_value.as_ref().map(Vec::len), Some(16));
     assert_ne!(r1.return_value, r2.return_value);
 
@@ -305,29 +243,36 @@ fn storage_writes_through_execute_become_one_delta_and_reads_make_none() {
             disk.apply(&b);
         }
     }
-    let mut b = NodeCore::load(NodeId([1; 32]), NodeConfig::default(), 1, T0 + 10, &disk).unwrap();
-    assert_eq!(b.app(&CTX), a.app(&CTX));
-    let r = b.execute(T0 + 11, CTX, "op", &get).unwrap();
+    let mut b = NodeCore::load(
+        node_key(1),
+        NodeConfig::default(),
+        Seed::from_u64(1),
+        T0 + 10,
+        &disk,
+    )
+    .unwrap();
+    assert_eq!(b.app(&ctx), a.app(&ctx));
+    let r = b.execute(T0 + 11, ctx, "op", &get).unwrap();
     assert_eq!(value(&r), Value::Bytes(b"v".to_vec()));
 }
 
 #[test]
 fn a_trap_discards_every_write_and_makes_no_delta() {
-    let mut a = NodeCore::new(NodeId([1; 32]), NodeConfig::default(), 1);
-    a.create_context(T0, CTX, &handler_app(), b"").unwrap();
+    let mut a = node(1);
+    let (ctx, _) = a.create_context(T0, Some(&handler_app()), b"").unwrap();
     while a.poll_output().is_some() {}
-    let root = a.state(&CTX).unwrap().root_hash();
-    let heads = a.replica(&CTX).unwrap().dag().heads();
+    let root = a.state(&ctx).unwrap().root_hash();
+    let heads = a.replica(&ctx).unwrap().dag().heads();
     let err = a
-        .execute(T0 + 1, CTX, "fail", &put("kv", b"k", b"v"))
+        .execute(T0 + 1, ctx, "fail", &put("kv", b"k", b"v"))
         .unwrap_err();
     assert!(
         matches!(err, NodeError::Runtime(RuntimeError::Trap(_))),
         "{err:?}"
     );
-    assert_eq!(a.state(&CTX).unwrap().root_hash(), root);
-    assert!(a.state(&CTX).unwrap().map("kv").unwrap().is_empty());
-    assert_eq!(a.replica(&CTX).unwrap().dag().heads(), heads);
+    assert_eq!(a.state(&ctx).unwrap().root_hash(), root);
+    assert!(a.state(&ctx).unwrap().map("kv").unwrap().is_empty());
+    assert_eq!(a.replica(&ctx).unwrap().dag().heads(), heads);
     let mut outs = Vec::new();
     while let Some(o) = a.poll_output() {
         outs.push(o);
@@ -338,15 +283,14 @@ fn a_trap_discards_every_write_and_makes_no_delta() {
     );
     // Unknown methods, hooks called as methods and contexts without an app are errors too.
     assert!(matches!(
-        a.execute(T0 + 2, CTX, "nope", b""),
+        a.execute(T0 + 2, ctx, "nope", b""),
         Err(NodeError::Runtime(RuntimeError::UnknownMethod(_)))
     ));
     assert!(matches!(
-        a.execute(T0 + 2, CTX, "__tabmesh_init", b""),
+        a.execute(T0 + 2, ctx, "__tabmesh_init", b""),
         Err(NodeError::Runtime(RuntimeError::UnknownMethod(_)))
     ));
-    let other = ContextId([5; 32]);
-    a.open_context(T0, other).unwrap();
+    let (other, _) = a.create_context(T0, None, b"").unwrap();
     assert_eq!(
         a.execute(T0 + 3, other, "op", b""),
         Err(NodeError::NoApp(other))
@@ -356,10 +300,11 @@ fn a_trap_discards_every_write_and_makes_no_delta() {
         r#"(module (memory (export "memory") 1) (func (export "__tabmesh_init") unreachable))"#,
     )
     .unwrap();
-    let third = ContextId([6; 32]);
-    assert!(a.create_context(T0, third, &bad, b"").is_err());
-    assert!(a.replica(&third).is_none());
-    // Custom merge functions are out of scope: a module exporting one is refused, typed.
+    let hosted: Vec<_> = a.contexts().collect();
+    assert!(a.create_context(T0, Some(&bad), b"").is_err());
+    assert_eq!(a.contexts().collect::<Vec<_>>(), hosted);
+    // Custom merge functions are out of scope: a module exporting one is refused, typed, to found
+    // a context or to become a context's app.
     let merging = wat::parse_str(
         r#"(module (memory (export "memory") 1) (func (export "__tabmesh_merge")))"#,
     )
@@ -369,39 +314,40 @@ fn a_trap_discards_every_write_and_makes_no_delta() {
         export: "__tabmesh_merge".into(),
     });
     assert_eq!(
-        a.create_context(T0, third, &merging, b"").map(|_| ()),
+        a.create_context(T0, Some(&merging), b"").map(|_| ()),
         Err(unsupported.clone())
     );
-    assert_eq!(a.join_context(T0, third, &merging), Err(unsupported));
-    assert!(a.replica(&third).is_none());
+    assert_eq!(a.change_app(T0, ctx, &merging), Err(unsupported));
+    assert_eq!(a.contexts().collect::<Vec<_>>(), hosted);
+    assert_eq!(a.app(&ctx), Some(Hash::of(&handler_app())));
+    // A node never joins a context it hosts.
+    let link = a.invite(ctx, Role::Member, FAR, "").unwrap();
     assert_eq!(
-        a.create_context(T0, CTX, &handler_app(), b""),
-        Err(NodeError::ContextExists(CTX))
+        a.join_context(T0, &link, None),
+        Err(NodeError::ContextExists(ctx))
     );
 }
 
 #[test]
 fn handlers_run_once_on_every_receiver_and_never_on_the_author() {
     let app = handler_app();
-    let mut net = Net::new(3);
-    net.nodes[0].create_context(T0, CTX, &app, b"").unwrap();
-    net.nodes[1].join_context(T0, CTX, &app).unwrap();
-    net.nodes[2].join_context(T0, CTX, &app).unwrap();
-    net.pump();
+    let mut net = Net::start(3, Some(&app), b"");
+    let ctx = net.ctx;
     assert_eq!(
         net.nodes[1]
-            .state(&CTX)
+            .state(&ctx)
             .unwrap()
             .register("init")
             .unwrap()
             .get(),
         Some(&b"done"[..]),
-        "joiners get the init state as a delta, never run init"
+        "joiners get the init state from members, never run init"
     );
+    assert!(net.ran(1).is_empty() && net.ran(2).is_empty());
 
     let now = net.tick();
     let out = net.nodes[0]
-        .execute(now, CTX, "op_emit", &incr("hits"))
+        .execute(now, ctx, "op_emit", &incr("hits"))
         .unwrap();
     assert_eq!(out.events.len(), 1);
     let cause = out.delta.unwrap();
@@ -409,23 +355,32 @@ fn handlers_run_once_on_every_receiver_and_never_on_the_author() {
     assert!(net.ran(0).is_empty(), "never on the author");
     assert_eq!(net.ran(1), vec![(cause, 0)]);
     assert_eq!(net.ran(2), vec![(cause, 0)]);
+    let members: Vec<_> = net.nodes.iter().map(|n| n.member(&ctx).unwrap()).collect();
     for n in &net.nodes {
-        let s = n.state(&CTX).unwrap();
+        let s = n.state(&ctx).unwrap();
         assert_eq!(
             s.counter("hits").unwrap().value(),
             3,
             "author + two handlers"
         );
+        // The executor id a handler sees is its node's member key in the context.
         let seen = s.map("seen").unwrap();
         let who: Vec<&[u8]> = seen.keys().collect();
         assert_eq!(who.len(), 2);
-        assert!(!seen.contains_key(&MemberId([1; 32]).0));
-        assert!(seen.contains_key(&MemberId([2; 32]).0));
+        assert!(!seen.contains_key(&members[0].0));
+        assert!(seen.contains_key(&members[1].0));
+        assert!(seen.contains_key(&members[2].0));
     }
-    // A module that is not the context's app is refused.
+    // A module that is not the context's app is refused, to join or to attach.
     let other = wat::parse_str(r#"(module (memory (export "memory") 1))"#).unwrap();
+    let link = net.nodes[0].invite(ctx, Role::Member, FAR, "").unwrap();
     assert!(matches!(
-        net.nodes[1].join_context(T0, CTX, &other),
+        node(9).join_context(net.now, &link, Some(&other)),
+        Err(NodeError::AppMismatch { .. })
+    ));
+    let now = net.tick();
+    assert!(matches!(
+        net.nodes[1].attach_app(now, ctx, &other),
         Err(NodeError::AppMismatch { .. })
     ));
 }
@@ -433,12 +388,10 @@ fn handlers_run_once_on_every_receiver_and_never_on_the_author() {
 #[test]
 fn a_handler_chain_stops_at_the_hop_bound_with_a_reported_error() {
     let app = handler_app();
-    let mut net = Net::new(2);
-    net.nodes[0].create_context(T0, CTX, &app, b"").unwrap();
-    net.nodes[1].join_context(T0, CTX, &app).unwrap();
-    net.pump();
+    let mut net = Net::start(2, Some(&app), b"");
+    let ctx = net.ctx;
     let now = net.tick();
-    net.nodes[0].execute(now, CTX, "chain", b"").unwrap();
+    net.nodes[0].execute(now, ctx, "chain", b"").unwrap();
     net.pump();
     // Hops 1..=8 alternate between the two nodes; hop 9 is dropped where it would have run.
     let runs = net.ran(0).len() + net.ran(1).len();
@@ -450,7 +403,7 @@ fn a_handler_chain_stops_at_the_hop_bound_with_a_reported_error() {
     );
     for n in &net.nodes {
         assert_eq!(
-            n.state(&CTX).unwrap().counter("chain").unwrap().value(),
+            n.state(&ctx).unwrap().counter("chain").unwrap().value(),
             1 + u128::from(MAX_HOPS)
         );
         assert_eq!(n.due_handlers(), 0);
@@ -460,13 +413,11 @@ fn a_handler_chain_stops_at_the_hop_bound_with_a_reported_error() {
 #[test]
 fn due_handlers_are_replayed_after_a_crash_and_complete_once_persisted() {
     let app = handler_app();
-    let mut net = Net::new(2);
-    net.nodes[0].create_context(T0, CTX, &app, b"").unwrap();
-    net.nodes[1].join_context(T0, CTX, &app).unwrap();
-    net.pump();
+    let mut net = Net::start(2, Some(&app), b"");
+    let ctx = net.ctx;
     let now = net.tick();
     let cause = net.nodes[0]
-        .execute(now, CTX, "op_emit", &incr("hits"))
+        .execute(now, ctx, "op_emit", &incr("hits"))
         .unwrap()
         .delta
         .unwrap();
@@ -479,7 +430,8 @@ fn due_handlers_are_replayed_after_a_crash_and_complete_once_persisted() {
     // Node 1 applies it and runs the handler, but crashes after persisting only the first batch
     // (the one that applied the delta and recorded the due handler).
     let now = net.tick();
-    net.nodes[1].handle_message(now, NodeId([1; 32]), &publish.unwrap());
+    let from = net.nodes[0].id();
+    net.nodes[1].handle_message(now, from, &publish.unwrap());
     let mut batches = Vec::new();
     let mut ran = 0;
     while let Some(o) = net.nodes[1].poll_output() {
@@ -498,8 +450,14 @@ fn due_handlers_are_replayed_after_a_crash_and_complete_once_persisted() {
     disk.apply(&batches[0]);
 
     // After the restart the handler runs again (at least once) ...
-    let mut restarted =
-        NodeCore::load(NodeId([2; 32]), NodeConfig::default(), 2, now + 100, &disk).unwrap();
+    let mut restarted = NodeCore::load(
+        node_key(2),
+        NodeConfig::default(),
+        Seed::from_u64(2),
+        now + 100,
+        &disk,
+    )
+    .unwrap();
     let mut again = 0;
     while let Some(o) = restarted.poll_output() {
         match o {
@@ -511,7 +469,7 @@ fn due_handlers_are_replayed_after_a_crash_and_complete_once_persisted() {
     assert_eq!(again, 1);
     assert_eq!(
         restarted
-            .state(&CTX)
+            .state(&ctx)
             .unwrap()
             .counter("hits")
             .unwrap()
@@ -519,8 +477,14 @@ fn due_handlers_are_replayed_after_a_crash_and_complete_once_persisted() {
         2
     );
     // ... and once its delta is persisted, never again.
-    let mut third =
-        NodeCore::load(NodeId([2; 32]), NodeConfig::default(), 2, now + 200, &disk).unwrap();
+    let mut third = NodeCore::load(
+        node_key(2),
+        NodeConfig::default(),
+        Seed::from_u64(2),
+        now + 200,
+        &disk,
+    )
+    .unwrap();
     while let Some(o) = third.poll_output() {
         assert!(
             !matches!(o, Output::Notify(NodeEvent::HandlerRan { .. })),
@@ -534,21 +498,26 @@ fn due_handlers_are_replayed_after_a_crash_and_complete_once_persisted() {
 fn handlers_of_a_context_without_an_app_wait_for_one() {
     let app = handler_app();
     let mut net = Net::new(2);
-    net.nodes[0].create_context(T0, CTX, &app, b"").unwrap();
-    net.nodes[1].open_context(T0, CTX).unwrap();
+    let (ctx, _) = net.nodes[0].create_context(T0, Some(&app), b"").unwrap();
+    net.ctx = ctx;
     net.pump();
+    // Node 1 joins without the module.
+    net.join(1, 0, Role::Member, None);
+    assert_eq!(net.nodes[1].app(&ctx), None);
     let now = net.tick();
     net.nodes[0]
-        .execute(now, CTX, "op_emit", &incr("hits"))
+        .execute(now, ctx, "op_emit", &incr("hits"))
         .unwrap();
     net.pump();
     assert!(net.ran(1).is_empty());
     assert_eq!(net.nodes[1].due_handlers(), 1);
     let now = net.tick();
-    net.nodes[1].join_context(now, CTX, &app).unwrap();
+    net.nodes[1].attach_app(now, ctx, &app).unwrap();
     net.pump();
     assert_eq!(net.ran(1).len(), 1);
     assert_eq!(net.nodes[1].due_handlers(), 0);
+    assert_eq!(net.nodes[1].app(&ctx), Some(Hash::of(&app)));
+    assert_eq!(net.root(0), net.root(1));
 }
 
 #[test]
@@ -556,27 +525,36 @@ fn handlers_left_over_by_a_busy_input_run_when_the_handlers_timer_fires() {
     let app = handler_app();
     let mut config = NodeConfig::default();
     config.handlers_per_input = 1;
-    let mut a = NodeCore::new(NodeId([1; 32]), NodeConfig::default(), 1);
-    let mut b = NodeCore::new(NodeId([2; 32]), config, 2);
-    a.create_context(T0, CTX, &app, b"").unwrap();
-    b.join_context(T0, CTX, &app).unwrap();
-    a.peer_joined(T0, CTX, b.id());
-    b.peer_joined(T0, CTX, a.id());
-    // `b` gets the genesis (so it is not empty and will not take a snapshot) ...
+    let mut a = node(1);
+    let mut b = node_with(2, config);
+    let (ctx, _) = a.create_context(T0, Some(&app), b"").unwrap();
+    let link = a.invite(ctx, Role::Member, FAR, "").unwrap();
+    b.join_context(T0, &link, Some(&app)).unwrap();
+    a.peer_joined(T0, ctx, b.id());
+    b.peer_joined(T0, ctx, a.id());
+    // `b` gets the genesis and the init delta (so it is not empty and will not take a snapshot),
+    // and writes its join ...
     while let Some(o) = a.poll_output() {
         if let Output::Publish { bytes, .. } = o {
             b.handle_message(T0, a.id(), &bytes);
         }
     }
+    assert!(!b.is_joining(&ctx));
+    while let Some(o) = b.poll_output() {
+        if let Output::Publish { bytes, .. } = o {
+            a.handle_message(T0, b.id(), &bytes);
+        }
+    }
+    assert_eq!(a.membership(&ctx).unwrap().members.len(), 2);
     // ... then misses the gossip: it catches up with one delta-sync page of three handler events.
     for i in 0..3 {
-        a.execute(T0 + 1 + i, CTX, "op_emit", &incr("hits"))
+        a.execute(T0 + 1 + i, ctx, "op_emit", &incr("hits"))
             .unwrap();
     }
     while a.poll_output().is_some() {}
     while b.poll_output().is_some() {}
     let now = T0 + 100;
-    b.sync_now(now, CTX);
+    b.sync_now(now, ctx);
     let mut armed = Vec::new();
     for _ in 0..20 {
         let mut to_a = Vec::new();
@@ -634,5 +612,5 @@ fn handlers_left_over_by_a_busy_input_run_when_the_handlers_timer_fires() {
     });
     assert!(!rearmed, "nothing due: not armed");
     // Three writes of `a`, and `b`'s three handlers each incremented `hits` once.
-    assert_eq!(b.state(&CTX).unwrap().counter("hits").unwrap().value(), 6);
+    assert_eq!(b.state(&ctx).unwrap().counter("hits").unwrap().value(), 6);
 }

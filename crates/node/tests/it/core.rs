@@ -1,39 +1,30 @@
 use tabmesh_base::{codec::Writer, ContextId, Hlc, KvRead, MemoryKv, NodeId, MAX_DRIFT_MS};
-use tabmesh_node::{NodeConfig, NodeCore, NodeError, NodeEvent, Output, TimerKey};
-use tabmesh_sync::{Envelope, Frame, Message, Refusal, Request, Response, SyncError};
+use tabmesh_node::{NodeConfig, NodeCore, NodeError, NodeEvent, Output, Seed, TimerKey, Wire};
+use tabmesh_sync::{Message, SyncError};
 use tabmesh_testkit::test;
 
-const CTX: ContextId = ContextId([3; 32]);
-const T0: u64 = 1_767_225_600_000;
-
-fn node(n: u8) -> NodeCore {
-    NodeCore::new(NodeId([n; 32]), NodeConfig::default(), u64::from(n))
-}
-
-fn drain(node: &mut NodeCore, disk: &mut MemoryKv) -> Vec<Output> {
-    let mut out = Vec::new();
-    while let Some(o) = node.poll_output() {
-        if let Output::Persist(b) = &o {
-            disk.apply(b);
-        }
-        out.push(o);
-    }
-    out
-}
+use super::net::{drain, node, node_key, stranger_request, Net, T0};
 
 #[test]
 fn a_commit_persists_before_it_publishes_and_arms_the_context_timer() {
     let mut a = node(1);
     let mut disk = MemoryKv::new();
-    a.open_context(T0, CTX).unwrap();
+    let (ctx, created) = a.create_context(T0, None, b"").unwrap();
+    assert_eq!(created.delta, None, "no app, no init delta");
     let opened = drain(&mut a, &mut disk);
-    assert!(opened.contains(&Output::Subscribe(CTX)));
+    assert!(opened.contains(&Output::Subscribe(ctx)));
     assert!(opened
         .iter()
-        .any(|o| matches!(o, Output::ArmTimer { key: TimerKey::Context(c), .. } if *c == CTX)));
+        .any(|o| matches!(o, Output::ArmTimer { key: TimerKey::Context(c), .. } if *c == ctx)));
+    // The genesis is the context's first delta, published like any other.
+    let genesis = a.replica(&ctx).unwrap().dag().heads();
+    assert_eq!(genesis.len(), 1);
+    assert!(opened
+        .iter()
+        .any(|o| matches!(o, Output::Publish { delta, .. } if *delta == genesis[0])));
 
     let ((), id) = a
-        .commit(T0 + 5, CTX, |txn| {
+        .commit(T0 + 5, ctx, |txn| {
             txn.register("title")?.set(b"hi")?;
             Ok(())
         })
@@ -52,10 +43,16 @@ fn a_commit_persists_before_it_publishes_and_arms_the_context_timer() {
         panic!()
     };
     assert_eq!(Some(*delta), id);
-    let Message::Delta(env) = Frame::decode(bytes).unwrap().message else {
+    let Wire::Gossip(frame) = Wire::decode(bytes).unwrap() else {
+        panic!("a delta is gossiped")
+    };
+    assert_eq!(frame.context, ctx);
+    let Message::Delta(env) = frame.message else {
         panic!()
     };
     assert_eq!(env.id(), *delta);
+    assert_eq!(env.parents, genesis);
+    assert_eq!(env.author, a.member(&ctx).unwrap());
     // Exactly one persist batch for the commit.
     assert_eq!(
         out.iter()
@@ -66,12 +63,12 @@ fn a_commit_persists_before_it_publishes_and_arms_the_context_timer() {
 }
 
 #[test]
-fn a_restarted_node_has_its_contexts_state_and_clock() {
+fn a_restarted_node_has_its_key_contexts_state_and_clock() {
     let mut a = node(1);
     let mut disk = MemoryKv::new();
-    a.open_context(T0, CTX).unwrap();
+    let (ctx, _) = a.create_context(T0, None, b"").unwrap();
     for i in 0..5u64 {
-        a.commit(T0 + i, CTX, |txn| {
+        a.commit(T0 + i, ctx, |txn| {
             txn.counter("n")?.increment(1)?;
             Ok(())
         })
@@ -80,25 +77,31 @@ fn a_restarted_node_has_its_contexts_state_and_clock() {
     drain(&mut a, &mut disk);
     let clock = a.clock();
 
+    // The node key is stored with the first batch.
+    let key = NodeCore::stored_node_key(&disk).expect("the node key is stored");
+    assert_eq!(key.public(), node_key(1).public());
     // Restart with the wall clock an hour behind: the clock resumes, it does not go back.
     let mut b = NodeCore::load(
-        NodeId([1; 32]),
+        key,
         NodeConfig::default(),
-        9,
+        Seed::from_u64(9),
         T0 - 3_600_000,
         &disk,
     )
     .unwrap();
+    assert_eq!(b.id(), a.id());
+    assert_eq!(b.member(&ctx), a.member(&ctx), "the member key is stored");
+    assert_eq!(b.membership(&ctx), a.membership(&ctx));
     let out = drain(&mut b, &mut MemoryKv::new());
-    assert!(out.contains(&Output::Subscribe(CTX)));
-    assert_eq!(b.contexts().collect::<Vec<_>>(), vec![CTX]);
-    assert_eq!(b.state(&CTX).unwrap().counter("n").unwrap().value(), 5);
+    assert!(out.contains(&Output::Subscribe(ctx)));
+    assert_eq!(b.contexts().collect::<Vec<_>>(), vec![ctx]);
+    assert_eq!(b.state(&ctx).unwrap().counter("n").unwrap().value(), 5);
     assert_eq!(
-        b.state(&CTX).unwrap().root_hash(),
-        a.state(&CTX).unwrap().root_hash()
+        b.state(&ctx).unwrap().root_hash(),
+        a.state(&ctx).unwrap().root_hash()
     );
     assert_eq!(b.clock(), clock);
-    b.commit(T0 - 3_600_000, CTX, |txn| {
+    b.commit(T0 - 3_600_000, ctx, |txn| {
         txn.counter("n")?.increment(1)?;
         Ok(())
     })
@@ -108,73 +111,59 @@ fn a_restarted_node_has_its_contexts_state_and_clock() {
 
 #[test]
 fn two_nodes_converge_through_their_outputs() {
-    let (mut a, mut b) = (node(1), node(2));
-    let (mut da, mut db) = (MemoryKv::new(), MemoryKv::new());
-    for n in [&mut a, &mut b] {
-        n.open_context(T0, CTX).unwrap();
-    }
-    a.peer_joined(T0, CTX, b.id());
-    b.peer_joined(T0, CTX, a.id());
-    a.commit(T0 + 1, CTX, |txn| {
-        txn.text("doc")?.insert(0, "hello")?;
-        Ok(())
-    })
-    .unwrap();
-    b.commit(T0 + 2, CTX, |txn| {
-        txn.text("doc")?.insert(0, "world ")?;
-        Ok(())
-    })
-    .unwrap();
-    // Route publishes and sends until both are quiet.
-    let mut now = T0 + 10;
-    for _ in 0..50 {
-        let oa = drain(&mut a, &mut da);
-        let ob = drain(&mut b, &mut db);
-        if oa
-            .iter()
-            .chain(&ob)
-            .all(|o| !matches!(o, Output::Publish { .. } | Output::Send { .. }))
-        {
-            break;
-        }
-        for o in oa {
-            match o {
-                Output::Publish { bytes, .. } | Output::Send { bytes, .. } => {
-                    b.handle_message(now, a.id(), &bytes)
-                }
-                _ => {}
-            }
-        }
-        for o in ob {
-            match o {
-                Output::Publish { bytes, .. } | Output::Send { bytes, .. } => {
-                    a.handle_message(now, b.id(), &bytes)
-                }
-                _ => {}
-            }
-        }
-        now += 5;
-    }
-    let (sa, sb) = (a.state(&CTX).unwrap(), b.state(&CTX).unwrap());
+    let mut net = Net::start(2, None, b"");
+    let ctx = net.ctx;
+    let now = net.tick();
+    net.nodes[0]
+        .commit(now, ctx, |txn| {
+            txn.text("doc")?.insert(0, "hello")?;
+            Ok(())
+        })
+        .unwrap();
+    net.nodes[1]
+        .commit(now + 1, ctx, |txn| {
+            txn.text("doc")?.insert(0, "world ")?;
+            Ok(())
+        })
+        .unwrap();
+    net.pump();
+    let (sa, sb) = (
+        net.nodes[0].state(&ctx).unwrap(),
+        net.nodes[1].state(&ctx).unwrap(),
+    );
     assert_eq!(sa.root_hash(), sb.root_hash());
     assert_eq!(
         sa.text("doc").unwrap().to_string(),
         sb.text("doc").unwrap().to_string()
     );
     assert_eq!(sa.text("doc").unwrap().len(), 11);
+    // Both are members with their own keys.
+    let m = net.nodes[0].membership(&ctx).unwrap();
+    assert_eq!(m, net.nodes[1].membership(&ctx).unwrap());
+    assert_eq!(m.members.len(), 2);
+    assert_ne!(net.nodes[0].member(&ctx), net.nodes[1].member(&ctx));
     // Both wrote their batches: reopening either gives the same root.
-    let ra = NodeCore::load(a.id(), NodeConfig::default(), 1, now, &da).unwrap();
-    assert_eq!(ra.state(&CTX).unwrap().root_hash(), sa.root_hash());
+    for i in 0..2 {
+        let r = NodeCore::load(
+            node_key(i as u8 + 1),
+            NodeConfig::default(),
+            Seed::from_u64(1),
+            net.now,
+            &net.disks[i],
+        )
+        .unwrap();
+        assert_eq!(r.state(&ctx).unwrap().root_hash(), sa.root_hash());
+    }
 }
 
 #[test]
 fn garbage_bytes_are_reported_and_change_nothing() {
     let mut a = node(1);
     let mut disk = MemoryKv::new();
-    a.open_context(T0, CTX).unwrap();
+    a.create_context(T0, None, b"").unwrap();
     drain(&mut a, &mut disk);
     let before = disk.clone();
-    for bytes in [&b""[..], &[0xff, 1, 2][..], &[1; 40][..]] {
+    for bytes in [&b""[..], &[0xff, 1, 2][..], &[1; 40][..], &[1, 7, 0][..]] {
         a.handle_message(T0, NodeId([9; 32]), bytes);
         let out = drain(&mut a, &mut disk);
         assert!(
@@ -192,72 +181,77 @@ fn garbage_bytes_are_reported_and_change_nothing() {
 }
 
 #[test]
-fn a_request_about_an_unknown_context_is_refused() {
+fn a_request_about_an_unknown_context_gets_no_answer() {
     let mut a = node(1);
-    let req = Frame {
-        context: ContextId([8; 32]),
-        message: Message::Request {
-            id: 77,
-            body: Request::Summary,
-        },
-    };
-    a.handle_message(T0, NodeId([2; 32]), &req.encode());
-    let out = drain(&mut a, &mut MemoryKv::new());
-    let [Output::Send { to, bytes }] = out.as_slice() else {
-        panic!("{out:?}")
-    };
-    assert_eq!(*to, NodeId([2; 32]));
-    let frame = Frame::decode(bytes).unwrap();
-    assert_eq!(
-        frame.message,
-        Message::Response {
-            id: 77,
-            body: Response::Refused(Refusal::UnknownContext)
-        }
+    let unknown = ContextId([8; 32]);
+    let stranger = NodeId([2; 32]);
+    a.handle_message(
+        T0,
+        stranger,
+        &stranger_request(unknown, stranger, a.id(), 5),
     );
+    let out = drain(&mut a, &mut MemoryKv::new());
+    // Silence tells a stranger nothing, not even that the context is unknown here.
+    assert!(out.is_empty(), "{out:?}");
 }
 
 #[test]
 fn a_far_future_delta_is_accepted_and_reported_and_does_not_drag_the_clock() {
-    let mut a = node(1);
-    a.open_context(T0, CTX).unwrap();
-    drain(&mut a, &mut MemoryKv::new());
-    let future = Hlc::new(T0 + 24 * 3_600_000, 0);
-    let payload = tabmesh_sync::DeltaPayload::default().encode().unwrap();
-    let env = Envelope {
-        context: CTX,
-        author: tabmesh_base::MemberId([5; 32]),
-        parents: vec![],
-        hlc: future,
-        payload,
-    };
-    let id = env.id();
-    let frame = Frame {
-        context: CTX,
-        message: Message::Delta(env),
-    };
-    a.handle_message(T0, NodeId([5; 32]), &frame.encode());
-    let out = drain(&mut a, &mut MemoryKv::new());
-    assert!(out.iter().any(|o| matches!(o, Output::Notify(NodeEvent::ClockFarAhead { ahead_ms, .. }) if *ahead_ms == 24 * 3_600_000)));
+    let mut net = Net::start(2, None, b"");
+    let ctx = net.ctx;
+    // Node 1's wall clock is a day ahead.
+    let future = net.now + 24 * 3_600_000;
+    let ((), id) = net.nodes[1]
+        .commit(future, ctx, |txn| {
+            txn.register("r")?.set(b"from the future")?;
+            Ok(())
+        })
+        .unwrap();
+    let id = id.unwrap();
+    let publish = std::iter::from_fn(|| net.nodes[1].poll_output())
+        .find_map(|o| match o {
+            Output::Publish { bytes, .. } => Some(bytes),
+            _ => None,
+        })
+        .unwrap();
+    let now = net.now;
+    let from = net.nodes[1].id();
+    let a = &mut net.nodes[0];
+    a.handle_message(now, from, &publish);
+    let out = drain(a, &mut MemoryKv::new());
+    assert!(out.iter().any(|o| matches!(o, Output::Notify(NodeEvent::ClockFarAhead { ahead_ms, .. }) if *ahead_ms >= 24 * 3_600_000)), "{out:?}");
     assert!(
-        a.replica(&CTX).unwrap().dag().is_applied(&id),
+        a.replica(&ctx).unwrap().dag().is_applied(&id),
         "acceptance never depends on our clock"
     );
-    assert!(a.clock() <= Hlc::new(T0 + MAX_DRIFT_MS, 0));
+    assert!(a.clock() <= Hlc::new(now + MAX_DRIFT_MS, 0));
 }
 
 #[test]
 fn unknown_contexts_and_a_corrupt_store_are_typed_errors() {
     let mut a = node(1);
-    let err = a.commit(T0, CTX, |_| Ok(())).unwrap_err();
-    assert_eq!(err, NodeError::UnknownContext(CTX));
+    let ctx = ContextId([3; 32]);
+    let err = a.commit(T0, ctx, |_| Ok(())).unwrap_err();
+    assert_eq!(err, NodeError::UnknownContext(ctx));
+    assert_eq!(a.rotate_key(T0, ctx), Err(NodeError::UnknownContext(ctx)));
+    assert!(matches!(
+        a.invite(ctx, tabmesh_auth::Role::Member, T0, ""),
+        Err(NodeError::UnknownContext(_))
+    ));
 
     let mut disk = MemoryKv::new();
     let mut batch = tabmesh_base::WriteBatch::new();
     batch.put(b"n/ctx/short".to_vec(), Vec::new());
     disk.apply(&batch);
     assert_eq!(
-        NodeCore::load(NodeId([1; 32]), NodeConfig::default(), 1, T0, &disk).unwrap_err(),
+        NodeCore::load(
+            node_key(1),
+            NodeConfig::default(),
+            Seed::from_u64(1),
+            T0,
+            &disk
+        )
+        .unwrap_err(),
         NodeError::CorruptIndex
     );
     let mut disk = MemoryKv::new();
@@ -267,8 +261,52 @@ fn unknown_contexts_and_a_corrupt_store_are_typed_errors() {
     batch.put(b"n/clock".to_vec(), w.finish());
     disk.apply(&batch);
     assert!(matches!(
-        NodeCore::load(NodeId([1; 32]), NodeConfig::default(), 1, T0, &disk),
+        NodeCore::load(
+            node_key(1),
+            NodeConfig::default(),
+            Seed::from_u64(1),
+            T0,
+            &disk
+        ),
         Err(NodeError::Codec(_))
     ));
     assert!(disk.get(b"n/clock").is_some());
+}
+
+#[test]
+fn a_non_member_cannot_commit() {
+    // A node that joined another context writes nothing here: it does not host this one, and a
+    // replica whose member is not admitted refuses the write before it runs.
+    let mut net = Net::start(2, None, b"");
+    let now = net.tick();
+    let (other, _) = net.nodes[1].create_context(now, None, b"").unwrap();
+    assert_eq!(
+        net.nodes[0].commit(now, other, |_| Ok(())).unwrap_err(),
+        NodeError::UnknownContext(other)
+    );
+    // An invitee whose join is not written yet is not a member.
+    let mut c = node(3);
+    let link = net.nodes[0].invite(net.ctx, tabmesh_auth::Role::Member, net.now + 1_000, "");
+    let ctx = c.join_context(now, &link.unwrap(), None).unwrap();
+    assert!(c.is_joining(&ctx));
+    let err = c
+        .commit(now, ctx, |txn| {
+            txn.register("r")?.set(b"x")?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            NodeError::Sync(SyncError::Access(
+                tabmesh_sync::AccessError::NotAMember { .. }
+            ))
+        ),
+        "{err:?}"
+    );
+    let out = drain(&mut c, &mut MemoryKv::new());
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Publish { .. })),
+        "{out:?}"
+    );
 }

@@ -9,7 +9,7 @@ use tabmesh_testkit::test;
 
 use tabmesh_node::{ExecOutcome, NodeCore};
 
-use super::apps::{Net, CTX, T0};
+use super::net::Net;
 
 fn app(name: &str) -> Vec<u8> {
     tabmesh_testkit::example_app(name).unwrap_or_else(|e| panic!("{e}"))
@@ -22,29 +22,22 @@ fn ret(o: &ExecOutcome) -> String {
 fn call(net: &mut Net, i: usize, method: &str, input: &str) -> ExecOutcome {
     let now = net.tick();
     let out = net.nodes[i]
-        .execute(now, CTX, method, input.as_bytes())
+        .execute(now, net.ctx, method, input.as_bytes())
         .unwrap_or_else(|e| panic!("{method}({input}) on node {i}: {e}"));
     out
 }
 
-/// Node 0 creates the context with `module` (init `args`), the others join; genesis delivered.
+/// Node 0 creates the context with `module` (init `args`), the others join with invitations and
+/// catch up; every join delivered.
 fn started(n: u8, module: &[u8], args: &str) -> Net {
-    let mut net = Net::new(n);
-    net.nodes[0]
-        .create_context(T0, CTX, module, args.as_bytes())
-        .unwrap();
-    for i in 1..usize::from(n) {
-        net.nodes[i].join_context(T0, CTX, module).unwrap();
-    }
-    net.pump();
-    net
+    Net::start(n, Some(module), args.as_bytes())
 }
 
 fn same_roots(net: &Net) {
     let roots: Vec<_> = net
         .nodes
         .iter()
-        .map(|n: &NodeCore| n.state(&CTX).unwrap().root_hash())
+        .map(|n: &NodeCore| n.state(&net.ctx).unwrap().root_hash())
         .collect();
     assert!(roots.windows(2).all(|w| w[0] == w[1]), "{roots:?}");
 }
@@ -75,7 +68,8 @@ fn kv_store_executes_through_node_core_and_replicates() {
     same_roots(&net);
     // A call the app refuses (bad arguments) keeps nothing.
     let now = net.tick();
-    assert!(net.nodes[0].execute(now, CTX, "set", b"not json").is_err());
+    let ctx = net.ctx;
+    assert!(net.nodes[0].execute(now, ctx, "set", b"not json").is_err());
 }
 
 #[test]

@@ -58,6 +58,10 @@ impl Replica {
                     .collect(),
             },
             Request::Forget { horizon, ids } => self.serve_forget(now_ms, &ids, horizon),
+            Request::Governance { from } => {
+                let (entries, next) = self.gov.entries(from, RESPONSE_BUDGET);
+                Response::Governance { entries, next }
+            }
         }
     }
 
@@ -103,7 +107,7 @@ impl Replica {
             let bytes: usize = page
                 .deltas
                 .iter()
-                .map(|d| d.payload.payload.len() + 200)
+                .map(|d| d.payload.ciphertext.len() + 200)
                 .sum();
             if bytes > RESPONSE_BUDGET && limit > 1 {
                 limit /= 2;
@@ -132,18 +136,28 @@ impl Replica {
             match self.dag.get(id) {
                 Some(d)
                     if deltas.len() < MAX_DELTAS
-                        && bytes + d.payload.payload.len() <= RESPONSE_BUDGET =>
+                        && bytes + d.payload.ciphertext.len() <= RESPONSE_BUDGET =>
                 {
-                    bytes += d.payload.payload.len() + 200;
+                    bytes += d.payload.ciphertext.len() + 200;
                     deltas.push(Envelope::from_causal(self.context, d));
                 }
                 Some(_) => {}
-                None => {
-                    if self.dag.is_applied(id) {
-                        pruned = true;
+                None => match self.gov.record_envelope(id) {
+                    // Governance deltas outlive pruning: who is a member must stay learnable.
+                    Some(env)
+                        if deltas.len() < MAX_DELTAS
+                            && bytes + env.ciphertext.len() <= RESPONSE_BUDGET =>
+                    {
+                        bytes += env.ciphertext.len() + 200;
+                        deltas.push(env.clone());
                     }
-                    unavailable.push(*id);
-                }
+                    _ => {
+                        if self.dag.is_applied(id) {
+                            pruned = true;
+                        }
+                        unavailable.push(*id);
+                    }
+                },
             }
         }
         Response::Deltas {

@@ -306,6 +306,7 @@ impl Replica {
         self.batch.extend(batch);
         self.state_replaced = true;
         self.metrics.snapshots_installed += 1;
+
         self.cover(&join.heads, &join.satisfied, join.root);
         let pulled = join.received;
         self.end_session(now_ms, SessionOutcome::Converged { pulled, pushed: 0 });

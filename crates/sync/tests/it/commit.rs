@@ -2,11 +2,11 @@
 
 use tabmesh_testkit::test;
 
-use tabmesh_base::{Hlc, MemberId};
+use tabmesh_base::Hlc;
 use tabmesh_state::{StateError, MAX_VALUE_LEN};
 use tabmesh_sync::{Output, SyncError, MAX_DELTA_PAYLOAD};
 
-use super::support::{drain_outputs, Sim, MAP};
+use super::support::{drain_outputs, genesis_id, Sim, MAP};
 
 #[test]
 fn a_transaction_that_writes_nothing_makes_no_delta() {
@@ -14,13 +14,12 @@ fn a_transaction_that_writes_nothing_makes_no_delta() {
     let now = sim.now;
     let r = &mut sim.nodes[0].replica;
     let (len, id) = r
-        .commit::<usize, SyncError>(now, MemberId([1; 32]), Hlc::new(now, 0), |t| {
-            Ok(t.state().map(MAP)?.len())
-        })
+        .commit::<usize, SyncError>(now, Hlc::new(now, 0), |t| Ok(t.state().map(MAP)?.len()))
         .unwrap();
     assert_eq!((len, id), (0, None));
     assert!(drain_outputs(r).is_empty());
-    assert!(r.dag().heads().is_empty());
+    // The genesis stays the only head.
+    assert_eq!(r.dag().heads(), vec![genesis_id()]);
 }
 
 #[test]
@@ -30,7 +29,7 @@ fn a_failing_transaction_changes_nothing() {
     let (root, heads) = (sim.root(0), sim.r(0).dag().heads());
     let now = sim.now;
     let r = &mut sim.nodes[0].replica;
-    let res = r.commit::<(), SyncError>(now, MemberId([1; 32]), Hlc::new(now, 9), |t| {
+    let res = r.commit::<(), SyncError>(now, Hlc::new(now, 9), |t| {
         t.map(MAP)?.insert(b"b", b"2")?;
         Err(SyncError::Protocol("the app gave up"))
     });
@@ -50,7 +49,7 @@ fn a_transaction_over_the_delta_limit_changes_nothing() {
     let value = vec![7u8; MAX_VALUE_LEN];
     let n = MAX_DELTA_PAYLOAD / MAX_VALUE_LEN + 1;
     let r = &mut sim.nodes[0].replica;
-    let res = r.commit::<(), SyncError>(now, MemberId([1; 32]), Hlc::new(now, 9), |t| {
+    let res = r.commit::<(), SyncError>(now, Hlc::new(now, 9), |t| {
         let mut m = t.map(MAP)?;
         for k in 0..n {
             m.insert(&[k as u8], &value)?;
@@ -108,7 +107,7 @@ fn a_commit_error_from_the_state_is_returned() {
     sim.write(0, |t| t.counter("c")?.increment(1));
     let now = sim.now;
     let r = &mut sim.nodes[0].replica;
-    let res = r.commit::<(), SyncError>(now, MemberId([1; 32]), Hlc::new(now, 9), |t| {
+    let res = r.commit::<(), SyncError>(now, Hlc::new(now, 9), |t| {
         t.register("c")?.set(b"x")?;
         Ok(())
     });

@@ -4,7 +4,7 @@
 use tabmesh_testkit::test;
 
 use tabmesh_base::DetRng;
-use tabmesh_sync::SyncConfig;
+use tabmesh_sync::{AccessError, SyncConfig, SyncError};
 
 use super::support::{Sim, MAP};
 
@@ -45,7 +45,17 @@ fn chaos(sim: &mut Sim, rng: &mut DetRng, rounds: usize, seed: u64) {
     sim.logging = false;
     for _ in 0..rounds {
         let i = rng.index(sim.nodes.len());
-        random_write(sim, i, rng);
+        if sim.r(i).dag().heads().is_empty() {
+            // A late joiner before its snapshot has no history to write on (a delta without
+            // parents is a genesis): its writes are refused.
+            let author = sim.r(i).member();
+            assert_eq!(
+                sim.try_put(i, b"early", b"x"),
+                Err(SyncError::Access(AccessError::NotAMember { author }))
+            );
+        } else {
+            random_write(sim, i, rng);
+        }
         for _ in 0..rng.below(6) {
             sim.step();
         }
@@ -61,11 +71,12 @@ fn chaos(sim: &mut Sim, rng: &mut DetRng, rounds: usize, seed: u64) {
     });
     assert!(
         done,
-        "seed {seed}: no convergence; roots {:?}, pending {:?}",
+        "seed {seed}: no convergence; roots {:?}, pending {:?}, refused {:?}",
         (0..n).map(|i| sim.root(i)).collect::<Vec<_>>(),
         (0..n)
             .map(|i| sim.r(i).dag().stats(sim.now))
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>(),
+        (0..n).map(|i| sim.rejections(i)).collect::<Vec<_>>()
     );
     sim.assert_converged();
     // Quiescent: nothing waits, nothing is being pulled, no request is left unanswered.

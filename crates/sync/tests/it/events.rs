@@ -4,17 +4,20 @@
 
 use tabmesh_testkit::test;
 
-use tabmesh_base::{Hlc, HlcClock, MemberId, MemoryKv, NodeId};
+use tabmesh_auth::Entropy;
+use tabmesh_base::{Hlc, HlcClock, MemoryKv, NodeId};
 use tabmesh_state::StateError;
 use tabmesh_sync::{
-    AppEvent, DeltaPayload, DueHandler, Envelope, Output, Replica, SyncConfig, SyncError,
-    MAX_DELTA_EVENTS, MAX_EVENT_KIND,
+    AppEvent, DeltaPayload, DueHandler, Envelope, GovOp, Output, Replica, SyncConfig, SyncError,
+    MAX_DELTA_EVENTS, MAX_EVENT_KIND, PAYLOAD_FORMAT,
 };
 
-use super::support::{CTX, T0};
+use super::support::{access, ctx, genesis, genesis_key, member, open_payload, T0};
 
-const A: MemberId = MemberId([1; 32]);
-const B: MemberId = MemberId([2; 32]);
+/// The writer's node (a founding member).
+const A: usize = 1;
+/// The receiver's node (a founding member).
+const B: usize = 2;
 const PEER: NodeId = NodeId([1; 32]);
 
 fn event(kind: &str, handler: Option<&str>) -> AppEvent {
@@ -25,10 +28,18 @@ fn event(kind: &str, handler: Option<&str>) -> AppEvent {
     }
 }
 
-fn replica(member: MemberId, prefix: &[u8]) -> Replica {
-    let mut r = Replica::new(CTX, prefix, SyncConfig::default(), 1, T0);
-    r.set_member(member);
+/// Node `i`'s replica past the genesis, its persists in `kv`.
+fn replica(i: usize, prefix: &[u8], kv: &mut MemoryKv) -> Replica {
+    let mut r = Replica::new(ctx(), prefix, SyncConfig::default(), 1, T0, access(i));
+    r.handle_delta(T0, None, genesis().envelope.clone());
+    drain(&mut r, kv);
     r
+}
+
+/// The replica stored under `prefix` in `kv`, reopened.
+fn reopen(prefix: &[u8], seed: u64, now: u64, kv: &MemoryKv) -> Replica {
+    let entropy = Entropy::from_seed([seed as u8; 32]);
+    Replica::open(ctx(), prefix, SyncConfig::default(), seed, now, kv, entropy).unwrap()
 }
 
 /// Drains outputs: persists into `kv`, returns the broadcasts and the number of persist batches.
@@ -47,10 +58,10 @@ fn drain(r: &mut Replica, kv: &mut MemoryKv) -> (Vec<Envelope>, usize) {
     (sent, batches)
 }
 
-/// `author` writes one delta with `events` at `hop`; returns its envelope.
-fn write(r: &mut Replica, author: MemberId, n: u64, events: Vec<AppEvent>, hop: u8) -> Envelope {
+/// `r`'s member writes one delta with `events` at `hop`; returns its envelope.
+fn write(r: &mut Replica, n: u64, events: Vec<AppEvent>, hop: u8) -> Envelope {
     let mut clock = HlcClock::resume(Hlc::new(T0 + n, 0));
-    r.commit_with::<(), SyncError>(T0 + n, author, clock.tick(T0 + n), hop, None, |t| {
+    r.commit_with::<(), SyncError>(T0 + n, clock.tick(T0 + n), hop, None, |t| {
         t.counter("n")?.increment(1)?;
         Ok(((), events))
     })
@@ -65,9 +76,18 @@ fn payloads_round_trip_and_every_bound_is_enforced() {
         actions: Vec::new(),
         events: vec![event("a", None), event("b", Some("on_b"))],
         hop: 3,
+        gov: None,
     };
     let bytes = p.encode().unwrap();
     assert_eq!(DeltaPayload::decode(&bytes).unwrap(), p);
+    // A governance operation rides along, after the hop.
+    let governed = DeltaPayload {
+        gov: Some(GovOp::Remove { member: member(3) }),
+        ..p.clone()
+    };
+    let gov_bytes = governed.encode().unwrap();
+    assert_eq!(DeltaPayload::decode(&gov_bytes).unwrap(), governed);
+    assert_eq!(&gov_bytes[..bytes.len() - 1], &bytes[..bytes.len() - 1]);
     assert_eq!(
         DeltaPayload::decode(&DeltaPayload::default().encode().unwrap()).unwrap(),
         DeltaPayload::default()
@@ -90,9 +110,11 @@ fn payloads_round_trip_and_every_bound_is_enforced() {
     assert!(empty_handler.encode().is_err());
 
     // Another format byte, a truncation, trailing bytes: refused.
-    let mut other = bytes.clone();
-    other[1] = 2;
-    assert!(DeltaPayload::decode(&other).is_err());
+    for format in [1, PAYLOAD_FORMAT + 1] {
+        let mut other = bytes.clone();
+        other[1] = format;
+        assert!(DeltaPayload::decode(&other).is_err(), "format {format}");
+    }
     assert!(DeltaPayload::decode(&bytes[..bytes.len() - 1]).is_err());
     let mut trailing = bytes.clone();
     trailing.push(0);
@@ -104,10 +126,9 @@ fn payloads_round_trip_and_every_bound_is_enforced() {
 
 #[test]
 fn a_remote_delta_makes_its_handlers_due_in_the_batch_that_applies_it_never_on_the_author() {
-    let mut a = replica(A, b"a/");
+    let mut a = replica(A, b"a/", &mut MemoryKv::new());
     let env = write(
         &mut a,
-        A,
         1,
         vec![
             event("plain", None),
@@ -118,8 +139,8 @@ fn a_remote_delta_makes_its_handlers_due_in_the_batch_that_applies_it_never_on_t
     );
     assert!(a.take_due().is_empty(), "never on the author");
 
-    let mut b = replica(B, b"b/");
     let mut kv = MemoryKv::new();
+    let mut b = replica(B, b"b/", &mut kv);
     b.handle_delta(T0 + 10, Some(PEER), env.clone());
     let (_, batches) = drain(&mut b, &mut kv);
     assert_eq!(batches, 1, "the delta and its due records in one batch");
@@ -127,7 +148,7 @@ fn a_remote_delta_makes_its_handlers_due_in_the_batch_that_applies_it_never_on_t
     assert_eq!(due.len(), 2);
     assert_eq!(due[0].delta, env.id());
     assert_eq!((due[0].index, due[1].index), (1, 2));
-    assert_eq!((due[0].author, due[0].hop), (A, 2));
+    assert_eq!((due[0].author, due[0].hop), (member(A), 2));
     assert_eq!(due[0].event, event("x", Some("on_x")));
     assert!(b.take_due().is_empty(), "taken once");
     assert_eq!(b.metrics().handlers_due, 2);
@@ -138,36 +159,34 @@ fn a_remote_delta_makes_its_handlers_due_in_the_batch_that_applies_it_never_on_t
     assert!(b.take_due().is_empty());
 
     // After a restart every record still stored comes back (at least once).
-    let mut reopened = Replica::open(CTX, b"b/", SyncConfig::default(), 2, T0 + 30, &kv).unwrap();
+    let mut reopened = reopen(b"b/", 2, T0 + 30, &kv);
     assert_eq!(reopened.take_due(), due);
 
     // Completing one in the batch of the handler's delta; giving the other up.
-    reopened.set_member(B);
     reopened
-        .commit_with::<(), SyncError>(T0 + 40, B, Hlc::new(T0 + 40, 0), 3, Some(&due[0]), |t| {
+        .commit_with::<(), SyncError>(T0 + 40, Hlc::new(T0 + 40, 0), 3, Some(&due[0]), |t| {
             t.counter("n")?.increment(1)?;
             Ok(((), vec![]))
         })
         .unwrap();
     let (sent, batches) = drain(&mut reopened, &mut kv);
     assert_eq!((sent.len(), batches), (1, 1));
-    assert_eq!(DeltaPayload::decode(&sent[0].payload).unwrap().hop, 3);
-    let left: Vec<DueHandler> = Replica::open(CTX, b"b/", SyncConfig::default(), 2, T0, &kv)
-        .unwrap()
-        .take_due();
+    assert_eq!(sent[0].author, member(B));
+    assert_eq!(open_payload(&sent[0], &genesis_key()).hop, 3);
+    let left: Vec<DueHandler> = reopen(b"b/", 2, T0, &kv).take_due();
     assert_eq!(left, vec![due[1].clone()]);
     reopened.complete_due(&due[1]);
     drain(&mut reopened, &mut kv);
-    let mut again = Replica::open(CTX, b"b/", SyncConfig::default(), 2, T0, &kv).unwrap();
+    let mut again = reopen(b"b/", 2, T0, &kv);
     assert!(again.take_due().is_empty());
 }
 
 #[test]
 fn a_delta_applied_by_cascade_makes_its_handlers_due() {
-    let mut a = replica(A, b"a/");
-    let first = write(&mut a, A, 1, vec![event("1", Some("h"))], 0);
-    let second = write(&mut a, A, 2, vec![event("2", Some("h"))], 0);
-    let mut b = replica(B, b"b/");
+    let mut a = replica(A, b"a/", &mut MemoryKv::new());
+    let first = write(&mut a, 1, vec![event("1", Some("h"))], 0);
+    let second = write(&mut a, 2, vec![event("2", Some("h"))], 0);
+    let mut b = replica(B, b"b/", &mut MemoryKv::new());
     b.handle_delta(T0 + 10, Some(PEER), second.clone());
     drain(&mut b, &mut MemoryKv::new());
     assert!(b.take_due().is_empty(), "pending: not applied yet");
@@ -179,20 +198,20 @@ fn a_delta_applied_by_cascade_makes_its_handlers_due() {
 
 #[test]
 fn a_call_that_writes_nothing_but_emits_events_is_a_delta_and_one_that_does_neither_is_not() {
-    let mut a = replica(A, b"a/");
+    let mut a = replica(A, b"a/", &mut MemoryKv::new());
     let (_, id) = a
-        .commit_with::<(), SyncError>(T0, A, Hlc::new(T0, 0), 0, None, |_| {
+        .commit_with::<(), SyncError>(T0, Hlc::new(T0, 0), 0, None, |_| {
             Ok(((), vec![event("ping", Some("pong"))]))
         })
         .unwrap();
     assert!(id.is_some());
     let (_, id) = a
-        .commit_with::<(), SyncError>(T0, A, Hlc::new(T0, 1), 0, None, |_| Ok(((), vec![])))
+        .commit_with::<(), SyncError>(T0, Hlc::new(T0, 1), 0, None, |_| Ok(((), vec![])))
         .unwrap();
     assert!(id.is_none());
     // Events over the bounds are refused before anything is written.
     let root = a.state().root_hash();
-    let res = a.commit_with::<(), SyncError>(T0, A, Hlc::new(T0, 2), 0, None, |t| {
+    let res = a.commit_with::<(), SyncError>(T0, Hlc::new(T0, 2), 0, None, |t| {
         t.counter("n")?.increment(1)?;
         Ok(((), vec![event("e", None); MAX_DELTA_EVENTS + 1]))
     });

@@ -74,16 +74,25 @@ fn a_replica_offline_past_the_retention_converges_without_resurrecting_deletes()
 
     // Longer than the retention: nodes 0 and 1 collect the tombstones of k1..k4 and `sub`.
     sim.run_for(40_000);
+    // Each collects them itself, or forgets them in a Merkle comparison with the other once it
+    // collected them first (which one is first depends on their last in-step sessions: every
+    // founder has state from the genesis on, so both count as synced early); at least one
+    // collected them.
     for i in 0..2 {
         assert!(!has_entity(&sim, i, b"k1"), "node {i} kept a tombstone");
         assert!(!has_entity(&sim, i, b"sub"), "node {i} kept a tombstone");
-        assert!(sim.r(i).metrics().tombstones_collected >= 6);
+        let m = sim.r(i).metrics();
+        assert!(
+            m.tombstones_collected + m.entities_forgotten >= 6,
+            "node {i}: {m:?}"
+        );
         assert!(sim.r(i).state().gc_horizon() > Hlc::new(t_cut, 0));
         assert!(sim.nodes[i]
             .events
             .iter()
             .any(|e| matches!(e, SyncEvent::StateReplaced { .. })));
     }
+    assert!((0..2).any(|i| sim.r(i).metrics().tombstones_collected >= 6));
     assert!(sim.r(0).summary().pruned, "node 0 did not compact");
     // Cut off, node 2 never moved its horizon past its last sync: it does not claim to have
     // collected what it never saw (the entries node 1 made meanwhile).

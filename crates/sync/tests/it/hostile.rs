@@ -3,14 +3,19 @@
 
 use tabmesh_testkit::test;
 
-use tabmesh_base::{DeltaId, DetRng, EntityId, Hash, Hlc, MemberId, NodeId};
+use std::sync::OnceLock;
+use tabmesh_auth::{Entropy, Signature};
+
+use tabmesh_base::{DeltaId, DetRng, EntityId, Hash, Hlc, MemberId, MemoryKv, NodeId};
 use tabmesh_state::{Action, State, TrieSlot};
 use tabmesh_sync::{
-    Envelope, Frame, Message, Output, Refusal, Replica, Request, Response, SnapshotCursor, Summary,
-    SyncConfig, SyncError, TreeNode, TreeRef,
+    Envelope, Frame, GovEntry, Message, Output, Refusal, Replica, Request, Response,
+    SnapshotCursor, Summary, SyncConfig, SyncError, TreeNode, TreeRef,
 };
 
-use super::support::{drain_outputs, requests_in, Sim, CTX, MAP};
+use super::support::{
+    ctx, drain_outputs, genesis, genesis_key, keypair, requests_in, seal_by_hand, Sim, MAP,
+};
 
 const PEERS: [NodeId; 2] = [NodeId([50; 32]), NodeId([51; 32])];
 
@@ -18,6 +23,9 @@ const PEERS: [NodeId; 2] = [NodeId([50; 32]), NodeId([51; 32])];
 /// messages reach deep into the protocols), and random ones.
 struct Material {
     deltas: Vec<Envelope>,
+    /// Governance log entries (real and forged positions).
+    gov: Vec<GovEntry>,
+    governance: Vec<Hash>,
     ids: Vec<DeltaId>,
     actions: Vec<Action>,
     entity_ids: Vec<EntityId>,
@@ -25,20 +33,21 @@ struct Material {
 }
 
 fn material(victim: &Replica) -> Material {
-    // Another replica's history, sharing nothing, compatible types.
-    let mut other = Sim::manual(1);
+    // Another member's history on the same genesis (valid deltas the victim has not seen),
+    // compatible types.
+    let mut other = Sim::manual(2);
     for k in 0..6u8 {
-        other.put(0, &[k], b"x");
+        other.put(1, &[k], b"x");
     }
-    other.write(0, |t| t.counter("c")?.increment(5));
-    other.write(0, |t| t.text("t")?.insert(0, "hey"));
-    let mut deltas = other.nodes[0].broadcasts.clone();
+    other.write(1, |t| t.counter("c")?.increment(5));
+    other.write(1, |t| t.text("t")?.insert(0, "hey"));
+    let mut deltas = other.nodes[1].broadcasts.clone();
     // Clashing types: "m" as a counter.
     let mut clash = State::new(b"c/");
     let mut t = clash.txn(MemberId([66; 32]), Hlc::new(5, 0));
     t.counter(MAP).unwrap().increment(1).unwrap();
     t.commit();
-    let mut actions: Vec<Action> = other.r(0).state().entities().cloned().collect();
+    let mut actions: Vec<Action> = other.r(1).state().entities().cloned().collect();
     actions.extend(victim.state().entities().cloned());
     actions.extend(clash.entities().cloned());
     let mut entity_ids: Vec<EntityId> = actions.iter().map(Action::id).collect();
@@ -46,24 +55,63 @@ fn material(victim: &Replica) -> Material {
     let mut ids: Vec<DeltaId> = deltas.iter().map(Envelope::id).collect();
     ids.extend(victim.dag().heads());
     ids.push(DeltaId([1; 32]));
-    // A few envelopes with garbage payloads on real parents.
+    // A few envelopes on real parents: garbage ciphertext under a bad signature, and garbage
+    // plaintext properly sealed and signed by a member and by a non-member.
+    let key = genesis_key();
     for (n, p) in ids.clone().iter().enumerate().take(3) {
         deltas.push(Envelope {
-            context: CTX,
+            context: ctx(),
             author: MemberId([9; 32]),
             parents: vec![*p],
             hlc: Hlc::new(n as u64, 0),
-            payload: vec![n as u8; n * 7],
+            epoch: Hash([n as u8; 32]),
+            keys: Vec::new(),
+            nonce: [n as u8; 24],
+            ciphertext: vec![n as u8; n * 7],
+            signature: Signature([n as u8; 64]),
         });
+        for author in [3, 50] {
+            deltas.push(seal_by_hand(
+                &keypair(author),
+                vec![*p],
+                Hlc::new(n as u64, 1),
+                &key,
+                &vec![n as u8; n * 7],
+                n as u8,
+            ));
+        }
     }
+    // Governance entries: the genesis at its true position and at forged ones, and a data delta
+    // posing as an operation.
+    let g = genesis().envelope.clone();
+    let gov = vec![
+        GovEntry {
+            envelope: g.clone(),
+            past: vec![],
+            void: false,
+        },
+        GovEntry {
+            envelope: g.clone(),
+            past: vec![g.id(), DeltaId([7; 32])],
+            void: true,
+        },
+        GovEntry {
+            envelope: deltas[0].clone(),
+            past: vec![g.id()],
+            void: false,
+        },
+    ];
+    let governance = vec![victim.summary().governance, Hash::ZERO, Hash([6; 32])];
     let roots = vec![
         victim.state().root_hash(),
-        other.root(0),
+        other.root(1),
         Hash::ZERO,
         Hash([4; 32]),
     ];
     Material {
         deltas,
+        gov,
+        governance,
         ids,
         actions,
         entity_ids,
@@ -108,7 +156,7 @@ fn cursor(rng: &mut DetRng) -> Option<SnapshotCursor> {
 }
 
 fn random_response(rng: &mut DetRng, m: &Material) -> Response {
-    match rng.below(7) {
+    match rng.below(8) {
         0 => Response::Summary(Summary {
             heads: some(rng, &m.ids, 4),
             root: *rng.pick(&m.roots).unwrap(),
@@ -117,6 +165,7 @@ fn random_response(rng: &mut DetRng, m: &Material) -> Response {
             pruned: rng.chance(0.5),
             pending: 0,
             gc_horizon: Hlc::new(any_u64(rng), rng.below(3) as u32),
+            governance: *rng.pick(&m.governance).unwrap(),
         }),
         1 => Response::Deltas {
             deltas: some(rng, &m.deltas, 5),
@@ -165,6 +214,10 @@ fn random_response(rng: &mut DetRng, m: &Material) -> Response {
             satisfied: some(rng, &m.ids, 5),
             next: cursor(rng),
         },
+        6 => Response::Governance {
+            entries: some(rng, &m.gov, 3),
+            next: rng.chance(0.3).then(|| rng.below(4) as u32),
+        },
         _ => Response::Refused(
             *rng.pick(&[Refusal::Busy, Refusal::Invalid, Refusal::NothingToSnapshot])
                 .unwrap(),
@@ -173,7 +226,7 @@ fn random_response(rng: &mut DetRng, m: &Material) -> Response {
 }
 
 fn random_request(rng: &mut DetRng, m: &Material) -> Request {
-    match rng.below(8) {
+    match rng.below(9) {
         0 => Request::Summary,
         1 => Request::DeltasSince {
             known: some(rng, &m.ids, 4),
@@ -195,6 +248,9 @@ fn random_request(rng: &mut DetRng, m: &Material) -> Request {
             horizon: Hlc::new(any_u64(rng), 0),
             ids: some(rng, &m.entity_ids, 6),
         },
+        7 => Request::Governance {
+            from: any_u64(rng) as u32,
+        },
         _ => Request::Snapshot {
             cursor: cursor(rng),
         },
@@ -204,24 +260,34 @@ fn random_request(rng: &mut DetRng, m: &Material) -> Request {
 /// Only what the wire can carry reaches a replica.
 fn on_the_wire(message: Message) -> Option<Message> {
     let frame = Frame {
-        context: CTX,
+        context: ctx(),
         message,
     };
     Frame::decode(&frame.encode()).ok().map(|f| f.message)
 }
 
+/// The victim's store: node 0 with some history and state (built once, whatever the seed).
+fn victim_store() -> &'static (MemoryKv, u64) {
+    static STORE: OnceLock<(MemoryKv, u64)> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let mut sim = Sim::manual(1);
+        for k in 0..8u8 {
+            sim.put(0, &[k], b"v");
+        }
+        sim.write(0, |t| t.counter("c")?.increment(1));
+        (sim.nodes[0].kv.clone(), sim.now)
+    })
+}
+
 fn victim(seed: u64) -> Replica {
-    let mut sim = Sim::manual(1);
-    for k in 0..8u8 {
-        sim.put(0, &[k], b"v");
-    }
-    sim.write(0, |t| t.counter("c")?.increment(1));
+    let (kv, now) = victim_store();
     let mut config = SyncConfig::default();
     config.snapshot_page_entities = 3;
     config.max_merkle_requests = 64;
-    let mut r = Replica::open(CTX, b"n0/", config, seed, sim.now, &sim.nodes[0].kv).unwrap();
+    let entropy = Entropy::from_seed([seed as u8; 32]);
+    let mut r = Replica::open(ctx(), b"n0/", config, seed, *now, kv, entropy).unwrap();
     for p in PEERS {
-        r.add_peer(sim.now, p);
+        r.add_peer(*now, p);
     }
     r
 }
@@ -234,9 +300,9 @@ fn record(out: &[Output], outstanding: &mut Vec<(NodeId, u64)>) {
 
 #[test]
 fn random_peer_input_never_panics_a_replica() {
+    let m = material(&victim(0));
     tabmesh_testkit::for_seeds(0..80, |seed, rng| {
         let mut r = victim(seed);
-        let m = material(&r);
         let mut now = super::support::T0 + 10;
         let mut outstanding: Vec<(NodeId, u64)> = Vec::new();
         for _ in 0..60 {
@@ -296,7 +362,7 @@ fn random_peer_input_never_panics_a_replica() {
         }
         // Still a working replica: it commits, and its summary matches its state.
         let before = r.summary().applied;
-        let res = r.commit::<(), SyncError>(now, MemberId([1; 32]), Hlc::new(now + 1, 0), |t| {
+        let res = r.commit::<(), SyncError>(now, Hlc::new(now + 1, 0), |t| {
             t.map("after")?.insert(b"k", b"v")?;
             Ok(())
         });
@@ -310,9 +376,9 @@ fn random_peer_input_never_panics_a_replica() {
 #[test]
 fn random_responses_to_every_session_step_never_panic() {
     // Drive sessions deliberately: always answer the latest request, so walks go deep.
+    let m = material(&victim(0));
     tabmesh_testkit::for_seeds(0..80, |seed, rng| {
         let mut r = victim(seed ^ 0xabc);
-        let m = material(&r);
         let mut now = super::support::T0 + 10;
         for _ in 0..5 {
             r.sync_now(now);

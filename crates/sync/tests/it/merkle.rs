@@ -111,7 +111,11 @@ fn after_a_repair_new_writes_on_both_sides_still_propagate() {
     sim.write(0, |t| t.counter("c")?.increment(10));
     sim.deliver_all();
     for i in 0..2 {
-        assert!(!sim.r(i).has_pending(), "node {i} has deltas waiting");
+        assert!(
+            !sim.r(i).has_pending(),
+            "node {i} has deltas waiting; it refused {:?}",
+            sim.rejections(i)
+        );
         assert_eq!(sim.entries(i).len(), expected_keys().len() + 2, "node {i}");
         assert_eq!(sim.r(i).state().counter("c").unwrap().value(), 15);
     }
@@ -205,6 +209,10 @@ fn same_heads_with_different_states_are_repaired() {
     assert_eq!(sim.r(1).dag().heads(), vec![g]);
     assert_ne!(sim.root(0), sim.root(1));
 
+    // Node 0 syncs with node 1 (node 2 agrees with it: not a candidate).
+    let now = sim.now;
+    sim.nodes[0].replica.remove_peer(now, node_id(2));
+    sim.drain(0);
     sim.sync_now(0);
     sim.deliver_all();
     match sim.sessions(0).as_slice() {

@@ -5,12 +5,13 @@ use tabmesh_testkit::test;
 use tabmesh_dag::DeltaStatus;
 use tabmesh_sync::{Replica, SyncConfig};
 
-use super::support::{assert_same_state, manual_config, merkle_config, prefix, Sim, CTX};
+use super::support::{
+    assert_same_state, genesis_id, manual_config, merkle_config, reopen_replica, Sim,
+};
 
 /// Node `i` reopened from its store, next to the live one.
 fn reopened(sim: &Sim, i: usize) -> Replica {
-    let n = &sim.nodes[i];
-    Replica::open(CTX, &prefix(i), n.config.clone(), n.seed, sim.now, &n.kv).unwrap()
+    reopen_replica(&sim.nodes[i], i, sim.now)
 }
 
 fn check_reopens(sim: &Sim, i: usize) {
@@ -24,13 +25,31 @@ fn check_reopens(sim: &Sim, i: usize) {
     );
     assert_eq!(back.summary(), live.summary(), "node {i}: summary");
     assert_eq!(back.has_pending(), live.has_pending());
+    assert_eq!(back.member(), live.member(), "node {i}: member identity");
 }
 
 #[test]
 fn an_empty_store_opens_an_empty_replica() {
-    let sim = Sim::manual(1);
+    // Replicas that have not received the genesis yet (they only met a peer): only their
+    // identity is stored.
+    let mut sim = Sim::empty(1);
+    sim.add_node(manual_config());
+    sim.add_node(manual_config());
     check_reopens(&sim, 0);
     assert!(reopened(&sim, 0).summary().is_empty());
+}
+
+#[test]
+fn a_founder_past_the_genesis_reopens_identically() {
+    let mut sim = Sim::manual(1);
+    check_reopens(&sim, 0);
+    let back = reopened(&sim, 0);
+    assert_eq!(back.dag().heads(), vec![genesis_id()]);
+    assert_eq!(back.membership(), sim.nodes[0].replica.membership());
+    // It still writes (it holds the epoch key).
+    sim.nodes[0].replica = back;
+    sim.put(0, b"k", b"v");
+    check_reopens(&sim, 0);
 }
 
 #[test]
@@ -144,12 +163,9 @@ fn a_commit_persists_its_delta_before_broadcasting_it() {
     let mut sim = Sim::manual(1);
     let now = sim.now;
     let r = &mut sim.nodes[0].replica;
-    r.commit::<(), tabmesh_sync::SyncError>(
-        now,
-        tabmesh_base::MemberId([1; 32]),
-        tabmesh_base::Hlc::new(now, 0),
-        |t| Ok(t.map(super::support::MAP)?.insert(b"k", b"v")?),
-    )
+    r.commit::<(), tabmesh_sync::SyncError>(now, tabmesh_base::Hlc::new(now, 0), |t| {
+        Ok(t.map(super::support::MAP)?.insert(b"k", b"v")?)
+    })
     .unwrap();
     let out = super::support::drain_outputs(r);
     let (persist, broadcast) = persist_and_first_action(&out);

@@ -2,23 +2,37 @@
 
 use tabmesh_testkit::test;
 
+use tabmesh_auth::{Signature, SymKey};
 use tabmesh_base::{DeltaId, Hash, Hlc, MemberId, NodeId};
 use tabmesh_dag::DeltaStatus;
 use tabmesh_state::{encode_actions, State, StateError, MAX_VALUE_LEN};
 use tabmesh_sync::DeltaPayload;
 use tabmesh_sync::{
-    Envelope, Output, Replica, SyncConfig, SyncError, SyncEvent, MAX_DELTA_PARENTS,
-    MAX_DELTA_PAYLOAD,
+    AccessError, Envelope, Output, Replica, SyncConfig, SyncError, SyncEvent, MAX_DELTA_CIPHERTEXT,
+    MAX_DELTA_PARENTS, MAX_DELTA_PAYLOAD,
 };
 
-use super::support::{drain_outputs, events_in, map_entries, Sim, CTX, MAP, OTHER_CTX, T0};
+use super::support::{
+    ctx, drain_outputs, events_in, founded_replica, genesis, genesis_id, genesis_key, keypair,
+    map_entries, seal_by_hand, sign, Sim, MAP, OTHER_CTX, T0,
+};
 
 const PEER: NodeId = NodeId([9; 32]);
 
+/// A founding member's replica (node 3) past the genesis, nothing else.
 fn lone(seed: u64) -> Replica {
-    let mut r = Replica::new(CTX, b"lone/", SyncConfig::default(), seed, T0);
-    drain_outputs(&mut r);
-    r
+    founded_replica(3, b"lone/", SyncConfig::default(), seed)
+}
+
+/// The one rejection among `events`: the refused delta and why.
+fn rejection(events: &[SyncEvent]) -> (DeltaId, SyncError) {
+    match events {
+        [SyncEvent::Rejected {
+            from: Some(PEER),
+            error: SyncError::Rejected { id, reason },
+        }] => (*id, (**reason).clone()),
+        other => panic!("expected one rejected delta, got {other:?}"),
+    }
 }
 
 /// The deltas a writer broadcast for `writes` puts on its own fresh replica.
@@ -52,8 +66,9 @@ fn a_broadcast_delta_applies_on_every_peer() {
             Some(&b"v"[..])
         );
         assert_eq!(sim.r(i).dag().heads(), vec![id]);
-        assert_eq!(sim.applied_ids(i), vec![id]);
-        assert_eq!(sim.r(i).metrics().deltas_applied, 1);
+        // The genesis came first (every founder receives it), then the broadcast.
+        assert_eq!(sim.applied_ids(i), vec![genesis_id(), id]);
+        assert_eq!(sim.r(i).metrics().deltas_applied, 2);
     }
     sim.assert_converged();
 }
@@ -97,37 +112,77 @@ fn every_field_of_an_envelope_is_covered_by_its_id() {
     e.hlc = Hlc::new(e.hlc.wall_ms, e.hlc.logical + 1);
     changed.push(e);
     let mut e = env.clone();
-    e.payload.push(0);
+    e.epoch = Hash([7; 32]);
+    changed.push(e);
+    let mut e = env.clone();
+    e.keys = genesis().envelope.keys[..1].to_vec();
+    changed.push(e);
+    let mut e = env.clone();
+    e.nonce[0] ^= 1;
+    changed.push(e);
+    let mut e = env.clone();
+    e.ciphertext.push(0);
+    changed.push(e);
+    let mut e = env.clone();
+    e.ciphertext[0] ^= 1;
     changed.push(e);
     for e in changed {
         assert_ne!(e.id(), base, "{e:?}");
     }
     assert_eq!(env.clone().id(), base);
+    // The signature is over the id, so not part of it.
+    let mut e = env.clone();
+    e.signature = Signature([1; 64]);
+    assert_eq!(e.id(), base);
+    assert_eq!(env.verify_signature(&base), Ok(()));
+    assert!(e.verify_signature(&base).is_err());
 }
 
 #[test]
-fn a_tampered_payload_is_applied_under_its_own_id_never_the_claimed_one() {
+fn a_tampered_delta_is_refused_under_its_own_id_never_the_claimed_one() {
     let deltas = writer_deltas(&[(b"k1", b"v1"), (b"k2", b"v2")]);
     let genuine = deltas[0].clone();
-    // Same envelope, payload swapped for another valid one: it hashes to another id.
+    // Same envelope, ciphertext swapped for another valid one: it hashes to another id, which
+    // the author never signed.
     let mut tampered = genuine.clone();
-    tampered.payload = deltas[1].payload.clone();
+    tampered.ciphertext = deltas[1].ciphertext.clone();
+    tampered.nonce = deltas[1].nonce;
     let (genuine_id, tampered_id) = (genuine.id(), tampered.id());
     assert_ne!(genuine_id, tampered_id);
 
     let mut r = lone(1);
-    r.handle_delta(T0, Some(PEER), tampered);
+    let root = r.state().root_hash();
+    r.handle_delta(T0, Some(PEER), tampered.clone());
     let events = events_in(&drain_outputs(&mut r));
-    assert_eq!(applied(&events), vec![tampered_id]);
+    assert_eq!(
+        rejection(&events),
+        (tampered_id, SyncError::Access(AccessError::BadSignature))
+    );
+    assert!(applied(&events).is_empty());
     assert_eq!(r.dag().status(&genuine_id), DeltaStatus::Unknown);
-    assert_eq!(r.dag().status(&tampered_id), DeltaStatus::Applied);
-    assert_eq!(r.dag().heads(), vec![tampered_id]);
+    assert_eq!(r.dag().status(&tampered_id), DeltaStatus::Unknown);
+    assert_eq!(r.dag().heads(), vec![genesis_id()]);
+    assert_eq!(r.state().root_hash(), root);
 
-    // The genuine delta is still new: not a duplicate of the tampered one.
+    // A member re-signing it as its own: the ciphertext is bound to its real author, so it does
+    // not decrypt.
+    let mut stolen = tampered;
+    stolen.author = MemberId(keypair(4).public());
+    sign(&mut stolen, &keypair(4));
+    r.handle_delta(T0, Some(PEER), stolen.clone());
+    let events = events_in(&drain_outputs(&mut r));
+    assert_eq!(
+        rejection(&events),
+        (stolen.id(), SyncError::Access(AccessError::Decrypt))
+    );
+    assert_eq!(r.state().root_hash(), root);
+
+    // The genuine delta is still new: not a duplicate of the tampered ones.
     r.handle_delta(T0, Some(PEER), genuine);
     let events = events_in(&drain_outputs(&mut r));
     assert_eq!(applied(&events), vec![genuine_id]);
     assert_eq!(r.metrics().duplicates, 0);
+    assert_eq!(r.metrics().deltas_rejected, 2);
     assert_eq!(r.dag().status(&genuine_id), DeltaStatus::Applied);
 }
 
@@ -143,7 +198,7 @@ fn a_delta_of_another_context_is_rejected() {
         vec![SyncEvent::Rejected {
             from: Some(PEER),
             error: SyncError::WrongContext {
-                expected: CTX,
+                expected: ctx(),
                 found: OTHER_CTX
             },
         }]
@@ -153,7 +208,7 @@ fn a_delta_of_another_context_is_rejected() {
         .any(|o| matches!(o, Output::Persist(_) | Output::Send { .. })));
     assert_eq!(r.state().root_hash(), Hash::ZERO);
     assert_eq!(r.dag().status(&env.id()), DeltaStatus::Unknown);
-    assert!(r.dag().heads().is_empty());
+    assert_eq!(r.dag().heads(), vec![genesis_id()]);
 }
 
 #[test]
@@ -171,7 +226,8 @@ fn duplicates_are_counted_and_change_nothing() {
         "{out:?}"
     );
     assert_eq!(r.metrics().duplicates, 1);
-    assert_eq!(r.metrics().deltas_applied, 1);
+    // The genesis and the first delta.
+    assert_eq!(r.metrics().deltas_applied, 2);
     assert_eq!(r.state().root_hash(), root);
 
     // A pending delta received again is a duplicate too.
@@ -192,32 +248,64 @@ fn a_malformed_payload_is_rejected_and_changes_nothing() {
     drain_outputs(&mut r);
     let (root, heads) = (r.state().root_hash(), r.dag().heads());
 
-    for payload in [&b""[..], b"\x00", b"\x01garbage", &[0xff; 64]] {
-        let bad = Envelope {
-            context: CTX,
-            author: MemberId([5; 32]),
-            parents: vec![good.id()],
-            hlc: Hlc::new(T0, 1),
-            payload: payload.to_vec(),
-        };
+    // Properly sealed and signed by a member, but the plaintext is no delta payload.
+    let key = genesis_key();
+    for (n, payload) in [&b""[..], b"\x00", b"\x01garbage", &[0xff; 64]]
+        .into_iter()
+        .enumerate()
+    {
+        let bad = seal_by_hand(
+            &keypair(5),
+            vec![good.id()],
+            Hlc::new(T0, 1),
+            &key,
+            payload,
+            n as u8,
+        );
         let id = bad.id();
         let before = r.metrics().deltas_rejected;
         r.handle_delta(T0, Some(PEER), bad);
         let events = events_in(&drain_outputs(&mut r));
-        match events.as_slice() {
-            [SyncEvent::Rejected {
-                from: Some(PEER),
-                error: SyncError::Rejected { id: rid, .. },
-            }] => {
-                assert_eq!(*rid, id)
-            }
-            other => panic!("payload {payload:?}: expected one rejection, got {other:?}"),
-        }
+        let (rid, reason) = rejection(&events);
+        assert_eq!(rid, id);
+        assert!(
+            matches!(reason, SyncError::State(_)),
+            "payload {payload:?}: {reason:?}"
+        );
         assert_eq!(r.metrics().deltas_rejected, before + 1);
         assert_eq!(r.state().root_hash(), root);
         assert_eq!(r.dag().heads(), heads);
         assert_eq!(r.dag().status(&id), DeltaStatus::Unknown);
     }
+    // Garbage ciphertext, validly signed by a member: it does not decrypt.
+    let mut bad = seal_by_hand(&keypair(5), vec![good.id()], Hlc::new(T0, 2), &key, b"", 9);
+    bad.ciphertext = vec![0xab; 40];
+    sign(&mut bad, &keypair(5));
+    r.handle_delta(T0, Some(PEER), bad.clone());
+    let events = events_in(&drain_outputs(&mut r));
+    assert_eq!(
+        rejection(&events),
+        (bad.id(), SyncError::Access(AccessError::Decrypt))
+    );
+    // Sealed with a key that is not the epoch's (it names the right epoch): no decryption.
+    let mut wrong = seal_by_hand(
+        &keypair(5),
+        vec![good.id()],
+        Hlc::new(T0, 3),
+        &SymKey::from_bytes([3; 32]),
+        &DeltaPayload::default().encode().unwrap(),
+        10,
+    );
+    wrong.epoch = key.id();
+    sign(&mut wrong, &keypair(5));
+    r.handle_delta(T0, Some(PEER), wrong.clone());
+    let events = events_in(&drain_outputs(&mut r));
+    assert_eq!(
+        rejection(&events),
+        (wrong.id(), SyncError::Access(AccessError::Decrypt))
+    );
+    assert_eq!(r.state().root_hash(), root);
+    assert_eq!(r.dag().heads(), heads);
     assert_eq!(map_entries(&r).len(), 1);
 }
 
@@ -238,18 +326,11 @@ fn a_payload_the_state_refuses_is_rejected_with_the_state_error() {
     let root = r.state().root_hash();
     r.handle_delta(T0, Some(PEER), as_counter.clone());
     let events = events_in(&drain_outputs(&mut r));
+    let (id, reason) = rejection(&events);
+    assert_eq!(id, as_counter.id());
     assert!(
-        matches!(
-            events.as_slice(),
-            [SyncEvent::Rejected {
-                error: SyncError::Rejected {
-                    reason: StateError::KindMismatch { .. },
-                    ..
-                },
-                ..
-            }]
-        ),
-        "{events:?}"
+        matches!(reason, SyncError::State(StateError::KindMismatch { .. })),
+        "{reason:?}"
     );
     assert_eq!(r.state().root_hash(), root);
     assert_eq!(r.dag().status(&as_counter.id()), DeltaStatus::Unknown);
@@ -258,15 +339,16 @@ fn a_payload_the_state_refuses_is_rejected_with_the_state_error() {
 #[test]
 fn a_delta_with_too_many_parents_is_rejected() {
     let mut r = lone(1);
-    let env = Envelope {
-        context: CTX,
-        author: MemberId([5; 32]),
-        parents: (0..=MAX_DELTA_PARENTS)
+    let env = seal_by_hand(
+        &keypair(5),
+        (0..=MAX_DELTA_PARENTS)
             .map(|i| DeltaId([i as u8; 32]))
             .collect(),
-        hlc: Hlc::new(T0, 0),
-        payload: writer_deltas(&[(b"k", b"v")]).remove(0).payload,
-    };
+        Hlc::new(T0, 0),
+        &genesis_key(),
+        &DeltaPayload::default().encode().unwrap(),
+        1,
+    );
     r.handle_delta(T0, Some(PEER), env);
     let events = events_in(&drain_outputs(&mut r));
     assert!(
@@ -294,10 +376,11 @@ fn a_delta_with_too_many_parents_is_rejected() {
 
 #[test]
 fn a_payload_over_the_delta_limit_is_refused_as_too_large() {
-    // A well-formed delta whose payload (valid actions) is over MAX_DELTA_PAYLOAD. The codec
-    // refuses it on the wire; handed over by other means (`handle_delta` takes an `Envelope`), it
-    // must be refused as well, with the error the crate defines for it: once applied, this replica
-    // would serve it in `Deltas` responses that no peer can decode.
+    // A well-formed delta, sealed and signed by a member, whose payload (valid actions) is over
+    // MAX_DELTA_PAYLOAD, so its ciphertext is over MAX_DELTA_CIPHERTEXT. The codec refuses it on
+    // the wire; handed over by other means (`handle_delta` takes an `Envelope`), it must be
+    // refused as well, with the error the crate defines for it: once applied, this replica would
+    // serve it in `Deltas` responses that no peer can decode.
     let mut big = State::new(b"big/");
     let mut t = big.txn(MemberId([5; 32]), Hlc::new(T0, 0));
     let value = vec![1u8; MAX_VALUE_LEN];
@@ -314,14 +397,16 @@ fn a_payload_over_the_delta_limit_is_refused_as_too_large() {
         .u8(0);
     let payload = w.finish();
     assert!(payload.len() > MAX_DELTA_PAYLOAD);
-    let env = Envelope {
-        context: CTX,
-        author: MemberId([5; 32]),
-        parents: vec![],
-        hlc: Hlc::new(T0, 0),
-        payload,
-    };
-    let len = env.payload.len();
+    let env = seal_by_hand(
+        &keypair(5),
+        vec![genesis_id()],
+        Hlc::new(T0, 0),
+        &genesis_key(),
+        &payload,
+        1,
+    );
+    let len = env.ciphertext.len();
+    assert!(len > MAX_DELTA_CIPHERTEXT);
 
     let mut r = lone(1);
     r.handle_delta(T0, Some(PEER), env.clone());
@@ -332,7 +417,7 @@ fn a_payload_over_the_delta_limit_is_refused_as_too_large() {
             from: Some(PEER),
             error: SyncError::PayloadTooLarge {
                 len,
-                max: MAX_DELTA_PAYLOAD
+                max: MAX_DELTA_CIPHERTEXT
             },
         }]
     );

@@ -22,6 +22,7 @@ fn summary(heads: &[u8], root: u8, entities: u64, applied: u64) -> Summary {
         pruned: false,
         pending: 0,
         gc_horizon: Hlc::default(),
+        governance: Hash::ZERO,
     }
 }
 
@@ -194,6 +195,7 @@ fn random_summary(rng: &mut DetRng) -> Summary {
         pruned: rng.chance(0.5),
         pending: 0,
         gc_horizon: Hlc::new(rng.below(3), 0),
+        governance: Hash([rng.below(2) as u8; 32]),
     }
 }
 

@@ -5,12 +5,13 @@ use tabmesh_testkit::test;
 
 use tabmesh_base::{Hash, NodeId};
 use tabmesh_sync::{
-    Message, Protocol, Replica, Request, Response, SessionFailure, SessionOutcome, Summary,
-    SyncConfig, SyncError, SyncEvent,
+    AccessError, GovEntry, Message, Protocol, Replica, Request, Response, SessionFailure,
+    SessionOutcome, Summary, SyncConfig, SyncError, SyncEvent,
 };
 
 use super::support::{
-    drain_outputs, events_in, manual_config, requests_in, sessions_of, Sim, CTX, T0,
+    access, ctx, drain_outputs, events_in, founded_replica, genesis, manual_config, requests_in,
+    sessions_of, Sim, T0,
 };
 
 /// Node 0 with `n` entries in the test map (one delta each), and `config` for everyone.
@@ -230,19 +231,49 @@ fn a_full_snapshot_buffer_drops_the_oldest_and_recovers_it() {
 }
 
 #[test]
-fn a_local_write_during_a_snapshot_is_kept() {
+fn a_local_write_during_a_snapshot_is_kept_or_refused_without_a_trace() {
+    // A joiner mid-snapshot has no heads yet. Whether its replica lets it write then (on the
+    // governance it installed) or refuses (a delta without parents is a genesis), the outcome
+    // must be consistent: a write it accepts reaches every replica once the snapshot is in, a
+    // write it refuses leaves nothing behind (neither in its state nor on the wire).
     let mut sim = populated(20, paged_config());
     let j = join(&mut sim, paged_config());
     until_second_page(&mut sim, j);
-    sim.put(j, b"mine", b"j");
-    sim.deliver_all();
-    assert_eq!(sim.r(j).metrics().snapshots_installed, 1);
-    assert_eq!(
-        sim.entries(j).get(&b"mine"[..]).map(Vec::as_slice),
-        Some(&b"j"[..])
-    );
-    assert_eq!(sim.entries(j).len(), 21);
-    sim.assert_converged();
+    let res = sim.try_put(j, b"mine", b"j");
+    match &res {
+        Ok(_) => {
+            sim.deliver_all();
+            assert_eq!(sim.r(j).metrics().snapshots_installed, 1);
+            assert_eq!(sim.entries(j).len(), 21);
+            sim.assert_converged();
+            assert_eq!(
+                sim.entries(0).get(&b"mine"[..]).map(Vec::as_slice),
+                Some(&b"j"[..])
+            );
+        }
+        Err(e) => {
+            let me = sim.r(j).member();
+            assert_eq!(
+                *e,
+                SyncError::Access(AccessError::NotAMember { author: me })
+            );
+            assert!(sim.nodes[j].broadcasts.is_empty());
+            assert!(
+                sim.entries(j).is_empty(),
+                "the refused write stayed in the joiner's state: {:?}",
+                sim.entries(j)
+            );
+            sim.deliver_all();
+            assert_eq!(sim.r(j).metrics().snapshots_installed, 1);
+            assert_eq!(sim.entries(j).len(), 20);
+            sim.assert_converged();
+            // After the snapshot it writes on the snapshot heads.
+            sim.put(j, b"mine", b"j");
+            sim.deliver_all();
+            assert_eq!(sim.entries(j).len(), 21);
+            sim.assert_converged();
+        }
+    }
 }
 
 #[test]
@@ -267,9 +298,11 @@ fn a_non_empty_replica_never_takes_a_snapshot() {
     sim.assert_converged();
 }
 
-/// A lone replica whose only peer is driven by hand; returns the id of its snapshot request.
+/// A lone replica (a founder that has not seen the genesis) whose only peer is driven by hand:
+/// it asks for the governance log first, gets the genesis, then asks for the snapshot. Returns
+/// the id of its snapshot request.
 fn joiner_asking_for_a_snapshot(peer: NodeId) -> (Replica, u64) {
-    let mut r = Replica::new(CTX, b"j/", manual_config(), 3, T0);
+    let mut r = Replica::new(ctx(), b"j/", manual_config(), 3, T0, access(3));
     r.add_peer(T0, peer);
     r.handle_timeout(T0);
     let out = drain_outputs(&mut r);
@@ -285,12 +318,30 @@ fn joiner_asking_for_a_snapshot(peer: NodeId) -> (Replica, u64) {
         pruned: false,
         pending: 0,
         gc_horizon: tabmesh_base::Hlc::default(),
+        governance: Hash([2; 32]),
     };
     r.handle_response(T0, peer, id, Response::Summary(remote));
+    let out = drain_outputs(&mut r);
+    let [(_, id, Request::Governance { from: 0 })] = requests_in(&out)[..] else {
+        panic!("{out:?}")
+    };
+    let log = Response::Governance {
+        entries: vec![GovEntry {
+            envelope: genesis().envelope.clone(),
+            past: vec![],
+            void: false,
+        }],
+        next: None,
+    };
+    r.handle_response(T0, peer, id, log);
     let out = drain_outputs(&mut r);
     let [(_, id, Request::Snapshot { cursor: None })] = requests_in(&out)[..] else {
         panic!("{out:?}")
     };
+    // The log is installed (the same governance as a founder's), the DAG still empty.
+    let founder = founded_replica(4, b"f/", manual_config(), 1);
+    assert_eq!(r.summary().governance, founder.summary().governance);
+    assert!(r.dag().heads().is_empty());
     (r, id)
 }
 
@@ -383,7 +434,10 @@ fn snapshot_pages_that_disagree_on_their_boundary_fail() {
 
 #[test]
 fn a_peer_with_nothing_refuses_to_snapshot() {
-    let mut sim = Sim::manual(2);
+    // Two founders that have not received the genesis: nothing to snapshot.
+    let mut sim = Sim::empty(1);
+    sim.add_node(manual_config());
+    sim.add_node(manual_config());
     let (now, asker) = (sim.now, sim.nodes[1].id);
     sim.nodes[0]
         .replica

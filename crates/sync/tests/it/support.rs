@@ -4,18 +4,33 @@
 //! Every message is framed and round-tripped through [`Frame::encode`] / [`Frame::decode`] on its
 //! way, so every scenario also exercises the codec. `Output::Persist` batches go to a per-node
 //! [`MemoryKv`] (so a node can be reopened), events are collected per node.
+//!
+//! Every context is governed: the test context is founded by node 0 ([`genesis`]) with nodes
+//! `1..FOUNDERS` as members, each node writes with its own member key ([`keypair`]), and a
+//! [`Sim`] node starts past the genesis unless it is added empty ([`Sim::add_node`]). Direct
+//! messages travel in the clear here (the node's driver seals them): a removed member's node is
+//! cut off by the tests that need it gone.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::OnceLock;
 
-use tabmesh_base::{ContextId, DeltaId, DetRng, Hash, HlcClock, MemberId, MemoryKv, NodeId};
+use tabmesh_auth::{Entropy, Keypair, Role, Signature, SymKey};
+use tabmesh_base::{ContextId, DeltaId, DetRng, Hash, Hlc, HlcClock, MemberId, MemoryKv, NodeId};
 use tabmesh_state::{Action, StateError, Txn};
 use tabmesh_sync::{
-    Envelope, Frame, Message, Output, Protocol, Replica, Request, Response, SessionOutcome,
-    SyncConfig, SyncError, SyncEvent, MAX_FRAME,
+    Access, DeltaPayload, Envelope, Founder, Frame, GovOp, Message, Output, Protocol, Replica,
+    Request, Response, SessionOutcome, SyncConfig, SyncError, SyncEvent, DELTA_SIGNATURE_DOMAIN,
+    MAX_FRAME,
 };
 
-/// The context every test replica hosts.
-pub(crate) const CTX: ContextId = ContextId([7; 32]);
+/// How many test members the shared genesis founds (node `i < FOUNDERS` is a member).
+pub(crate) const FOUNDERS: usize = 16;
+
+/// The context every test replica hosts: founded by node 0's member key with every test member
+/// as a founder (see [`genesis`]).
+pub(crate) fn ctx() -> ContextId {
+    genesis().context
+}
 
 /// Another context, for wrong-context tests.
 pub(crate) const OTHER_CTX: ContextId = ContextId([8; 32]);
@@ -31,9 +46,167 @@ pub(crate) fn node_id(i: usize) -> NodeId {
     NodeId([u8::try_from(i + 1).unwrap(); 32])
 }
 
-/// The author of node `i`'s writes.
+/// The author of node `i`'s writes: its member public key.
 pub(crate) fn member(i: usize) -> MemberId {
-    MemberId([u8::try_from(i + 101).unwrap(); 32])
+    MemberId(keypair(i).public())
+}
+
+/// The member key pair of node `i`.
+pub(crate) fn keypair(i: usize) -> Keypair {
+    Keypair::from_secret([u8::try_from(i + 101).unwrap(); 32])
+}
+
+/// What node `i` brings to the test context: its key pair and a generator seeded from `i`.
+pub(crate) fn access(i: usize) -> Access {
+    Access {
+        me: keypair(i),
+        entropy: Entropy::from_seed([u8::try_from(i + 1).unwrap(); 32]),
+        keys: Vec::new(),
+    }
+}
+
+/// The genesis of a test context.
+#[derive(Debug)]
+pub(crate) struct Genesis {
+    /// The context id it founds.
+    pub(crate) context: ContextId,
+    /// The genesis delta (every founder receives it first).
+    pub(crate) envelope: Envelope,
+}
+
+/// Node 0 founds a context (app hash zero, salt `[salt; 32]`) with `founders` (node index and
+/// role) besides itself.
+fn found(founders: &[(usize, Role)], salt: u8) -> Genesis {
+    let founders: Vec<Founder> = founders
+        .iter()
+        .map(|&(i, role)| Founder {
+            member: member(i),
+            role,
+        })
+        .collect();
+    let creator = Access {
+        me: keypair(0),
+        entropy: Entropy::from_seed([salt ^ 0xff; 32]),
+        keys: Vec::new(),
+    };
+    let mut r = Replica::create(
+        b"genesis/",
+        SyncConfig::default(),
+        0,
+        T0,
+        creator,
+        Hash::ZERO,
+        &founders,
+        Hlc::new(T0 - 1, 0),
+        [salt; 32],
+    )
+    .unwrap();
+    let envelope = std::iter::from_fn(|| r.poll_output())
+        .find_map(|o| match o {
+            Output::Broadcast(env) => Some(env),
+            _ => None,
+        })
+        .unwrap();
+    Genesis {
+        context: r.context(),
+        envelope,
+    }
+}
+
+/// The test context's genesis: node 0 creates it (app hash zero) with [`FOUNDERS`] founders,
+/// nodes 1.. as members. Built once, deterministically.
+pub(crate) fn genesis() -> &'static Genesis {
+    static GENESIS: OnceLock<Genesis> = OnceLock::new();
+    GENESIS.get_or_init(|| {
+        let founders: Vec<(usize, Role)> = (1..FOUNDERS).map(|i| (i, Role::Member)).collect();
+        found(&founders, 0x5a)
+    })
+}
+
+/// A second test context with two admins: node 0 creates it with node 1 as an admin and nodes
+/// 2..8 as members.
+pub(crate) fn two_admin_genesis() -> &'static Genesis {
+    static GENESIS: OnceLock<Genesis> = OnceLock::new();
+    GENESIS.get_or_init(|| {
+        let mut founders = vec![(1, Role::Admin)];
+        founders.extend((2..8).map(|i| (i, Role::Member)));
+        found(&founders, 0xad)
+    })
+}
+
+/// The genesis delta's id (the first head of every founder).
+pub(crate) fn genesis_id() -> DeltaId {
+    genesis().envelope.id()
+}
+
+/// The test context's first epoch key, opened from the genesis key box of node 0 (any founder
+/// could): what a test needs to seal a payload by hand or read one.
+pub(crate) fn genesis_key() -> SymKey {
+    let env = &genesis().envelope;
+    let boxed = env
+        .keys
+        .iter()
+        .find(|b| b.to == member(0))
+        .expect("the genesis seals its key to its creator");
+    let mut keys = boxed.open(&ctx(), &keypair(0)).unwrap();
+    assert_eq!(keys.len(), 1);
+    let key = keys.remove(0);
+    assert_eq!(
+        key.id(),
+        env.epoch,
+        "the genesis is sealed with the key it introduces"
+    );
+    key
+}
+
+/// The plaintext payload of `env`, decrypted with `key` (which must be its epoch's key).
+pub(crate) fn open_payload(env: &Envelope, key: &SymKey) -> DeltaPayload {
+    assert_eq!(key.id(), env.epoch, "not the key of the envelope's epoch");
+    let plain = tabmesh_auth::open(key, &env.nonce, env.aad().as_bytes(), &env.ciphertext)
+        .expect("the payload decrypts with its epoch key");
+    DeltaPayload::decode(&plain).unwrap()
+}
+
+/// A delta sealed by hand: `plaintext` (any bytes, a well-formed payload or not) encrypted with
+/// `key` (its epoch is the key's id), signed by `author`. What a member's client could send; the
+/// replica's own `seal` is the only other way to build one.
+pub(crate) fn seal_by_hand(
+    author: &Keypair,
+    parents: Vec<DeltaId>,
+    hlc: Hlc,
+    key: &SymKey,
+    plaintext: &[u8],
+    nonce: u8,
+) -> Envelope {
+    let mut env = Envelope {
+        context: ctx(),
+        author: MemberId(author.public()),
+        parents,
+        hlc,
+        epoch: key.id(),
+        keys: Vec::new(),
+        nonce: [nonce; tabmesh_auth::NONCE_LEN],
+        ciphertext: Vec::new(),
+        signature: Signature([0; 64]),
+    };
+    env.ciphertext = tabmesh_auth::seal(key, &env.nonce, env.aad().as_bytes(), plaintext);
+    sign(&mut env, author);
+    env
+}
+
+/// (Re)signs `env` with `author`'s key over its current id.
+pub(crate) fn sign(env: &mut Envelope, author: &Keypair) {
+    let id = env.id();
+    env.signature = author.sign(DELTA_SIGNATURE_DOMAIN, id.as_bytes());
+}
+
+/// A replica of the test context for node `i` that has applied the genesis (its outputs,
+/// persists included, are dropped: use [`Sim`] to keep them).
+pub(crate) fn founded_replica(i: usize, prefix: &[u8], config: SyncConfig, seed: u64) -> Replica {
+    let mut r = Replica::new(ctx(), prefix, config, seed, T0, access(i));
+    r.handle_delta(T0, None, genesis().envelope.clone());
+    while r.poll_output().is_some() {}
+    r
 }
 
 /// The storage prefix of node `i`.
@@ -58,12 +231,9 @@ pub(crate) fn merkle_config() -> SyncConfig {
     c
 }
 
-/// Frames a message, checks that the encoding round-trips, and returns the bytes.
-pub(crate) fn encode_checked(message: Message) -> Vec<u8> {
-    let frame = Frame {
-        context: CTX,
-        message,
-    };
+/// Frames a message of `context`, checks that the encoding round-trips, and returns the bytes.
+pub(crate) fn encode_checked(context: ContextId, message: Message) -> Vec<u8> {
+    let frame = Frame { context, message };
     let bytes = frame.encode();
     assert!(
         bytes.len() <= MAX_FRAME,
@@ -93,6 +263,7 @@ pub(crate) fn describe(m: &Message) -> &'static str {
             Request::Snapshot { .. } => "a snapshot request",
             Request::Have { .. } => "a have request",
             Request::Forget { .. } => "a forget request",
+            Request::Governance { .. } => "a governance request",
         },
         Message::Response { body, .. } => match body {
             Response::Summary(_) => "a summary",
@@ -102,6 +273,7 @@ pub(crate) fn describe(m: &Message) -> &'static str {
             Response::PushAck { .. } => "a push ack",
             Response::Have { .. } => "a have response",
             Response::SnapshotPage { .. } => "a snapshot page",
+            Response::Governance { .. } => "a governance page",
             Response::Refused(_) => "a refusal",
         },
     }
@@ -157,6 +329,8 @@ pub(crate) struct Delivered {
 /// The simulated network of replicas.
 #[derive(Debug)]
 pub(crate) struct Sim {
+    /// The context every node hosts (founded by this genesis).
+    pub(crate) genesis: &'static Genesis,
     pub(crate) now: u64,
     pub(crate) nodes: Vec<Node>,
     pub(crate) queue: VecDeque<Packet>,
@@ -187,13 +361,29 @@ impl Sim {
         Sim::with_configs(vec![config; n])
     }
 
-    /// One replica per configuration, every pair connected.
+    /// One replica per configuration, every pair connected, each past the genesis.
     pub(crate) fn with_configs(configs: Vec<SyncConfig>) -> Sim {
+        Sim::founded_by(genesis(), configs)
+    }
+
+    /// One replica of `genesis`'s context per configuration, every pair connected, each past the
+    /// genesis.
+    pub(crate) fn founded_by(genesis: &'static Genesis, configs: Vec<SyncConfig>) -> Sim {
         let mut sim = Sim::empty(0x5eed);
+        sim.genesis = genesis;
         for c in configs {
-            sim.add_node(c);
+            let i = sim.add_node(c);
+            sim.receive_genesis(i);
         }
         sim
+    }
+
+    /// Hands node `i` the genesis (a founder's first delta).
+    pub(crate) fn receive_genesis(&mut self, i: usize) {
+        let now = self.now;
+        let env = self.genesis.envelope.clone();
+        self.nodes[i].replica.handle_delta(now, None, env);
+        self.drain(i);
     }
 
     /// `n` replicas with [`manual_config`], past their first (join) tick: no session starts unless
@@ -216,6 +406,7 @@ impl Sim {
     /// No replicas yet; `seed` drives the network's own choices.
     pub(crate) fn empty(seed: u64) -> Sim {
         Sim {
+            genesis: genesis(),
             now: T0,
             nodes: Vec::new(),
             queue: VecDeque::new(),
@@ -230,11 +421,20 @@ impl Sim {
         }
     }
 
-    /// Adds an empty replica connected to every existing one (both sides `add_peer`).
+    /// Adds an empty replica (a founding member that has not seen the genesis yet: it catches
+    /// up by sync) connected to every existing one (both sides `add_peer`).
     pub(crate) fn add_node(&mut self, config: SyncConfig) -> usize {
         let i = self.nodes.len();
+        self.add_node_with(config, access(i))
+    }
+
+    /// Adds an empty replica for a member that brings `access` (e.g. an invitee's fresh key and
+    /// the invitation's keys), connected to every existing one.
+    pub(crate) fn add_node_with(&mut self, config: SyncConfig, access: Access) -> usize {
+        let i = self.nodes.len();
         let seed = 1_000 + i as u64;
-        let replica = Replica::new(CTX, &prefix(i), config.clone(), seed, self.now);
+        let context = self.genesis.context;
+        let replica = Replica::new(context, &prefix(i), config.clone(), seed, self.now, access);
         self.nodes.push(Node {
             id: node_id(i),
             replica,
@@ -269,8 +469,7 @@ impl Sim {
     /// Replaces node `i`'s replica with one reopened from its store (same prefix, config, seed).
     pub(crate) fn reopen(&mut self, i: usize) {
         let n = &self.nodes[i];
-        let replica =
-            Replica::open(CTX, &prefix(i), n.config.clone(), n.seed, self.now, &n.kv).unwrap();
+        let replica = reopen_replica(n, i, self.now);
         self.nodes[i].replica = replica;
         let peers: Vec<NodeId> = (0..self.nodes.len())
             .filter(|j| *j != i)
@@ -293,7 +492,7 @@ impl Sim {
                 Output::Event(e) => self.nodes[i].events.push(e),
                 Output::Broadcast(env) => {
                     self.nodes[i].broadcasts.push(env.clone());
-                    let bytes = encode_checked(Message::Delta(env));
+                    let bytes = encode_checked(self.genesis.context, Message::Delta(env));
                     for j in 0..self.nodes.len() {
                         if j == i || self.drop_broadcasts || self.cut.contains(&(i, j)) {
                             continue;
@@ -314,7 +513,7 @@ impl Sim {
                         !matches!(message, Message::Delta(_)),
                         "a Send carries a request or a response"
                     );
-                    let bytes = encode_checked(message);
+                    let bytes = encode_checked(self.genesis.context, message);
                     if !self.cut.contains(&(i, j)) {
                         self.queue.push_back(Packet {
                             from: i,
@@ -352,14 +551,14 @@ impl Sim {
 
     /// Hands `env` to node `to` as if `from` had gossiped it (bypassing the queue and any cut).
     pub(crate) fn gossip(&mut self, from: usize, to: usize, env: &Envelope) -> Delivered {
-        let bytes = encode_checked(Message::Delta(env.clone()));
+        let bytes = encode_checked(self.genesis.context, Message::Delta(env.clone()));
         self.deliver(Packet { from, to, bytes })
     }
 
     /// Delivers `packet` now, whatever the queue holds.
     pub(crate) fn deliver(&mut self, packet: Packet) -> Delivered {
         let frame = Frame::decode(&packet.bytes).unwrap();
-        assert_eq!(frame.context, CTX);
+        assert_eq!(frame.context, self.genesis.context);
         let (from, to, now) = (packet.from, packet.to, self.now);
         let from_id = self.nodes[from].id;
         let replica = &mut self.nodes[to].replica;
@@ -492,7 +691,7 @@ impl Sim {
         let hlc = node.clock.tick(now);
         let ((), id) = node
             .replica
-            .commit::<(), SyncError>(now, member(i), hlc, |t| f(t).map_err(SyncError::from))
+            .commit::<(), SyncError>(now, hlc, |t| f(t).map_err(SyncError::from))
             .unwrap();
         self.drain(i);
         id.expect("the transaction wrote something")
@@ -501,6 +700,40 @@ impl Sim {
     /// Sets `key` to `value` in the test map on node `i`.
     pub(crate) fn put(&mut self, i: usize, key: &[u8], value: &[u8]) -> DeltaId {
         self.write(i, |t| t.map(MAP)?.insert(key, value))
+    }
+
+    /// Node `i` writes governance operation `op` (stamped by its clock) and drains it. Returns
+    /// the delta id.
+    pub(crate) fn govern(&mut self, i: usize, op: GovOp) -> DeltaId {
+        self.try_govern(i, op).unwrap()
+    }
+
+    /// Like [`Sim::govern`], returning the replica's refusal.
+    pub(crate) fn try_govern(&mut self, i: usize, op: GovOp) -> Result<DeltaId, SyncError> {
+        let now = self.now;
+        let node = &mut self.nodes[i];
+        let hlc = node.clock.tick(now);
+        let id = node.replica.govern(now, hlc, op);
+        self.drain(i);
+        id
+    }
+
+    /// Runs a local transaction on node `i` and drains it, returning the replica's refusal if it
+    /// refuses (a member that may not write).
+    pub(crate) fn try_put(
+        &mut self,
+        i: usize,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<DeltaId, SyncError> {
+        let now = self.now;
+        let node = &mut self.nodes[i];
+        let hlc = node.clock.tick(now);
+        let res = node.replica.commit::<(), SyncError>(now, hlc, |t| {
+            t.map(MAP)?.insert(key, value).map_err(SyncError::from)
+        });
+        self.drain(i);
+        res.map(|((), id)| id.expect("the transaction wrote something"))
     }
 
     /// Deletes `key` from the test map on node `i`.
@@ -571,6 +804,21 @@ impl Sim {
     pub(crate) fn assert_pair_converged(&self, a: usize, b: usize) {
         assert_same_state(self.r(a), self.r(b), &format!("node {a} vs node {b}"));
     }
+}
+
+/// Node `i`'s replica reopened from its store (same prefix, config and seed; fresh entropy).
+pub(crate) fn reopen_replica(n: &Node, i: usize, now: u64) -> Replica {
+    let entropy = Entropy::from_seed([u8::try_from(i + 1).unwrap() ^ 0x80; 32]);
+    Replica::open(
+        n.replica.context(),
+        &prefix(i),
+        n.config.clone(),
+        n.seed,
+        now,
+        &n.kv,
+        entropy,
+    )
+    .unwrap()
 }
 
 /// The visible register entries of the test map.

@@ -3,15 +3,16 @@
 
 use tabmesh_testkit::test;
 
+use tabmesh_auth::{SealedBox, Signature};
 use tabmesh_base::{codec::Writer, CodecError, DeltaId, DetRng, EntityId, Hash, Hlc, MemberId};
 use tabmesh_state::{Action, State, TrieSlot};
 use tabmesh_sync::{
-    Envelope, Frame, Message, Refusal, Request, Response, SnapshotCursor, Summary, SyncError,
-    TreeNode, TreeRef, MAX_DELTAS, MAX_DELTA_PARENTS, MAX_DELTA_PAYLOAD, MAX_ENTITIES, MAX_FRAME,
-    MAX_IDS, MAX_PATH, MAX_TREE_NODES,
+    Envelope, Frame, GovEntry, KeyBox, Message, Refusal, Request, Response, SnapshotCursor,
+    Summary, SyncError, TreeNode, TreeRef, MAX_DELTAS, MAX_DELTA_CIPHERTEXT, MAX_DELTA_PARENTS,
+    MAX_ENTITIES, MAX_FRAME, MAX_GOV_ENTRIES, MAX_IDS, MAX_KEY_BOXES, MAX_PATH, MAX_TREE_NODES,
 };
 
-use super::support::CTX;
+use super::support::ctx;
 
 fn did(n: u8) -> DeltaId {
     DeltaId([n; 32])
@@ -32,26 +33,52 @@ pub(super) fn sample_actions() -> Vec<Action> {
     s.entities().cloned().collect()
 }
 
-pub(super) fn envelope(parents: usize, payload: &[u8]) -> Envelope {
+/// A well-formed envelope (the codec neither decrypts nor checks signatures: any bytes do).
+pub(super) fn envelope(parents: usize, ciphertext: &[u8]) -> Envelope {
     Envelope {
-        context: CTX,
+        context: ctx(),
         author: MemberId([3; 32]),
         parents: (0..parents).map(|i| did(i as u8)).collect(),
         hlc: Hlc::new(123_456, 7),
-        payload: payload.to_vec(),
+        epoch: Hash([4; 32]),
+        keys: Vec::new(),
+        nonce: [5; 24],
+        ciphertext: ciphertext.to_vec(),
+        signature: Signature([6; 64]),
+    }
+}
+
+/// A key box with `ids` keys named (its sealed bytes are arbitrary).
+fn key_box(to: u8, ids: usize) -> KeyBox {
+    KeyBox {
+        to: MemberId([to; 32]),
+        ids: (0..ids).map(|i| Hash([i as u8 + 10; 32])).collect(),
+        sealed: SealedBox {
+            ephemeral: [to; 32],
+            nonce: [to ^ 0xff; 24],
+            ciphertext: vec![to; 48],
+        },
+    }
+}
+
+/// An envelope that carries key boxes.
+fn envelope_with_keys() -> Envelope {
+    Envelope {
+        keys: vec![key_box(1, 2), key_box(2, 0)],
+        ..envelope(2, b"sealed")
     }
 }
 
 fn req(id: u64, body: Request) -> Frame {
     Frame {
-        context: CTX,
+        context: ctx(),
         message: Message::Request { id, body },
     }
 }
 
 fn resp(id: u64, body: Response) -> Frame {
     Frame {
-        context: CTX,
+        context: ctx(),
         message: Message::Response { id, body },
     }
 }
@@ -66,13 +93,19 @@ pub(super) fn sample_frames() -> Vec<Frame> {
     ];
     vec![
         Frame {
-            context: CTX,
+            context: ctx(),
             message: Message::Delta(envelope(0, b"")),
         },
         Frame {
-            context: CTX,
+            context: ctx(),
             message: Message::Delta(envelope(3, b"payload")),
         },
+        Frame {
+            context: ctx(),
+            message: Message::Delta(envelope_with_keys()),
+        },
+        req(33, Request::Governance { from: 0 }),
+        req(34, Request::Governance { from: u32::MAX }),
         req(0, Request::Summary),
         req(
             u64::MAX,
@@ -162,7 +195,33 @@ pub(super) fn sample_frames() -> Vec<Frame> {
                 pruned: true,
                 pending: 0,
                 gc_horizon: Hlc::new(1_767_225_600_000, 7),
+                governance: Hash([4; 32]),
             }),
+        ),
+        resp(
+            40,
+            Response::Governance {
+                entries: vec![
+                    GovEntry {
+                        envelope: envelope(0, b"genesis"),
+                        past: vec![],
+                        void: false,
+                    },
+                    GovEntry {
+                        envelope: envelope_with_keys(),
+                        past: vec![did(0), did(3), did(9)],
+                        void: true,
+                    },
+                ],
+                next: Some(5),
+            },
+        ),
+        resp(
+            41,
+            Response::Governance {
+                entries: vec![],
+                next: None,
+            },
         ),
         resp(11, Response::Summary(Summary::default())),
         resp(
@@ -323,7 +382,7 @@ fn trailing_bytes_are_an_error() {
 fn bad_tags_are_typed_errors() {
     // Layout: version (1) ‖ context (32) ‖ message tag (1) ‖ request id (8) ‖ body tag (1) ‖ …
     let mut delta = Frame {
-        context: CTX,
+        context: ctx(),
         message: Message::Delta(envelope(0, b"")),
     }
     .encode();
@@ -338,22 +397,24 @@ fn bad_tags_are_typed_errors() {
 
     let mut r = req(1, Request::Summary).encode();
     assert_eq!(r[42], 0);
-    r[42] = 9;
+    // Tag 9 is the governance request (the last one).
+    r[42] = 10;
     assert_eq!(
         codec_err(&r),
         CodecError::InvalidTag {
             what: "request",
-            tag: 9
+            tag: 10
         }
     );
 
+    // Tag 8 is the governance page (the last response).
     let mut p = resp(1, Response::PushAck { applied: 0 }).encode();
-    p[42] = 8;
+    p[42] = 9;
     assert_eq!(
         codec_err(&p),
         CodecError::InvalidTag {
             what: "response",
-            tag: 8
+            tag: 9
         }
     );
 
@@ -575,7 +636,7 @@ fn counts_over_their_bound_are_refused() {
     );
 
     let f = Frame {
-        context: CTX,
+        context: ctx(),
         message: Message::Delta(envelope(MAX_DELTA_PARENTS + 1, b"")),
     };
     assert_eq!(
@@ -587,17 +648,80 @@ fn counts_over_their_bound_are_refused() {
         }
     );
 
-    let big = vec![0u8; MAX_DELTA_PAYLOAD + 1];
+    let big = vec![0u8; MAX_DELTA_CIPHERTEXT + 1];
     let f = Frame {
-        context: CTX,
+        context: ctx(),
         message: Message::Delta(envelope(1, &big)),
     };
     assert_eq!(
         codec_err(&f.encode()),
         CodecError::TooLarge {
-            what: "delta payload",
-            len: MAX_DELTA_PAYLOAD + 1,
-            max: MAX_DELTA_PAYLOAD
+            what: "delta ciphertext",
+            len: MAX_DELTA_CIPHERTEXT + 1,
+            max: MAX_DELTA_CIPHERTEXT
+        }
+    );
+    // At the bound, it decodes.
+    let f = Frame {
+        context: ctx(),
+        message: Message::Delta(envelope(1, &big[1..])),
+    };
+    assert_eq!(Frame::decode(&f.encode()), Ok(f));
+
+    let f = Frame {
+        context: ctx(),
+        message: Message::Delta(Envelope {
+            keys: vec![key_box(1, 0); MAX_KEY_BOXES + 1],
+            ..envelope(1, b"")
+        }),
+    };
+    assert_eq!(
+        codec_err(&f.encode()),
+        CodecError::TooLarge {
+            what: "key boxes",
+            len: MAX_KEY_BOXES + 1,
+            max: MAX_KEY_BOXES
+        }
+    );
+
+    let entry = GovEntry {
+        envelope: envelope(0, b""),
+        past: vec![],
+        void: false,
+    };
+    let f = resp(
+        1,
+        Response::Governance {
+            entries: vec![entry; MAX_GOV_ENTRIES + 1],
+            next: None,
+        },
+    );
+    assert_eq!(
+        codec_err(&f.encode()),
+        CodecError::TooLarge {
+            what: "governance entries",
+            len: MAX_GOV_ENTRIES + 1,
+            max: MAX_GOV_ENTRIES
+        }
+    );
+    // A governance entry's position names at most MAX_IDS operations.
+    let f = resp(
+        1,
+        Response::Governance {
+            entries: vec![GovEntry {
+                envelope: envelope(0, b""),
+                past: vec![did(1); MAX_IDS + 1],
+                void: false,
+            }],
+            next: None,
+        },
+    );
+    assert_eq!(
+        codec_err(&f.encode()),
+        CodecError::TooLarge {
+            what: "governance entry position",
+            len: MAX_IDS + 1,
+            max: MAX_IDS
         }
     );
 }
@@ -624,11 +748,21 @@ fn a_count_larger_than_the_input_is_refused_before_allocating() {
         }
     ));
 
-    // A payload length far beyond the input.
+    // A ciphertext length far beyond the input.
     let mut w = Writer::new();
-    w.id(&CTX).u8(0).id(&CTX).id(&MemberId([1; 32])).len(0);
+    w.id(&ctx()).u8(0).id(&ctx()).id(&MemberId([1; 32])).len(0);
     Hlc::new(1, 0).encode(&mut w);
+    w.hash(&Hash([1; 32])).len(0).raw(&[0; 24]);
     w.u32(1_000);
+    assert!(matches!(
+        codec_err(&w.finish()),
+        CodecError::UnexpectedEnd { .. }
+    ));
+    // A key-box count far beyond the input.
+    let mut w = Writer::new();
+    w.id(&ctx()).u8(0).id(&ctx()).id(&MemberId([1; 32])).len(0);
+    Hlc::new(1, 0).encode(&mut w);
+    w.hash(&Hash([1; 32])).len(1_000);
     assert!(matches!(
         codec_err(&w.finish()),
         CodecError::UnexpectedEnd { .. }
@@ -638,7 +772,7 @@ fn a_count_larger_than_the_input_is_refused_before_allocating() {
 #[test]
 fn a_malformed_entity_state_is_a_state_error() {
     let mut w = Writer::new();
-    w.id(&CTX)
+    w.id(&ctx())
         .u8(1)
         .u64(7)
         .u8(5)
@@ -650,7 +784,7 @@ fn a_malformed_entity_state_is_a_state_error() {
     ));
 
     let mut w = Writer::new();
-    w.id(&CTX).u8(2).u64(7).u8(3).len(1).bytes(&[]);
+    w.id(&ctx()).u8(2).u64(7).u8(3).len(1).bytes(&[]);
     assert!(matches!(
         Frame::decode(&w.finish()),
         Err(SyncError::State(_))
@@ -707,7 +841,7 @@ fn random_bytes_never_panic() {
         if len > 43 && rng.chance(0.8) {
             bytes[0] = tabmesh_base::codec::VERSION;
             bytes[33] = rng.below(3) as u8;
-            bytes[42] = rng.below(8) as u8;
+            bytes[42] = rng.below(10) as u8;
         }
         check_decoded(&bytes, &format!("seed {seed}"));
     });
@@ -743,11 +877,11 @@ fn mutated_frames_never_panic() {
 }
 
 #[test]
-fn a_summary_ends_with_the_gc_horizon() {
+fn a_summary_ends_with_the_gc_horizon_then_the_governance_digest() {
     let horizon = Hlc::new(1_767_225_600_000, 3);
     let summary = |gc_horizon| {
         Frame {
-            context: CTX,
+            context: ctx(),
             message: Message::Response {
                 id: 1,
                 body: Response::Summary(Summary {
@@ -758,20 +892,28 @@ fn a_summary_ends_with_the_gc_horizon() {
                     pruned: false,
                     pending: 5,
                     gc_horizon,
+                    governance: Hash([9; 32]),
                 }),
             },
         }
         .encode()
     };
     let bytes = summary(horizon);
+    let digest_at = bytes.len() - 32;
+    assert_eq!(&bytes[digest_at..], &[9; 32]);
     let mut w = Writer::unversioned();
     horizon.encode(&mut w);
-    assert_eq!(&bytes[bytes.len() - Hlc::ENCODED_LEN..], w.as_slice());
-    // Without it (the layout before the horizon), the summary is truncated.
-    let short = &bytes[..bytes.len() - Hlc::ENCODED_LEN];
-    assert!(matches!(
-        Frame::decode(short),
-        Err(SyncError::Codec(CodecError::UnexpectedEnd { .. }))
-    ));
+    assert_eq!(
+        &bytes[digest_at - Hlc::ENCODED_LEN..digest_at],
+        w.as_slice()
+    );
+    // Without them (the layouts before the digest, and before the horizon), the summary is
+    // truncated.
+    for short in [&bytes[..digest_at], &bytes[..digest_at - Hlc::ENCODED_LEN]] {
+        assert!(matches!(
+            Frame::decode(short),
+            Err(SyncError::Codec(CodecError::UnexpectedEnd { .. }))
+        ));
+    }
     assert_ne!(bytes, summary(Hlc::default()));
 }

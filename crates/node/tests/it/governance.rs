@@ -1,0 +1,739 @@
+//! Governance through `NodeCore`: who may write, read and be answered in a context, and what a
+//! removed member, a forger or a stranger can (not) do. Every scenario runs on the deterministic
+//! [`Net`]: fixed seeds, virtual time.
+
+use tabmesh_auth::{Entropy, InviteLink, Keypair, Role};
+use tabmesh_base::{DeltaId, Hash, MemberId, NodeId};
+use tabmesh_node::{NodeError, NodeEvent, Wire};
+use tabmesh_sync::{
+    Access, AccessError, Envelope, Frame, InviteeProof, KeyMaterial, Message, Replica, Request,
+    SyncConfig, SyncError, SyncEvent, VoidReason, DELTA_SIGNATURE_DOMAIN,
+};
+use tabmesh_testkit::test;
+
+use super::apps::{handler_app, put as put_op};
+use super::net::{epoch_keys, node, open_payload, stranger_request, Net, FAR, T0};
+
+/// The map every write of these tests goes to.
+const MAP: &str = "m";
+
+/// Node `i` writes `MAP[key] = value` in `net.ctx`; the delta.
+fn put(net: &mut Net, i: usize, key: &[u8], value: &[u8]) -> DeltaId {
+    let now = net.tick();
+    let ctx = net.ctx;
+    let ((), id) = net.nodes[i]
+        .commit(now, ctx, |txn| {
+            txn.map(MAP)?.insert(key, value)?;
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("node {i} writes: {e}"));
+    id.expect("a write is a delta")
+}
+
+/// `MAP[key]` on node `i`.
+fn get(net: &Net, i: usize, key: &[u8]) -> Option<Vec<u8>> {
+    let state = net.nodes[i].state(&net.ctx)?;
+    Some(state.map(MAP).ok()?.get(key)?.to_vec())
+}
+
+/// Every `MAP` entry on node `i`, sorted by key.
+fn entries(net: &Net, i: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let Some(state) = net.nodes[i].state(&net.ctx) else {
+        return Vec::new();
+    };
+    let Ok(map) = state.map(MAP) else {
+        return Vec::new();
+    };
+    let mut all: Vec<(Vec<u8>, Vec<u8>)> = map
+        .keys()
+        .map(|k| (k.to_vec(), map.get(k).unwrap_or_default().to_vec()))
+        .collect();
+    all.sort();
+    all
+}
+
+/// The delta a gossiped message carries.
+fn envelope(bytes: &[u8]) -> Envelope {
+    let Ok(Wire::Gossip(frame)) = Wire::decode(bytes) else {
+        panic!("not a gossiped delta")
+    };
+    let Message::Delta(env) = frame.message else {
+        panic!("not a gossiped delta")
+    };
+    env
+}
+
+/// `env` gossiped on its context.
+fn gossip(env: Envelope) -> Vec<u8> {
+    Wire::Gossip(Box::new(Frame {
+        context: env.context,
+        message: Message::Delta(env),
+    }))
+    .encode()
+}
+
+/// (Re)signs `env` with `key` over its current id.
+fn sign(env: &mut Envelope, key: &Keypair) {
+    let id = env.id();
+    env.signature = key.sign(DELTA_SIGNATURE_DOMAIN, id.as_bytes());
+}
+
+/// Whether node `i` reported delta `id` refused with a reason `reason` accepts.
+fn refused(net: &Net, i: usize, id: DeltaId, reason: impl Fn(&SyncError) -> bool) -> bool {
+    net.sync_events(i).iter().any(|e| {
+        matches!(e, SyncEvent::Rejected { error: SyncError::Rejected { id: r, reason: why }, .. }
+            if *r == id && reason(why))
+    })
+}
+
+/// Whether node `i` reported delta `id` void because its author was removed.
+fn voided(net: &Net, i: usize, id: DeltaId) -> bool {
+    net.sync_events(i).iter().any(|e| {
+        matches!(e, SyncEvent::Voided { id: v, reason: VoidReason::AuthorRemoved, .. } if *v == id)
+    })
+}
+
+/// Whether delta `id` is applied in node `i`'s DAG.
+fn applied(net: &Net, i: usize, id: &DeltaId) -> bool {
+    net.nodes[i]
+        .replica(&net.ctx)
+        .is_some_and(|r| r.dag().is_applied(id))
+}
+
+fn same_roots(net: &Net, nodes: &[usize]) {
+    let roots: Vec<Hash> = nodes.iter().map(|&i| net.root(i)).collect();
+    assert!(roots.windows(2).all(|w| w[0] == w[1]), "{roots:?}");
+}
+
+#[test]
+fn a_delta_from_a_non_member_is_rejected_and_the_receiver_loses_nothing() {
+    let mut net = Net::start(2, None, b"");
+    let ctx = net.ctx;
+    put(&mut net, 0, b"before", b"0");
+    net.pump();
+    // A member's genuine write, held back.
+    let genuine = put(&mut net, 1, b"k", b"member");
+    let [bytes] = &net.hold_published(1)[..] else {
+        panic!("one publish")
+    };
+    let env = envelope(bytes);
+    assert_eq!(env.id(), genuine);
+
+    let stranger = Keypair::from_secret([0x77; 32]);
+    let stranger_node = NodeId([0x77; 32]);
+    // 1. The member's delta, re-authored by a stranger and signed by it: a valid signature, but
+    //    the payload was sealed for its real author and the stranger is no member.
+    let mut reauthored = env.clone();
+    reauthored.author = MemberId(stranger.public());
+    sign(&mut reauthored, &stranger);
+    // 2. A stranger holding an unused invitation link (so: the epoch key) seals a payload of its
+    //    own, properly, and signs it.
+    let keys = epoch_keys(&mut net.nodes[0], ctx);
+    let payload = open_payload(&env, &keys);
+    let key = keys.iter().find(|k| k.id() == env.epoch).unwrap();
+    let mut sealed = Envelope {
+        author: MemberId(stranger.public()),
+        nonce: [9; tabmesh_auth::NONCE_LEN],
+        ciphertext: Vec::new(),
+        keys: Vec::new(),
+        ..env.clone()
+    };
+    sealed.ciphertext = tabmesh_auth::seal(
+        key,
+        &sealed.nonce,
+        sealed.aad().as_bytes(),
+        &payload.encode().unwrap(),
+    );
+    sign(&mut sealed, &stranger);
+
+    let root = net.root(0);
+    let reauthored_id = reauthored.id();
+    for forged in [reauthored, sealed.clone()] {
+        let id = forged.id();
+        net.inject(0, stranger_node, &gossip(forged));
+        net.pump();
+        assert!(
+            refused(&net, 0, id, |r| matches!(r, SyncError::Access(_))),
+            "{:?}",
+            net.sync_events(0)
+        );
+        assert!(!applied(&net, 0, &id));
+        assert_eq!(net.root(0), root, "nothing of it applied");
+        assert_eq!(get(&net, 0, b"k"), None);
+    }
+    // The copy does not decrypt under its new author (the author is bound into the payload's
+    // associated data); the one sealed with the right key is refused for what it is: its author
+    // is no member.
+    assert!(refused(&net, 0, reauthored_id, |r| *r
+        == SyncError::Access(AccessError::Decrypt)));
+    assert!(refused(&net, 0, sealed.id(), |r| matches!(
+        r,
+        SyncError::Access(AccessError::NotAMember { author }) if *author == MemberId(stranger.public())
+    )));
+
+    // The receiver keeps running and loses nothing: the genuine delta applies, both keep writing.
+    let from = net.nodes[1].id();
+    net.inject(0, from, bytes);
+    net.pump();
+    assert!(applied(&net, 0, &genuine));
+    assert_eq!(get(&net, 0, b"k").as_deref(), Some(&b"member"[..]));
+    let after = put(&mut net, 0, b"after", b"1");
+    net.pump();
+    assert!(applied(&net, 1, &after));
+    same_roots(&net, &[0, 1]);
+    assert_eq!(entries(&net, 0).len(), 3);
+}
+
+#[test]
+fn a_forged_signature_is_rejected_as_bad_signature() {
+    let mut net = Net::start(2, None, b"");
+    let genuine = put(&mut net, 1, b"k", b"v");
+    let [bytes] = &net.hold_published(1)[..] else {
+        panic!("one publish")
+    };
+    let from = net.nodes[1].id();
+    let root = net.root(0);
+    // A flipped signature byte (same id), then a flipped ciphertext byte (another id, the
+    // signature no longer matches it).
+    let mut bad_sig = envelope(bytes);
+    bad_sig.signature.0[7] ^= 0x01;
+    let mut bad_body = envelope(bytes);
+    bad_body.ciphertext[0] ^= 0x01;
+    let tampered_id = bad_body.id();
+    for forged in [bad_sig, bad_body] {
+        let id = forged.id();
+        net.inject(0, from, &gossip(forged));
+        net.pump();
+        assert!(
+            refused(&net, 0, id, |r| *r
+                == SyncError::Access(AccessError::BadSignature)),
+            "{:?}",
+            net.sync_events(0)
+        );
+        assert!(!applied(&net, 0, &id));
+        assert_eq!(net.root(0), root);
+    }
+    assert_ne!(tampered_id, genuine);
+    // The node keeps running.
+    let ours = put(&mut net, 0, b"ours", b"1");
+    net.pump();
+    assert!(applied(&net, 1, &ours));
+}
+
+#[test]
+fn a_forged_copy_does_not_keep_the_genuine_delta_out() {
+    // Anyone relaying gossip can flip a byte of a delta's signature: the copy has the genuine
+    // delta's id. The receiver must refuse the copy without refusing the genuine delta later.
+    let mut net = Net::start(2, None, b"");
+    let genuine = put(&mut net, 1, b"k", b"v");
+    let [bytes] = &net.hold_published(1)[..] else {
+        panic!("one publish")
+    };
+    let from = net.nodes[1].id();
+    let mut forged = envelope(bytes);
+    forged.signature.0[0] ^= 0x80;
+    net.inject(0, NodeId([0x55; 32]), &gossip(forged));
+    net.pump();
+    assert!(refused(&net, 0, genuine, |r| *r
+        == SyncError::Access(AccessError::BadSignature)));
+    // The genuine delta arrives: it applies.
+    net.inject(0, from, bytes);
+    net.pump();
+    // And periodic sync has every chance to repair it otherwise.
+    net.advance(60_000);
+    assert!(
+        applied(&net, 0, &genuine),
+        "the genuine delta was refused because a forged copy with its id came first"
+    );
+    assert_eq!(get(&net, 0, b"k").as_deref(), Some(&b"v"[..]));
+    same_roots(&net, &[0, 1]);
+}
+
+/// Node 0 (the admin) removes node 2 while node 2, partitioned with node 1, keeps writing;
+/// node 2 keeps running and subscribed after the partition heals. With `from_history`, the
+/// members joined through their DAGs; otherwise from snapshots.
+fn removal_scenario(from_history: bool) {
+    let mut net = Net::start_with(3, None, b"", from_history);
+    let ctx = net.ctx;
+    put(&mut net, 0, b"a0", b"A");
+    put(&mut net, 1, b"b0", b"B");
+    let c0 = put(&mut net, 2, b"c0", b"C before");
+    net.pump();
+    let removed = net.nodes[2].member(&ctx).unwrap();
+    let epoch_before = net.nodes[0].membership(&ctx).unwrap().epoch;
+
+    // The admin removes node 2 on its side of a partition; node 2, with node 1, never hears of
+    // it: it writes (on old parents), node 1 applies that and writes on top of it.
+    net.partition(&[0, 1, 1]);
+    let now = net.tick();
+    let removal = net.nodes[0].remove_member(now, ctx, removed).unwrap();
+    net.pump();
+    let m = net.nodes[0].membership(&ctx).unwrap();
+    assert!(m.removed.contains(&removed) && !m.members.contains_key(&removed));
+    assert_ne!(m.epoch, epoch_before, "a removal rotates the key");
+    let x1 = put(&mut net, 2, b"x1", b"C cut off");
+    net.pump();
+    assert_eq!(get(&net, 1, b"x1").as_deref(), Some(&b"C cut off"[..]));
+    let y1 = put(&mut net, 1, b"y1", b"B in the partition");
+    net.pump();
+
+    // Healed: the removal reaches nodes 1 and 2 (the gossip they missed is delivered again) and
+    // periodic sync brings node 1's history to node 0.
+    net.heal();
+    net.replay_lost();
+    net.advance(120_000);
+    for i in [0, 1] {
+        assert!(applied(&net, i, &removal), "node {i}");
+        assert!(applied(&net, i, &y1), "node {i}");
+        assert!(voided(&net, i, x1), "node {i}: {:?}", net.sync_events(i));
+        assert_eq!(get(&net, i, b"x1"), None, "node {i}");
+        assert_eq!(
+            get(&net, i, b"y1").as_deref(),
+            Some(&b"B in the partition"[..])
+        );
+    }
+    assert!(
+        net.sync_events(1)
+            .iter()
+            .any(|e| matches!(e, SyncEvent::Rebuilt { .. })),
+        "node 1 applied x1 before the removal: it rebuilds without it"
+    );
+    for i in [0, 1] {
+        let m = net.nodes[i].membership(&ctx).unwrap();
+        assert_eq!(m.members.len(), 2, "node {i}: {m:?}");
+        assert!(m.removed.contains(&removed), "node {i}: {m:?}");
+        assert_ne!(m.epoch, epoch_before, "node {i}: {m:?}");
+    }
+    same_roots(&net, &[0, 1]);
+
+    // Node 2 keeps running and subscribed: it receives the removal and what follows, but holds
+    // no key of the new epoch.
+    let z1 = put(&mut net, 0, b"z1", b"A after");
+    net.pump();
+    assert!(
+        refused(&net, 2, removal, |r| matches!(
+            r,
+            SyncError::Access(AccessError::KeyUnknown { .. })
+        )),
+        "{:?}",
+        net.sync_events(2)
+    );
+    assert!(!applied(&net, 2, &removal));
+    assert!(!applied(&net, 2, &z1));
+    assert_eq!(get(&net, 2, b"z1"), None);
+
+    // It writes again, on the history it knows.
+    let x2 = put(&mut net, 2, b"x2", b"C after");
+    net.pump();
+    let y2 = put(&mut net, 1, b"y2", b"B after");
+    net.pump();
+    net.advance(60_000);
+
+    for i in [0, 1] {
+        assert!(voided(&net, i, x2), "node {i}: {:?}", net.sync_events(i));
+        assert!(applied(&net, i, &z1) && applied(&net, i, &y2), "node {i}");
+        assert_eq!(get(&net, i, b"x1"), None, "node {i}");
+        assert_eq!(get(&net, i, b"x2"), None, "node {i}");
+        // What it wrote before the removal stands.
+        assert!(applied(&net, i, &c0));
+        assert_eq!(get(&net, i, b"c0").as_deref(), Some(&b"C before"[..]));
+    }
+    same_roots(&net, &[0, 1]);
+    assert_eq!(entries(&net, 0), entries(&net, 1));
+    let keys: Vec<Vec<u8>> = entries(&net, 0).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        [&b"a0"[..], b"b0", b"c0", b"y1", b"y2", b"z1"]
+            .iter()
+            .map(|k| k.to_vec())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        net.nodes[0].membership(&ctx).unwrap().epoch,
+        net.nodes[1].membership(&ctx).unwrap().epoch
+    );
+    // The removed member's own writes stay where it is: it is the only one to see them.
+    assert_eq!(get(&net, 2, b"x2").as_deref(), Some(&b"C after"[..]));
+}
+
+#[test]
+fn a_removed_member_keeps_running_but_nothing_it_writes_after_the_removal_counts() {
+    removal_scenario(true);
+}
+
+#[test]
+fn a_removal_that_voids_applied_deltas_keeps_a_snapshot_joiners_membership() {
+    // The same, with members that joined from snapshots: node 1 rebuilds its state without the
+    // removed member's delta it had applied, and must stay a member doing so.
+    removal_scenario(false);
+}
+
+#[test]
+fn an_expired_invitation_is_refused() {
+    let mut a = node(1);
+    let (ctx, _) = a.create_context(T0, None, b"").unwrap();
+    let link = a.invite(ctx, Role::Member, T0 + 1_000, "").unwrap();
+    let mut b = node(2);
+    assert_eq!(
+        b.join_context(T0 + 2_000, &link, None),
+        Err(NodeError::InvitationExpired {
+            expires_ms: T0 + 1_000,
+            now_ms: T0 + 2_000
+        })
+    );
+    assert!(b.replica(&ctx).is_none() && !b.is_joining(&ctx));
+    // Malformed links are typed errors too, and leave nothing behind.
+    assert!(matches!(
+        b.join_context(T0, "tabmesh-invite:AAAA", None),
+        Err(NodeError::Invitation(_))
+    ));
+    let mut tampered = link.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(matches!(
+        b.join_context(T0, &tampered, None),
+        Err(NodeError::Invitation(_))
+    ));
+    assert_eq!(b.contexts().count(), 0);
+    // Before the expiry, the same link is accepted.
+    assert_eq!(b.join_context(T0 + 1_000, &link, None), Ok(ctx));
+    assert!(b.is_joining(&ctx));
+}
+
+#[test]
+fn a_join_that_cannot_catch_up_before_the_expiry_fails_for_good() {
+    let mut net = Net::new(2);
+    let now = net.tick();
+    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
+    net.ctx = ctx;
+    net.pump();
+    let expires = net.now + 1_000;
+    let link = net.nodes[0].invite(ctx, Role::Member, expires, "").unwrap();
+    // The inviter goes offline before the joiner can reach it, and comes back after the expiry.
+    net.set_offline(0, true);
+    let now = net.tick();
+    net.nodes[1].join_context(now, &link, None).unwrap();
+    net.advance(5_000);
+    net.set_offline(0, false);
+    net.advance(120_000);
+    assert_eq!(net.joined(1), None);
+    let failed = net.events[1]
+        .iter()
+        .any(|e| matches!(e, NodeEvent::JoinFailed { context, .. } if *context == ctx));
+    assert!(
+        failed && !net.nodes[1].is_joining(&ctx),
+        "the joiner still waits, {} ms after its invitation expired: {:?}",
+        net.now - expires,
+        net.events[1]
+    );
+    assert!(!net.nodes[0]
+        .membership(&ctx)
+        .unwrap()
+        .members
+        .contains_key(&net.nodes[1].member(&ctx).unwrap_or(MemberId([0; 32]))));
+}
+
+#[test]
+fn a_joiner_catches_up_from_any_member_while_the_inviter_is_offline() {
+    let mut net = Net::new(3);
+    let now = net.tick();
+    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
+    net.ctx = ctx;
+    net.pump();
+    put(&mut net, 0, b"a", b"from A");
+    net.pump();
+    let link_c = net.nodes[0].invite(ctx, Role::Member, FAR, "").unwrap();
+    net.join(1, 0, Role::Member, None);
+    put(&mut net, 1, b"b", b"from B");
+    net.pump();
+
+    // A goes offline; C joins with A's link and catches up from B alone.
+    net.set_offline(0, true);
+    let now = net.tick();
+    assert_eq!(net.nodes[2].join_context(now, &link_c, None), Ok(ctx));
+    net.pump();
+    net.advance(30_000);
+    assert!(!net.nodes[2].is_joining(&ctx), "{:?}", net.events[2]);
+    let join = net.joined(2).expect("C wrote its join");
+    assert!(applied(&net, 1, &join), "B applied C's join");
+    let c = net.nodes[2].member(&ctx).unwrap();
+    assert!(net.nodes[1]
+        .membership(&ctx)
+        .unwrap()
+        .members
+        .contains_key(&c));
+    assert_eq!(get(&net, 2, b"a").as_deref(), Some(&b"from A"[..]));
+    assert_eq!(get(&net, 2, b"b").as_deref(), Some(&b"from B"[..]));
+    let w = put(&mut net, 2, b"c", b"from C");
+    net.pump();
+    assert!(applied(&net, 1, &w));
+    assert_eq!(get(&net, 1, b"c").as_deref(), Some(&b"from C"[..]));
+    same_roots(&net, &[1, 2]);
+
+    // A comes back and catches up too.
+    net.set_offline(0, false);
+    net.advance(60_000);
+    assert!(applied(&net, 0, &w));
+    same_roots(&net, &[0, 1, 2]);
+}
+
+/// Admins 0 and 1 rotate the key concurrently, on either side of a partition ({0} | {1, 2});
+/// both sides keep writing; then the partition heals, with (`replay`) or without the gossip each
+/// side missed being delivered again.
+fn concurrent_rotations(replay: bool) {
+    let mut net = Net::new(3);
+    let now = net.tick();
+    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
+    net.ctx = ctx;
+    net.pump();
+    net.join(1, 0, Role::Admin, None);
+    net.join(2, 0, Role::Member, None);
+    put(&mut net, 2, b"before", b"1");
+    net.pump();
+    let first = net.nodes[0].membership(&ctx).unwrap().epoch;
+    assert_eq!(
+        net.nodes[0].membership(&ctx).unwrap().members[&net.nodes[1].member(&ctx).unwrap()],
+        Role::Admin
+    );
+
+    net.partition(&[0, 1, 1]);
+    let now = net.tick();
+    let ra = net.nodes[0].rotate_key(now, ctx).unwrap();
+    let rb = net.nodes[1].rotate_key(now, ctx).unwrap();
+    net.pump();
+    let ea = net.nodes[0].membership(&ctx).unwrap().epoch;
+    let eb = net.nodes[1].membership(&ctx).unwrap().epoch;
+    assert_ne!(ea, first);
+    assert_ne!(eb, first);
+    assert_ne!(ea, eb);
+    assert_eq!(net.nodes[2].membership(&ctx).unwrap().epoch, eb);
+    // Both sides keep writing in their epochs.
+    put(&mut net, 0, b"a", b"A in the partition");
+    put(&mut net, 2, b"c", b"C in the partition");
+    net.pump();
+
+    net.heal();
+    if replay {
+        net.replay_lost();
+    }
+    // Both sides write after healing: their gossip crosses the old partition line.
+    put(&mut net, 0, b"h0", b"A healed");
+    put(&mut net, 1, b"h1", b"B healed");
+    net.pump();
+    net.advance(120_000);
+    for i in 0..3 {
+        assert!(
+            applied(&net, i, &ra) && applied(&net, i, &rb),
+            "node {i} lacks a rotation: {:?}",
+            net.sync_events(i)
+        );
+    }
+    let epochs: Vec<Option<Hash>> = (0..3)
+        .map(|i| net.nodes[i].membership(&ctx).unwrap().epoch)
+        .collect();
+    assert!(epochs.windows(2).all(|w| w[0] == w[1]), "{epochs:?}");
+    assert_ne!(epochs[0], ea);
+    assert_ne!(epochs[0], eb);
+    // A write after healing, by the member that is no admin: applied everywhere.
+    let after = put(&mut net, 2, b"after", b"healed");
+    net.pump();
+    for i in 0..3 {
+        assert!(applied(&net, i, &after), "node {i}");
+        assert_eq!(get(&net, i, b"after").as_deref(), Some(&b"healed"[..]));
+        assert_eq!(entries(&net, i).len(), 6);
+    }
+    same_roots(&net, &[0, 1, 2]);
+}
+
+#[test]
+fn concurrent_rotations_across_a_partition_end_in_one_epoch() {
+    // Healing through periodic sync alone: each side seals its requests in an epoch the other
+    // side does not hold yet.
+    concurrent_rotations(false);
+}
+
+#[test]
+fn concurrent_rotations_end_in_one_epoch_once_each_side_has_the_others() {
+    concurrent_rotations(true);
+}
+
+#[test]
+fn what_an_app_writes_never_travels_in_the_clear() {
+    // A random 32-byte marker, written through an app call (as data, inside an event and by the
+    // handlers that event runs) and through a plain commit; a third node joins afterwards and
+    // gets it all from a snapshot.
+    let marker: [u8; 32] = Entropy::from_seed([42; 32]).array();
+    let app = handler_app();
+    let mut net = Net::new(3);
+    let now = net.tick();
+    let (ctx, _) = net.nodes[0].create_context(now, Some(&app), b"").unwrap();
+    net.ctx = ctx;
+    net.pump();
+    net.join(1, 0, Role::Member, Some(&app));
+    let now = net.tick();
+    net.nodes[0]
+        .execute(now, ctx, "op", &put_op("kv", b"k", &marker))
+        .unwrap();
+    let now = net.tick();
+    net.nodes[1]
+        .execute(now, ctx, "op_emit", &put_op("kv", &marker, b"as a key"))
+        .unwrap();
+    net.pump();
+    assert_eq!(
+        net.ran(0).len(),
+        1,
+        "node 0 ran the handler of node 1's event"
+    );
+    let now = net.tick();
+    net.nodes[0]
+        .commit(now, ctx, |txn| {
+            txn.register("secret")?.set(&marker)?;
+            Ok(())
+        })
+        .unwrap();
+    net.pump();
+    net.join(2, 0, Role::Member, Some(&app));
+    net.advance(60_000);
+
+    for i in 0..3 {
+        let s = net.nodes[i].state(&ctx).unwrap();
+        assert_eq!(
+            s.map("kv").unwrap().get(b"k"),
+            Some(&marker[..]),
+            "node {i}"
+        );
+        assert!(s.map("kv").unwrap().contains_key(&marker), "node {i}");
+        assert_eq!(s.register("secret").unwrap().get(), Some(&marker[..]));
+    }
+    same_roots(&net, &[0, 1, 2]);
+    assert!(net.wire.len() > 10, "messages were exchanged");
+    assert!(net.wire.iter().any(|s| s.to.is_some()), "and sent directly");
+    for sent in &net.wire {
+        assert!(
+            !sent.bytes.windows(marker.len()).any(|w| w == marker),
+            "node {} emitted the marker in the clear (to {:?})",
+            sent.from,
+            sent.to
+        );
+    }
+}
+
+#[test]
+fn a_sync_request_from_a_non_member_gets_no_answer() {
+    let mut net = Net::start(2, None, b"");
+    let ctx = net.ctx;
+    put(&mut net, 0, b"k", b"v");
+    net.pump();
+    let a = net.nodes[0].id();
+    let stranger = NodeId([0x66; 32]);
+
+    // What node 0 does with `bytes` from `from`: its sends and its rejections.
+    let ask = |net: &mut Net, from: NodeId, bytes: &[u8]| {
+        let mark = net.events[0].len();
+        net.inject(0, from, bytes);
+        let sends: Vec<_> = net
+            .hold(0)
+            .into_iter()
+            .filter(|(to, _)| to.is_some())
+            .collect();
+        let rejected: Vec<SyncError> = net
+            .events_since(0, mark)
+            .iter()
+            .filter_map(|e| match e {
+                NodeEvent::Rejected { from: f, error } if *f == from => Some(error.clone()),
+                _ => None,
+            })
+            .collect();
+        (sends, rejected)
+    };
+
+    // 1. A stranger sealing with a key of its own.
+    let bytes = stranger_request(ctx, stranger, a, 7);
+    let (sends, rejected) = ask(&mut net, stranger, &bytes);
+    assert!(sends.is_empty(), "{sends:?}");
+    assert!(
+        matches!(
+            rejected.as_slice(),
+            [SyncError::Access(AccessError::NotAMember { .. })]
+        ),
+        "{rejected:?}"
+    );
+
+    // 2. A member's genuine request, replayed by a stranger: it is bound to the member's node.
+    let now = net.tick();
+    net.nodes[1].sync_now(now, ctx);
+    let held = net.hold(1);
+    let genuine = held
+        .iter()
+        .find(|(to, _)| *to == Some(a))
+        .map(|(_, b)| b.clone())
+        .expect("node 1 asks node 0");
+    let (sends, rejected) = ask(&mut net, stranger, &genuine);
+    assert!(sends.is_empty(), "{sends:?}");
+    assert_eq!(rejected, vec![SyncError::Access(AccessError::BadSignature)]);
+
+    // 3. A stranger claiming a member's key as the sender.
+    let Ok(Wire::Direct(mut sealed)) = Wire::decode(&stranger_request(ctx, stranger, a, 8)) else {
+        panic!()
+    };
+    sealed.sender = net.nodes[1].member(&ctx).unwrap();
+    let (sends, rejected) = ask(&mut net, stranger, &Wire::Direct(sealed).encode());
+    assert!(sends.is_empty(), "{sends:?}");
+    assert_eq!(rejected, vec![SyncError::Access(AccessError::BadSignature)]);
+
+    // 4. A link holder whose invitation expired, with a valid invitee proof.
+    let link = net.nodes[0]
+        .invite(ctx, Role::Member, net.now + 1_000, "")
+        .unwrap();
+    let link = InviteLink::parse(&link).unwrap();
+    let material = KeyMaterial::decode(&link.open_keys().unwrap()).unwrap();
+    let mut entropy = Entropy::from_seed([9; 32]);
+    let me = Keypair::generate(&mut entropy);
+    let member = MemberId(me.public());
+    let mut r = Replica::new(
+        ctx,
+        b"i/",
+        SyncConfig::default(),
+        1,
+        T0,
+        Access {
+            me,
+            entropy,
+            keys: material.keys,
+        },
+    );
+    let request = Message::Request {
+        id: 5,
+        body: Request::Summary,
+    };
+    let invitee = NodeId([0x44; 32]);
+    let sealed = r
+        .seal_message(
+            invitee,
+            a,
+            &request,
+            None,
+            Some(InviteeProof::new(&link, &member)),
+        )
+        .unwrap();
+    let bytes = Wire::Direct(Box::new(sealed)).encode();
+    // Before the expiry it is answered (an invitee catches up) ...
+    let (sends, rejected) = ask(&mut net, invitee, &bytes);
+    assert_eq!((sends.len(), rejected.len()), (1, 0), "{rejected:?}");
+    // ... after it, not.
+    net.now += 2_000;
+    let (sends, rejected) = ask(&mut net, invitee, &bytes);
+    assert!(sends.is_empty(), "{sends:?}");
+    assert!(
+        matches!(
+            rejected.as_slice(),
+            [SyncError::Access(AccessError::InvitationExpired { .. })]
+        ),
+        "{rejected:?}"
+    );
+
+    // The member's own request is still answered.
+    let from = net.nodes[1].id();
+    let (sends, rejected) = ask(&mut net, from, &genuine);
+    assert_eq!((sends.len(), rejected.len()), (1, 0), "{rejected:?}");
+}
