@@ -71,8 +71,10 @@ pub enum SyncEvent {
         /// The state root afterwards.
         root: Hash,
     },
-    /// A delta stays in the DAG without effect: its author (or its inviter) was removed and it
-    /// is not an ancestor of the removal, or its author was admitted by such a join.
+    /// A delta is void: its author (or its inviter) was removed and it is not an ancestor of the
+    /// removal, or its author was admitted by such a join. It stays in the DAG without effect
+    /// (honest members may cite it), or — a removed author's delta that nothing here cites — is
+    /// not stored at all.
     Voided {
         /// The delta.
         id: DeltaId,
@@ -377,7 +379,10 @@ impl Replica {
             access.entropy,
             &access.keys,
         );
-        Replica::assemble(context, prefix, config, seed, now_ms, dag, state, gov)
+        let mut replica = Replica::assemble(context, prefix, config, seed, now_ms, dag, state, gov);
+        // The member key and the keys given are stored at once (a join may wait for peers).
+        replica.finish_input();
+        replica
     }
 
     /// Founds a new context for `app` with `salt` (random): derives its id ([`context_id`]) and
@@ -578,6 +583,7 @@ impl Replica {
             .into());
         }
         let app = view.app.unwrap_or(Hash::ZERO);
+        // The newest keys (the log's order) when there are more than a link carries.
         let mut keys = self.gov.held_keys();
         let excess = keys.len().saturating_sub(crate::gov::MAX_BOX_KEYS);
         keys.drain(..excess);
@@ -607,6 +613,10 @@ impl Replica {
         };
         let mut parents = self.dag.heads();
         parents.truncate(tabmesh_dag::MAX_PARENTS);
+        // A governance operation is stamped after its parents (a join's expiry is checked
+        // against its stamp).
+        let hlc = hlc.max(self.gov.position(&parents).1.successor());
+        self.last_commit_hlc = self.last_commit_hlc.max(hlc);
         let env = self.gov.seal(parents, hlc, &payload, &[])?;
         let id = env.id();
         let causal = env.clone().into_causal(id);
@@ -1171,12 +1181,24 @@ impl Replica {
             && !self.dag.is_missing(&id)
             && !env.parents.iter().all(|p| self.dag.is_applied(p))
         {
+            // Void (or a removal, judged by its position, whose parents are not here), and not
+            // even buffered: nothing here waits for it, and its parents may exist on its author
+            // alone, which no member answers any more. Pulled again if something cites it.
             self.metrics.deltas_voided += 1;
+            self.gov.mark_void([id]);
+            self.out.push_back(Output::Event(SyncEvent::Voided {
+                id,
+                author: env.author,
+                reason: VoidReason::AuthorRemoved,
+            }));
             return;
         }
-        // Keys sealed to this member are learned on arrival, before the causal order lets the
-        // delta apply: a key share must unblock deltas that wait for the key.
-        self.gov.learn_from(&env);
+        // Keys sealed to this member by a current member are learned on arrival, before the
+        // causal order lets the delta apply: a key share must unblock deltas that wait for the
+        // key. (Others' boxes are opened only once the delta's author is checked.)
+        if self.gov.is_current_member(&env.author) {
+            self.gov.learn_from(&env);
+        }
         let (dag, mut applier) = self.dag_and_applier();
         let outcome = dag.add(env.into_causal(id), now_ms, |d| applier.apply(d));
         match outcome {
@@ -1391,6 +1413,7 @@ impl Replica {
             let dag = &self.dag;
             // Pruned ids stay satisfied parents: their positions stay too.
             self.gov.retain_positions(|id| dag.is_applied(id));
+            self.gov.retain_void(|id| dag.is_applied(id));
         }
         self.frozen.retain(|_, f| f.expires > now_ms);
         self.collect_garbage(now_ms);
@@ -1908,18 +1931,8 @@ impl Replica {
         let horizon = self.state.gc_horizon();
         let fresh = State::new(self.state.prefix());
         let old = std::mem::replace(&mut self.state, fresh);
-        let mut removals = Vec::new();
-        let mut applier = Applier {
-            state: &mut self.state,
-            batch: &mut self.batch,
-            metrics: &mut self.metrics,
-            due_prefix: &self.due_prefix,
-            due: &mut self.due,
-            gov: &mut self.gov,
-            forced: Some(&forced),
-            removals: &mut removals,
-            out: &mut self.out,
-        };
+        let (_, mut applier) = self.dag_and_applier();
+        applier.forced = Some(&forced);
         for d in &deltas {
             if applier.apply(d).is_err() {
                 let pos = applier.gov.position_at(&d.parents);

@@ -30,6 +30,9 @@ pub const MAX_GOV_OPS: usize = 16_384;
 /// (only a join, whose invitation is at most a few KiB, may come from one).
 pub const MAX_JOIN_CIPHERTEXT: usize = 32 << 10;
 
+/// The most void marks one replica keeps (see `Governance::mark_void`).
+pub(crate) const MAX_VOIDED: usize = 65_536;
+
 /// The most epoch keys one replica holds for a context.
 pub const MAX_HELD_KEYS: usize = 4_096;
 
@@ -216,6 +219,13 @@ impl Governance {
         if r.void {
             return;
         }
+        if r.op.introduces_key() {
+            for k in &r.env.keys {
+                for id in &k.ids {
+                    self.holders.entry(*id).or_default().insert(k.to);
+                }
+            }
+        }
         match &r.op {
             GovOp::Create { founders, .. } => {
                 let set = self.holders.entry(r.epoch).or_default();
@@ -245,18 +255,30 @@ impl Governance {
         &mut self.entropy
     }
 
-    /// Epoch keys held (for an invitation's key material), oldest id order.
+    /// Epoch keys held for recorded key operations, in log order (for an invitation's key
+    /// material: the caller keeps the newest).
     pub(crate) fn held_keys(&self) -> Vec<SymKey> {
-        self.keys.values().cloned().collect()
+        self.records
+            .iter()
+            .filter(|r| r.op.introduces_key())
+            .filter_map(|r| self.keys.get(&r.epoch).cloned())
+            .collect()
     }
 
-    /// A digest of the governance operations applied (equal digests: equal sets, same voids).
+    /// A digest of the governance operations recorded and not void (equal digests: the same
+    /// operations count). Void ones are left out: a replica that never recorded an operation the
+    /// cut voids (it arrived after the removal) and one that recorded it and voided it agree.
     pub(crate) fn digest(&self) -> Hash {
-        let mut ids: Vec<(DeltaId, bool)> = self.records.iter().map(|r| (r.id, r.void)).collect();
+        let mut ids: Vec<DeltaId> = self
+            .records
+            .iter()
+            .filter(|r| !r.void)
+            .map(|r| r.id)
+            .collect();
         ids.sort_unstable();
-        let mut h = Hasher::new(b"tabmesh/governance-digest/v1");
-        for (id, void) in ids {
-            h.fixed(id.as_bytes()).fixed(&[u8::from(void)]);
+        let mut h = Hasher::new(b"tabmesh/governance-digest/v2");
+        for id in ids {
+            h.fixed(id.as_bytes());
         }
         h.finish()
     }
@@ -298,8 +320,13 @@ impl Governance {
         (pos, max_hlc)
     }
 
+    /// Every recorded operation whose delta is applied here (installed ones wait for theirs).
     fn everything(&self) -> Pos {
-        Arc::from((0..self.records.len() as u32).collect::<Vec<u32>>())
+        Arc::from(
+            (0..self.records.len() as u32)
+                .filter(|&i| self.records.get(i as usize).is_some_and(|r| r.applied))
+                .collect::<Vec<u32>>(),
+        )
     }
 
     /// What position `pos` says.
@@ -312,7 +339,12 @@ impl Governance {
                 continue;
             };
             if r.void && !matches!(r.op, GovOp::Join { .. }) {
+                // A void key operation still counts as a part of the epochs after it (so deltas
+                // sealed before the cut stay readable; combining keeps the epoch secret from the
+                // removed member, who lacks the other parts).
                 if r.op.introduces_key() {
+                    key_ops.push(i);
+                    v.epochs.insert(r.epoch);
                     v.void_epochs.insert(r.epoch);
                 }
                 continue;
@@ -328,7 +360,11 @@ impl Governance {
                     if r.void {
                         v.void_admitted.insert(r.author);
                     } else {
-                        v.members.entry(r.author).or_insert(invitation.role);
+                        let role = invitation.role;
+                        v.members
+                            .entry(r.author)
+                            .and_modify(|r| *r = (*r).max(role))
+                            .or_insert(role);
                     }
                 }
                 GovOp::Remove { member } => {
@@ -356,8 +392,11 @@ impl Governance {
                 GovOp::Create { app, .. } | GovOp::ChangeApp { app } => Some(*app),
                 _ => None,
             });
-        v.epoch_parts = self.maximal(&key_ops);
-        v.epoch_parts.truncate(MAX_EPOCH_PARTS);
+        let mut parts = self.maximal(&key_ops);
+        // Beyond the bound, the same parts on every replica: the smallest delta ids.
+        parts.sort_by_key(|&i| self.records.get(i as usize).map(|r| r.id));
+        parts.truncate(MAX_EPOCH_PARTS);
+        v.epoch_parts = parts;
         v
     }
 
@@ -489,13 +528,38 @@ impl Governance {
             .collect()
     }
 
-    /// Joins made on `inviter`'s invitations (ids).
-    pub(crate) fn joins_invited_by(&self, inviter: &MemberId) -> BTreeSet<DeltaId> {
+    /// Joins attributable to member `m`: made on its invitations, or on the invitation it joined
+    /// with (a removed member must not come back with a new key on its old link).
+    pub(crate) fn joins_invited_by(&self, m: &MemberId) -> BTreeSet<DeltaId> {
+        let own = self.own_invitation(m);
         self.records
             .iter()
-            .filter(|r| matches!(&r.op, GovOp::Join { invitation, .. } if invitation.inviter == *inviter))
+            .filter(|r| r.author != *m)
+            .filter(|r| {
+                matches!(&r.op, GovOp::Join { invitation, .. }
+                    if invitation.inviter == *m || Some(invitation.id()) == own)
+            })
             .map(|r| r.id)
             .collect()
+    }
+
+    /// The id of the invitation member `m` joined with, if it joined by invitation.
+    fn own_invitation(&self, m: &MemberId) -> Option<Hash> {
+        self.records.iter().find_map(|r| match &r.op {
+            GovOp::Join { invitation, .. } if r.author == *m && !r.void => Some(invitation.id()),
+            _ => None,
+        })
+    }
+
+    /// Whether a join on `invitation` is attributable to a member removed here.
+    fn invitation_of_removed(&self, invitation: &tabmesh_auth::Invitation) -> bool {
+        if self.removals.contains_key(&invitation.inviter) {
+            return true;
+        }
+        let id = invitation.id();
+        self.removals
+            .keys()
+            .any(|m| self.own_invitation(m) == Some(id))
     }
 
     /// The current view at the given heads.
@@ -508,7 +572,8 @@ impl Governance {
     /// The position of a delta on these heads (see [`Governance::view_at`] for no heads).
     pub(crate) fn position_at(&self, heads: &[DeltaId]) -> Pos {
         if heads.is_empty() {
-            return self.everything();
+            // A snapshot being installed: the log installed so far is all there is.
+            return Arc::from((0..self.records.len() as u32).collect::<Vec<u32>>());
         }
         self.position(heads).0
     }
@@ -534,6 +599,16 @@ impl Governance {
             }
         }
         new
+    }
+
+    /// The key with id `epoch` in `env`'s key box to this member, if any (not stored).
+    fn boxed_key(&self, env: &Envelope, epoch: &Hash) -> Option<SymKey> {
+        let me = self.member_id();
+        env.keys
+            .iter()
+            .filter(|b| b.to == me && b.ids.contains(epoch))
+            .find_map(|b| b.open(&self.context, &self.me).ok())
+            .and_then(|keys| keys.into_iter().find(|k| k.id() == *epoch))
     }
 
     /// Opens the key boxes of `env` addressed to this member. Returns whether a key was new.
@@ -613,12 +688,10 @@ impl Governance {
             self.learn_from(&e.envelope);
             let d = e.envelope.into_causal(id);
             let pos: Pos = Arc::from(set.into_iter().collect::<Vec<u32>>());
-            let forced = e.void.then_some(VoidReason::InviterRemoved);
-            let (pos, opened) = self.check_at(&d, pos, Hlc::default(), forced, false)?;
-            let opened = match opened {
-                Opened::Apply(p) if e.void => Opened::Void(VoidReason::AuthorRemoved, p.gov),
-                other => other,
-            };
+            // The peer's void flag is not taken on its word: voids follow from the removals
+            // recorded here (their cut runs once they apply).
+            let _ = e.void;
+            let (pos, opened) = self.check_at(&d, pos, Hlc::default(), None, false)?;
             if !matches!(&opened, Opened::Apply(p) if p.gov.is_some())
                 && !matches!(&opened, Opened::Void(_, Some(_)))
             {
@@ -659,20 +732,17 @@ impl Governance {
         forced: Option<VoidReason>,
         replay: bool,
     ) -> Result<(Pos, Opened), SyncError> {
-        let _ = parent_hlc;
         let b = &d.payload;
         let author = b.author;
         let view = self.view(&pos);
         let member = view.members.get(&author).copied();
         // Replaying (a rebuild), the cut is exactly `forced`; live, a removed author's delta that
-        // applies only now cannot be an ancestor of its (applied) removal.
+        // applies only now cannot be an ancestor of its (applied) removal — unless it is a
+        // removal itself, which is judged by its causal past alone.
         let removed = match replay {
             true => forced == Some(VoidReason::AuthorRemoved),
             false => self.removals.contains_key(&author),
         };
-        if removed {
-            return Ok((pos, Opened::Void(VoidReason::AuthorRemoved, None)));
-        }
         if member.is_none() && view.void_admitted.contains(&author) {
             return Ok((pos, Opened::Void(VoidReason::AdmissionVoid, None)));
         }
@@ -689,15 +759,36 @@ impl Governance {
         } else if member.is_none() && !view.epochs.contains(&b.epoch) && !d.parents.is_empty() {
             return Err(AccessError::NotAMember { author }.into());
         } else {
-            self.keys.get(&b.epoch).cloned()
+            // A key operation's new key comes in its own key boxes: used to check it, kept
+            // only once it passes (`admit`).
+            self.keys
+                .get(&b.epoch)
+                .cloned()
+                .or_else(|| self.boxed_key(&Envelope::from_causal(self.context, d), &b.epoch))
         };
         let Some(key) = key else {
+            if removed {
+                return Ok((pos, Opened::Void(VoidReason::AuthorRemoved, None)));
+            }
             return Err(AccessError::KeyUnknown { epoch: b.epoch }.into());
         };
         let env = Envelope::from_causal(self.context, d);
-        let plain = open(&key, &b.nonce, env.aad().as_bytes(), &b.ciphertext)
-            .map_err(|_| AccessError::Decrypt)?;
-        let payload = DeltaPayload::decode(&plain)?;
+        let opened = open(&key, &b.nonce, env.aad().as_bytes(), &b.ciphertext);
+        let payload = match (opened, removed) {
+            (Ok(plain), _) => DeltaPayload::decode(&plain),
+            (Err(_), true) => return Ok((pos, Opened::Void(VoidReason::AuthorRemoved, None))),
+            (Err(_), false) => return Err(AccessError::Decrypt.into()),
+        };
+        let payload = match (payload, removed) {
+            (Ok(p), _) => p,
+            (Err(_), true) => return Ok((pos, Opened::Void(VoidReason::AuthorRemoved, None))),
+            (Err(e), false) => return Err(e.into()),
+        };
+        if removed && !matches!(payload.gov, Some(GovOp::Remove { .. })) {
+            // Recorded void when it is a governance operation (every replica that recorded it
+            // before the removal voids it too).
+            return Ok((pos, Opened::Void(VoidReason::AuthorRemoved, payload.gov)));
+        }
         let recipients_ok =
             |allowed: &dyn Fn(&MemberId) -> bool| b.keys.iter().all(|k| allowed(&k.to));
         let current_id = current.as_ref().map(|(id, _)| *id);
@@ -808,8 +899,17 @@ impl Governance {
                         if !b.keys.is_empty() {
                             return Err(gov_error("join", "a join carries no key boxes"));
                         }
+                        if view.members.len() >= crate::MAX_KEY_BOXES {
+                            return Err(gov_error(
+                                "join",
+                                "the context has as many members as a key rotation can reach",
+                            ));
+                        }
+                        if !d.parents.is_empty() && d.hlc <= parent_hlc {
+                            return Err(gov_error("join", "stamped before its parents"));
+                        }
                         if forced == Some(VoidReason::InviterRemoved)
-                            || self.removals.contains_key(&invitation.inviter)
+                            || self.invitation_of_removed(invitation)
                         {
                             return Ok((
                                 pos,
@@ -859,6 +959,10 @@ impl Governance {
     ) -> Option<u32> {
         let b = &d.payload;
         let mut removal = None;
+        if matches!(opened, Opened::Apply(_)) {
+            // Only a delta that passed keeps the keys it sealed to this member.
+            self.learn_from(&Envelope::from_causal(self.context, d));
+        }
         let upto = match opened {
             Opened::Apply(payload) => {
                 for k in &b.keys {
@@ -868,23 +972,17 @@ impl Governance {
                 }
                 match &payload.gov {
                     Some(_) if self.by_id.contains_key(&d.id) => {
-                        // Installed from a peer's log before its delta arrived here.
+                        // Installed from a peer's log before its delta arrived here: the position
+                        // computed here replaces the one the peer gave.
                         let i = self.by_id.get(&d.id).copied().unwrap_or_default();
+                        if let Some(r) = self.records.get_mut(i as usize) {
+                            r.past = pos.clone();
+                        }
                         removal = self.mark_applied(i);
                         extend(&pos, i)
                     }
                     Some(op) => {
-                        let record = Record {
-                            id: d.id,
-                            author: b.author,
-                            hlc: d.hlc,
-                            op: op.clone(),
-                            past: pos.clone(),
-                            epoch: b.epoch,
-                            void: false,
-                            env: Envelope::from_causal(self.context, d),
-                            applied: !self.installing,
-                        };
+                        let record = self.new_record(d, op, &pos, false);
                         let i = self.push_record(record);
                         if matches!(op, GovOp::Remove { .. })
                             && self.removals.values().any(|&r| r == i)
@@ -896,21 +994,17 @@ impl Governance {
                     None => pos,
                 }
             }
+            Opened::Void(_, Some(_)) if self.by_id.contains_key(&d.id) => {
+                self.voided.insert(d.id);
+                let i = self.by_id.get(&d.id).copied().unwrap_or_default();
+                self.mark_applied(i);
+                extend(&pos, i)
+            }
             Opened::Void(_, Some(op)) => {
                 // A void join is recorded so its joiner's deltas are void rather than refused
                 // (members that applied the join before the removal may have cited them).
                 self.voided.insert(d.id);
-                let record = Record {
-                    id: d.id,
-                    author: b.author,
-                    hlc: d.hlc,
-                    op: op.clone(),
-                    past: pos.clone(),
-                    epoch: b.epoch,
-                    void: true,
-                    env: Envelope::from_causal(self.context, d),
-                    applied: !self.installing,
-                };
+                let record = self.new_record(d, op, &pos, true);
                 let i = self.push_record(record);
                 extend(&pos, i)
             }
@@ -923,6 +1017,33 @@ impl Governance {
         removal
     }
 
+    /// The record of operation `op` carried by `d` at `pos`.
+    fn new_record(&self, d: &CausalDelta<Body>, op: &GovOp, pos: &Pos, void: bool) -> Record {
+        Record {
+            id: d.id,
+            author: d.payload.author,
+            hlc: d.hlc,
+            op: op.clone(),
+            past: pos.clone(),
+            epoch: d.payload.epoch,
+            void,
+            env: Envelope::from_causal(self.context, d),
+            applied: !self.installing,
+        }
+    }
+
+    /// Stores record `i` as it is now (in the pending batch).
+    fn store_record(&mut self, i: u32) {
+        let Some(r) = self.records.get(i as usize) else {
+            return;
+        };
+        let bytes = encode_record(r);
+        let mut key = self.prefix.clone();
+        key.push(RECORD_TAG);
+        key.extend_from_slice(&i.to_be_bytes());
+        self.batch.put(key, bytes);
+    }
+
     /// Notes that recorded operation `i`'s delta is applied here; returns it if it is a removal
     /// that takes effect now.
     fn mark_applied(&mut self, i: u32) -> Option<u32> {
@@ -931,15 +1052,11 @@ impl Governance {
             return None;
         }
         r.applied = true;
-        let bytes = encode_record(r);
         let removal = match (&r.op, r.void) {
             (GovOp::Remove { member }, false) => Some(*member),
             _ => None,
         };
-        let mut key = self.prefix.clone();
-        key.push(RECORD_TAG);
-        key.extend_from_slice(&i.to_be_bytes());
-        self.batch.put(key, bytes);
+        self.store_record(i);
         let member = removal?;
         if self.removals.contains_key(&member) {
             return None;
@@ -978,11 +1095,8 @@ impl Governance {
 
     fn push_record(&mut self, r: Record) -> u32 {
         let i = self.records.len() as u32;
-        let mut key = self.prefix.clone();
-        key.push(RECORD_TAG);
-        key.extend_from_slice(&i.to_be_bytes());
-        self.batch.put(key, encode_record(&r));
         self.index_record(r);
+        self.store_record(i);
         i
     }
 
@@ -1010,11 +1124,7 @@ impl Governance {
             };
             if !r.void {
                 r.void = true;
-                let bytes = encode_record(r);
-                let mut key = self.prefix.clone();
-                key.push(RECORD_TAG);
-                key.extend_from_slice(&i.to_be_bytes());
-                self.batch.put(key, bytes);
+                self.store_record(i);
             }
         }
     }
@@ -1054,6 +1164,17 @@ impl Governance {
             .map(|r| &r.env)
     }
 
+    /// Whether `member` is a member at the operations recorded here (a current member).
+    pub(crate) fn is_current_member(&self, member: &MemberId) -> bool {
+        let all: Vec<u32> = (0..self.records.len() as u32).collect();
+        self.view(&all).members.contains_key(member)
+    }
+
+    /// Forgets void marks of deltas `keep` rejects (no longer in the DAG).
+    pub(crate) fn retain_void(&mut self, keep: impl Fn(&DeltaId) -> bool) {
+        self.voided.retain(|id| keep(id));
+    }
+
     /// Whether `member` has a valid removal here.
     pub(crate) fn is_removed(&self, member: &MemberId) -> bool {
         self.removals.contains_key(member)
@@ -1064,9 +1185,16 @@ impl Governance {
         self.voided.contains(id)
     }
 
-    /// Marks deltas void (after a restart, from the removal cut).
+    /// Marks deltas void (after a restart, from the removal cut; a removed author's delta not
+    /// stored). Past `MAX_VOIDED` marks, uncited ones are not remembered (they stay refused:
+    /// their author is removed) until a compaction forgets marks of deltas no longer held.
     pub(crate) fn mark_void(&mut self, ids: impl IntoIterator<Item = DeltaId>) {
-        self.voided.extend(ids);
+        for id in ids {
+            if self.voided.len() >= MAX_VOIDED {
+                break;
+            }
+            self.voided.insert(id);
+        }
     }
 
     /// The member a recorded removal removes.

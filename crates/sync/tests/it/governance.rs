@@ -477,9 +477,16 @@ fn a_removed_members_later_deltas_are_void_everywhere() {
     for i in [0, 1, 3] {
         for id in [late, later, forged.id()] {
             assert!(sim.r(i).is_void(&id), "node {i}: {id:?} is not void");
+            // On parents held here, they stay in the DAG (void); on parents only their author
+            // holds, they are not even buffered.
+            let parents_held = envs
+                .iter()
+                .chain([&forged])
+                .find(|e| e.id() == id)
+                .is_some_and(|e| e.parents.iter().all(|p| sim.r(i).dag().is_applied(p)));
             assert!(
-                sim.r(i).dag().is_applied(&id),
-                "node {i}: void deltas stay in the DAG"
+                !parents_held || sim.r(i).dag().is_applied(&id),
+                "node {i}: a void delta on held parents stays in the DAG"
             );
         }
         assert!(!sim.r(i).is_void(&early) && !sim.r(i).is_void(&removal));
@@ -1240,6 +1247,7 @@ fn a_snapshot_joiner_installs_the_governance_log_then_accepts_members_deltas() {
     }
     sim.deliver_all();
     for i in [0, j] {
+        // On parents held here: kept in the DAG, void.
         assert!(sim.r(i).dag().is_applied(&late.id()), "node {i}");
         assert!(sim.r(i).is_void(&late.id()), "node {i}");
         assert_eq!(value(&sim, i, b"late"), None, "node {i}");
@@ -1260,4 +1268,99 @@ fn a_snapshot_joiner_installs_the_governance_log_then_accepts_members_deltas() {
     sim.assert_pair_converged(0, j);
     sim.assert_pair_converged(0, 1);
     sim.assert_pair_converged(0, 2);
+}
+
+#[test]
+fn two_admins_removing_each_other_concurrently_both_leave_in_any_order() {
+    // A removal is judged by its causal past alone: whichever arrives first, both take effect.
+    for first in [0, 1] {
+        let mut sim = Sim::founded_by(two_admin_genesis(), vec![manual_config(); 4]);
+        sim.run_for(1);
+        for (a, b) in [(0, 1), (1, 0)] {
+            sim.cut.insert((a, b));
+        }
+        // Each admin's removal is held back from the others until both exist.
+        sim.drop_broadcasts = true;
+        let r0 = sim.govern(0, GovOp::Remove { member: member(1) });
+        let r1 = sim.govern(1, GovOp::Remove { member: member(0) });
+        sim.drop_broadcasts = false;
+        let env = |sim: &Sim, i: usize, id: DeltaId| {
+            sim.nodes[i]
+                .broadcasts
+                .iter()
+                .find(|e| e.id() == id)
+                .cloned()
+                .unwrap()
+        };
+        let (e0, e1) = (env(&sim, 0, r0), env(&sim, 1, r1));
+        let order = if first == 0 { [&e0, &e1] } else { [&e1, &e0] };
+        for i in [2, 3] {
+            for e in order {
+                sim.gossip(if e.id() == r0 { 0 } else { 1 }, i, e);
+            }
+        }
+        sim.deliver_all();
+        for i in [2, 3] {
+            let m = sim.r(i).membership();
+            assert!(
+                m.removed.contains(&member(0)),
+                "order {first}, node {i}: {m:?}"
+            );
+            assert!(
+                m.removed.contains(&member(1)),
+                "order {first}, node {i}: {m:?}"
+            );
+            assert!(!sim.r(i).is_void(&r0) && !sim.r(i).is_void(&r1));
+        }
+        assert_eq!(sim.r(2).summary().governance, sim.r(3).summary().governance);
+    }
+}
+
+#[test]
+fn a_removed_member_cannot_come_back_on_its_old_invitation() {
+    let mut sim = Sim::manual(3);
+    let (link, material) = invite(&mut sim, Role::Member, 3_600_000);
+    let first = keypair(61);
+    let j = sim.add_node_with(
+        manual_config(),
+        access_with(first.clone(), 61, material.keys.clone()),
+    );
+    sim.run_for(1);
+    sim.govern(j, join_op(&link, &first, &material));
+    sim.deliver_all();
+    assert!(sim
+        .r(0)
+        .membership()
+        .members
+        .contains_key(&member_of(&first)));
+
+    // Removed; it makes a fresh key pair and joins again with the same (unexpired) link.
+    sim.govern(
+        0,
+        GovOp::Remove {
+            member: member_of(&first),
+        },
+    );
+    sim.deliver_all();
+    let second = keypair(62);
+    let k = sim.add_node_with(
+        manual_config(),
+        access_with(second.clone(), 62, material.keys.clone()),
+    );
+    sim.run_for(1);
+    let again = sim.try_govern(k, join_op(&link, &second, &material));
+    sim.deliver_all();
+    for i in 0..3 {
+        let m = sim.r(i).membership();
+        assert!(
+            !m.members.contains_key(&member_of(&second)),
+            "node {i}: the old link let a removed member back in"
+        );
+        if let Ok(id) = again {
+            assert!(
+                sim.r(i).is_void(&id) || !sim.r(i).dag().is_applied(&id),
+                "node {i}: the second join counts"
+            );
+        }
+    }
 }
