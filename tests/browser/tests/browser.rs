@@ -17,5 +17,8 @@ mod node;
 mod runtime;
 #[path = "../../../crates/state/tests/it/main.rs"]
 mod state;
+// The batch codec and `MemoryStore` (the file tests are native only).
+#[path = "../../../crates/storage/tests/it/main.rs"]
+mod storage;
 #[path = "../../../crates/sync/tests/it/main.rs"]
 mod sync;

@@ -1,0 +1,61 @@
+//! Why the store refused a call.
+
+use std::io;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Why a [`Store`](crate::Store) call failed.
+///
+/// After an error from [`Store::commit`](crate::Store::commit) the batch may or may not be durable
+/// (a write or sync that fails leaves the file in an unknown state): a `FileStore` refuses every
+/// later call with [`StoreError::Poisoned`], and reopening it loads what is on disk.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file system call failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory the call was about.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+    /// What is on disk is not something this build wrote and can read back: a record that fails
+    /// its checksum *before* the tail of the log (valid records follow it), a snapshot that fails
+    /// its checksum, an unknown format version, a log without its snapshot. The message names the
+    /// file. A torn record at the tail of the log is not corruption: it is dropped.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// A batch whose log record would be `len` bytes, over the limit `max`
+    /// ([`MAX_RECORD`](crate::MAX_RECORD)). Nothing was written.
+    #[error("a batch whose log record is {len} bytes is over the limit of {max}")]
+    TooLarge {
+        /// The size of the record the batch needs.
+        len: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// An earlier commit or compaction failed, so what is on disk is not known: the store refuses
+    /// every call until it is reopened (which loads what is on disk).
+    #[error(
+        "{}: an earlier commit or compaction failed, so what is on disk is not known; reopen the store",
+        path.display()
+    )]
+    Poisoned {
+        /// The store's directory.
+        path: PathBuf,
+    },
+}
+
+impl StoreError {
+    /// An [`StoreError::Io`] about `path`, for `map_err`.
+    #[cfg(not(js_host))]
+    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+        move |source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

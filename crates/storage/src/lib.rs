@@ -1,0 +1,116 @@
+//! `tabmesh-storage`: the node's durable key-value store (an IO shell).
+//!
+//! The pure crates describe every change as one [`WriteBatch`]; `NodeCore` emits it as
+//! `Output::Persist`. A driver commits each one through a [`Store`] before acting on the outputs
+//! that depend on it, and on restart loads everything committed into a [`MemoryKv`] for
+//! `NodeCore::load`. A [`Store`] commits a batch **atomically** (all of it or none of it, even
+//! across a crash) and **durably** (once `commit` returns, the batch survives a crash).
+//!
+//! - [`MemoryStore`]: in memory, for tests and the browser-less simulator; compiles everywhere.
+//! - `FileStore` (not in a JS host: absent on `wasm32-unknown-unknown`): a directory holding a
+//!   snapshot and a write-ahead log, with [`Config`] for when the log is compacted.
+//! - [`codec`]: the encoding of a batch (a log record's payload).
+//!
+//! What it deliberately is not: it reads no clock, draws no randomness, spawns no thread and
+//! never sleeps; it does IO only in `FileStore`, only when called. It is not a database: the whole
+//! store is held in memory (the node loads all of it anyway), there are no reads from disk after
+//! opening, and one process at a time may use a directory (not enforced).
+//!
+//! # On disk (`FileStore`)
+//!
+//! A directory holds one generation `g` (during a compaction, briefly two):
+//!
+//! - `snap-<g>`: the full image after record `s`:
+//!   `VERSION ‖ s (u64) ‖ count (u64) ‖ count × (key ‖ value) ‖ checksum`, keys ascending, each
+//!   key and value `u32`-length-prefixed;
+//! - `log-<g>`: the records `s + 1, s + 2, …` committed since, appended one per commit:
+//!   `VERSION ‖ len (u32) ‖ seq (u64) ‖ batch encoding (len bytes, [`codec`]) ‖ checksum`.
+//!
+//! `VERSION` is [`tabmesh_base::codec::VERSION`]; integers are little-endian; a checksum is the
+//! first 8 bytes of the SHA-256 ([`tabmesh_base::Hash::of`]) of every byte before it. A record's
+//! frame (everything but the payload) is the same in every version, so a record a newer build
+//! wrote is recognised as such ([`StoreError::Corrupt`], "unknown format version") rather than
+//! mistaken for damage.
+//!
+//! Opening replays the newest snapshot's log up to its first broken record. A broken record
+//! (short, or failing its checksum) that no whole record follows is a **torn tail**, the write a
+//! crash interrupted (its commit never returned): it is cut off and the store opens. (Damage to
+//! the last record cannot be told from a torn write, so it is cut off too.) One that whole records
+//! follow is damage: [`StoreError::Corrupt`].
+//!
+//! # Bounds
+//!
+//! - [`MAX_RECORD`] (64 MiB): the largest log record, so the largest batch encoding is
+//!   [`MAX_BATCH`] and every key and value is at most that; a larger batch is refused with
+//!   [`StoreError::TooLarge`] (by [`MemoryStore`] too).
+//! - `Config::compact_at` (default `DEFAULT_COMPACT_AT`, 16 MiB) and `COMPACT_FACTOR` (2): the log
+//!   is compacted once over `max(compact_at, 2 × snapshot size)`, which bounds replay work and disk
+//!   use.
+//! - A snapshot has no bound of its own: it is the image of the store, which is held in memory;
+//!   reading it never allocates more than the file holds. Compaction builds it in memory too.
+//!
+//! # Example
+//!
+//! ```
+//! use tabmesh_base::{KvRead, WriteBatch};
+//! use tabmesh_storage::{MemoryStore, Store, StoreError, MAX_RECORD};
+//!
+//! let mut store = MemoryStore::new();
+//! let mut batch = WriteBatch::new();
+//! batch.put(b"n/clock".to_vec(), b"1".to_vec());
+//! batch.put(b"n/key".to_vec(), b"secret".to_vec());
+//! store.commit(&batch).unwrap();
+//!
+//! let mut batch = WriteBatch::new();
+//! batch.delete(b"n/key".to_vec());
+//! store.commit(&batch).unwrap();
+//!
+//! // A restart loads everything committed.
+//! let kv = store.load().unwrap();
+//! assert_eq!(kv.get(b"n/clock"), Some(b"1".to_vec()));
+//! assert_eq!(kv.get(b"n/key"), None);
+//!
+//! // A batch over the record bound is refused whole.
+//! let mut huge = WriteBatch::new();
+//! huge.put(b"k".to_vec(), vec![0; MAX_RECORD]);
+//! assert!(matches!(store.commit(&huge), Err(StoreError::TooLarge { .. })));
+//! assert_eq!(store.load().unwrap(), kv);
+//! ```
+
+pub mod codec;
+mod error;
+#[cfg(not(js_host))]
+mod file;
+mod memory;
+
+pub use error::StoreError;
+#[cfg(not(js_host))]
+pub use file::{Config, FileStore, COMPACT_FACTOR, DEFAULT_COMPACT_AT};
+pub use memory::MemoryStore;
+
+use tabmesh_base::{MemoryKv, WriteBatch};
+
+/// The largest log record, in bytes: 64 MiB. A batch whose record would be larger is refused
+/// ([`StoreError::TooLarge`]); it also bounds every length a reader accepts from a file.
+pub const MAX_RECORD: usize = 64 << 20;
+
+/// Bytes a log record adds to its batch encoding: version (1), length (4), sequence number (8),
+/// checksum (8).
+pub const RECORD_OVERHEAD: usize = 1 + 4 + 8 + 8;
+
+/// The largest batch encoding ([`codec::encode`]): [`MAX_RECORD`] − [`RECORD_OVERHEAD`]. Also the
+/// bound of every key and value read back.
+pub const MAX_BATCH: usize = MAX_RECORD - RECORD_OVERHEAD;
+
+/// The node's store: loads what was committed, commits one batch atomically.
+pub trait Store {
+    /// Everything committed so far.
+    fn load(&mut self) -> Result<MemoryKv, StoreError>;
+
+    /// Commits one batch atomically and durably (returns once it survives a crash).
+    ///
+    /// On an error the batch may or may not be durable (a failed write or sync leaves the file in
+    /// an unknown state) except for [`StoreError::TooLarge`], which writes nothing; a store that
+    /// cannot tell refuses further calls ([`StoreError::Poisoned`]) until reopened.
+    fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError>;
+}

@@ -1,0 +1,14 @@
+//! `tabmesh-storage` tests: the batch codec and `MemoryStore` everywhere, `FileStore` on disk
+//! natively. The same sources run in headless Chromium (without the file tests). Tests use only
+//! the public API.
+
+// Tests fail by panicking.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod support;
+
+mod codec;
+mod memory;
+// Files on disk: native only (`FileStore` is absent in a JS host).
+#[cfg(not(target_family = "wasm"))]
+mod file;
