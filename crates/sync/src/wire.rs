@@ -186,7 +186,8 @@ pub struct GovEntry {
     pub envelope: Envelope,
     /// The maximal governance operations of its causal past (at most [`MAX_IDS`]).
     pub past: Vec<DeltaId>,
-    /// Voided by the removal cut.
+    /// Voided by the removal cut at the responder (for inspection: a receiver derives voids from
+    /// the removals it records itself).
     pub void: bool,
 }
 

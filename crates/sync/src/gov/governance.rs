@@ -685,12 +685,11 @@ impl Governance {
                     set.extend(r.past.iter().copied());
                 }
             }
-            self.learn_from(&e.envelope);
             let d = e.envelope.into_causal(id);
             let pos: Pos = Arc::from(set.into_iter().collect::<Vec<u32>>());
             // The peer's void flag is not taken on its word: voids follow from the removals
-            // recorded here (their cut runs once they apply).
-            let _ = e.void;
+            // recorded here (their cut runs once they apply). Keys in the entry's boxes are
+            // kept only if it passes (`admit`).
             let (pos, opened) = self.check_at(&d, pos, Hlc::default(), None, false)?;
             if !matches!(&opened, Opened::Apply(p) if p.gov.is_some())
                 && !matches!(&opened, Opened::Void(_, Some(_)))
