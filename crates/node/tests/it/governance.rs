@@ -737,3 +737,70 @@ fn a_sync_request_from_a_non_member_gets_no_answer() {
     let (sends, rejected) = ask(&mut net, from, &genuine);
     assert_eq!((sends.len(), rejected.len()), (1, 0), "{rejected:?}");
 }
+
+#[test]
+fn an_admin_changes_the_app_and_every_member_runs_it_once_it_holds_the_module() {
+    let first = handler_app();
+    let mut net = Net::start(3, Some(&first), b"");
+    let ctx = net.ctx;
+    // Another module (a different hash); a module that asks for a data migration is refused.
+    let second =
+        wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "ping")))"#).unwrap();
+    let migrating = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func (export "ping"))
+                   (func (export "__tabmesh_migrate")))"#,
+    )
+    .unwrap();
+    let now = net.tick();
+    assert_eq!(
+        net.nodes[0].change_app(now, ctx, &migrating),
+        Err(NodeError::MigrationUnsupported {
+            app: Hash::of(&migrating)
+        })
+    );
+    // Only an admin may change it.
+    let now = net.tick();
+    assert!(matches!(
+        net.nodes[1].change_app(now, ctx, &second),
+        Err(NodeError::Sync(_))
+    ));
+    let now = net.tick();
+    net.nodes[0].change_app(now, ctx, &second).unwrap();
+    net.pump();
+    for i in 0..3 {
+        assert_eq!(
+            net.nodes[i].membership(&ctx).unwrap().app,
+            Some(Hash::of(&second)),
+            "node {i}"
+        );
+    }
+    assert_eq!(net.nodes[0].app(&ctx), Some(Hash::of(&second)));
+    // The others do not hold the new module: told so, and calls wait for it.
+    for i in [1, 2] {
+        assert!(
+            net.events[i].iter().any(|e| matches!(e,
+                NodeEvent::AppChanged { context, app, available: false }
+                    if *context == ctx && *app == Hash::of(&second))),
+            "node {i}: {:?}",
+            net.events[i]
+        );
+        let now = net.tick();
+        assert_eq!(
+            net.nodes[i].execute(now, ctx, "ping", b"").map(|_| ()),
+            Err(NodeError::NoApp(ctx))
+        );
+        // The old module is refused, the new one attached.
+        let now = net.tick();
+        assert!(matches!(
+            net.nodes[i].attach_app(now, ctx, &first),
+            Err(NodeError::AppMismatch { .. })
+        ));
+        let now = net.tick();
+        net.nodes[i].attach_app(now, ctx, &second).unwrap();
+        let now = net.tick();
+        assert!(
+            net.nodes[i].execute(now, ctx, "ping", b"").is_ok(),
+            "node {i}"
+        );
+    }
+}
