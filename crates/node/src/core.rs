@@ -318,6 +318,15 @@ impl NodeCore {
         }
     }
 
+    /// Emits what is waiting to be persisted (a new node's key, before any input) as one
+    /// [`Output::Persist`]; a driver calls it before it announces the node's id.
+    pub fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            self.out
+                .push_back(Output::Persist(std::mem::take(&mut self.batch)));
+        }
+    }
+
     /// The node key pair stored by an earlier life (for the driver to restart with).
     pub fn stored_node_key(kv: &impl KvRead) -> Option<Keypair> {
         let bytes = kv.get(NODE_KEY)?;

@@ -51,6 +51,18 @@ impl Wire {
         w.finish()
     }
 
+    /// The id of the delta a gossiped message carries (what the network deduplicates gossip by),
+    /// or `None` when the bytes are not a well-formed gossiped delta.
+    pub fn gossip_delta_id(bytes: &[u8]) -> Option<tabmesh_base::DeltaId> {
+        match Wire::decode(bytes) {
+            Ok(Wire::Gossip(frame)) => match frame.message {
+                Message::Delta(env) => Some(env.id()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Decodes [`Wire::encode`]; a gossip frame must carry a delta.
     pub fn decode(bytes: &[u8]) -> Result<Wire, SyncError> {
         if bytes.len() > MAX_WIRE {

@@ -310,3 +310,41 @@ fn a_non_member_cannot_commit() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_new_node_flushes_its_key_before_any_input_and_gossip_names_its_delta() {
+    let mut a = node(7);
+    let mut disk = MemoryKv::new();
+    assert_eq!(NodeCore::stored_node_key(&disk).map(|k| k.public()), None);
+    a.flush();
+    let out = drain(&mut a, &mut disk);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(
+        NodeCore::stored_node_key(&disk).map(|k| k.public()),
+        Some(node_key(7).public())
+    );
+    // Nothing left to flush: no output.
+    a.flush();
+    assert!(drain(&mut a, &mut disk).is_empty());
+
+    // The network deduplicates gossip by the delta id the bytes carry.
+    let (ctx, _) = a.create_context(T0, None, b"").unwrap();
+    let published: Vec<(Vec<u8>, tabmesh_base::DeltaId)> = drain(&mut a, &mut disk)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Publish { bytes, delta, .. } => Some((bytes, delta)),
+            _ => None,
+        })
+        .collect();
+    assert!(!published.is_empty());
+    for (bytes, delta) in &published {
+        assert_eq!(Wire::gossip_delta_id(bytes), Some(*delta));
+    }
+    assert_eq!(Wire::gossip_delta_id(b"junk"), None);
+    let request = stranger_request(ctx, a.id(), a.id(), 3);
+    assert_eq!(
+        Wire::gossip_delta_id(&request),
+        None,
+        "a sealed request is no gossip"
+    );
+}
