@@ -964,9 +964,16 @@ impl Governance {
         }
         let upto = match opened {
             Opened::Apply(payload) => {
-                for k in &b.keys {
-                    for id in &k.ids {
-                        self.holders.entry(*id).or_default().insert(k.to);
+                // Who holds which key, as the boxes say: believed from key operations (their
+                // rules checked the boxes) and from an admin's shares, not from any member's.
+                let believed = !b.keys.is_empty()
+                    && (payload.gov.as_ref().is_some_and(GovOp::introduces_key)
+                        || self.view(&pos).members.get(&b.author) == Some(&Role::Admin));
+                if believed {
+                    for k in &b.keys {
+                        for id in &k.ids {
+                            self.holders.entry(*id).or_default().insert(k.to);
+                        }
                     }
                 }
                 match &payload.gov {
