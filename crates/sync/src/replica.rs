@@ -1051,7 +1051,8 @@ impl Replica {
         self.finish_input();
     }
 
-    /// A peer's request: answered with one [`Output::Send`].
+    /// A peer's request: answered with one [`Output::Send`]. The caller has authenticated it
+    /// ([`Replica::open_message`]: a member, or an invitee catching up); this method does not.
     pub fn handle_request(&mut self, now_ms: u64, from: NodeId, id: u64, request: Request) {
         let body = self.serve(now_ms, from, request);
         self.metrics.responses += 1;
@@ -1062,7 +1063,8 @@ impl Replica {
         self.finish_input();
     }
 
-    /// A peer's response to one of our requests.
+    /// A peer's response to one of our requests (opened with [`Replica::open_message`] by the
+    /// caller).
     pub fn handle_response(&mut self, now_ms: u64, from: NodeId, id: u64, response: Response) {
         match self.inflight.get(&id) {
             Some(f) if f.peer == from => {
