@@ -1,6 +1,6 @@
 //! Context governance on the wire: the signed operations that found a context, admit and remove
 //! members, rotate its key and change its app, the key boxes that deliver epoch keys, and the
-//! rules every replica applies to them (the rules themselves live in [`governance`]).
+//! rules every replica applies to them (the rules themselves live in the private `governance` module).
 //!
 //! # The model
 //!

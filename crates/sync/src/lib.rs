@@ -52,7 +52,7 @@
 //! ([`AppEvent`], optionally naming a handler method) and a handler hop. When a delta applies
 //! through the DAG — received directly, cascaded, pulled as a missing parent or in a delta-sync
 //! page — each of its events that names a handler becomes a [`DueHandler`] record, written in the
-//! same batch that applies the delta, unless this replica's member ([`Replica::set_member`])
+//! same batch that applies the delta, unless this replica's member ([`Replica::member`])
 //! wrote the delta. State installed by a snapshot or a Merkle repair makes nothing due. The node
 //! takes due handlers ([`Replica::take_due`]), runs them and completes each in the batch of the
 //! delta it produced ([`Replica::commit_with`]) or gives it up ([`Replica::complete_due`]); a
