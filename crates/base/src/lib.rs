@@ -1,6 +1,6 @@
 //! `tabmesh-base`: the vocabulary every tabmesh crate shares.
 //!
-//! - [`Hash`] and [`Hasher`]: SHA-256 with domain separation ([`hash_parts`]);
+//! - [`Hash`](struct@Hash) and [`Hasher`]: SHA-256 with domain separation ([`hash_parts`]);
 //! - 32-byte ids: [`ContextId`], [`MemberId`] (an ed25519 public key), [`NodeId`], [`DeltaId`],
 //!   [`EntityId`];
 //! - [`Hlc`] and [`HlcClock`]: a hybrid logical clock whose physical time is always passed in;
