@@ -21,7 +21,7 @@ mkdir -p "$LOG_DIR"
 
 # Library crates that ship to the browser (compiled and linted for wasm32), and the guest SDK. The
 # browser crates' test sources are linted for wasm32 through tests/browser, which includes them.
-WASM_LIBS=(-p tabmesh-base -p tabmesh-auth -p tabmesh-dag -p tabmesh-state -p tabmesh-sync -p tabmesh-node -p tabmesh-storage -p tabmesh-abi -p tabmesh-runtime -p tabmesh-sdk)
+WASM_LIBS=(-p tabmesh-base -p tabmesh-auth -p tabmesh-dag -p tabmesh-state -p tabmesh-sync -p tabmesh-blobs -p tabmesh-node -p tabmesh-storage -p tabmesh-abi -p tabmesh-runtime -p tabmesh-sdk)
 
 phase "bootstrap (tools and browser)"
 bash "$ROOT/scripts/bootstrap.sh"

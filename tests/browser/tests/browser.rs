@@ -9,6 +9,8 @@ mod abi;
 mod auth;
 #[path = "../../../crates/base/tests/it/main.rs"]
 mod base;
+#[path = "../../../crates/blobs/tests/it/main.rs"]
+mod blobs;
 #[path = "../../../crates/dag/tests/it/main.rs"]
 mod dag;
 #[path = "../../../crates/node/tests/it/main.rs"]
