@@ -276,15 +276,17 @@ impl<P> Dag<P> {
             });
         }
         let mut queue = VecDeque::new();
+        let mut forgotten = Vec::new();
         for id in ids {
             if self.is_satisfied(id) {
                 continue;
             }
             let _ = self.remove_pending(*id);
-            self.remember_pruned(*id);
+            forgotten.extend(self.remember_pruned(*id));
             self.refresh_missing(*id);
             queue.push_back(*id);
         }
+        self.rewire_forgotten(&forgotten);
         let mut cascade = Cascade::default();
         self.run_cascade(queue, &mut apply, &mut cascade);
         Ok(cascade)
@@ -355,12 +357,14 @@ impl<P> Dag<P> {
             .filter(|(_, id)| !self.heads.contains(*id))
             .map(|(seq, id)| (*seq, *id))
             .collect();
+        let mut forgotten = Vec::new();
         for (seq, id) in &victims {
             self.by_seq.remove(seq);
             self.applied.remove(id);
             self.changes.applied.removed(*id);
-            self.remember_pruned(*id);
+            forgotten.extend(self.remember_pruned(*id));
         }
+        self.rewire_forgotten(&forgotten);
         victims.len()
     }
 
@@ -666,19 +670,43 @@ impl<P> Dag<P> {
     }
 
     /// Adds a pruned id to the FIFO, forgetting the oldest while over the bound.
-    fn remember_pruned(&mut self, id: DeltaId) {
+    /// Remembers `id` as pruned; returns the ids forgotten to stay within
+    /// [`DagConfig::max_pruned`] (the caller rewires pending deltas that cite them).
+    fn remember_pruned(&mut self, id: DeltaId) -> Vec<DeltaId> {
         let order = self.next_pruned;
         self.next_pruned = order.saturating_add(1);
         self.pruned.insert(id, order);
         self.pruned_order.insert(order, id);
         self.changes.pruned.inserted(id);
         self.changes.meta = true;
+        let mut forgotten = Vec::new();
         while self.pruned.len() > self.config.max_pruned {
             let Some((_, oldest)) = self.pruned_order.pop_first() else {
                 break;
             };
             self.pruned.remove(&oldest);
             self.changes.pruned.removed(oldest);
+            forgotten.push(oldest);
+        }
+        forgotten
+    }
+
+    /// Pending deltas that cite a forgotten pruned id wait for it again: their edges and the
+    /// missing set are rebuilt (what a restore from storage does), so it is pulled. One pass over
+    /// the pending buffer per call.
+    fn rewire_forgotten(&mut self, forgotten: &[DeltaId]) {
+        if forgotten.is_empty() || self.pending.is_empty() {
+            return;
+        }
+        let forgotten: BTreeSet<DeltaId> = forgotten.iter().copied().collect();
+        let children: Vec<DeltaId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.delta.parents.iter().any(|q| forgotten.contains(q)))
+            .map(|(id, _)| *id)
+            .collect();
+        for child in children {
+            self.ready_or_rewire(child);
         }
     }
 }

@@ -118,3 +118,32 @@ fn a_forgotten_pruned_parent_becomes_missing_instead_of_blocking_silently() {
     assert_eq!(dag.status(&id(5)), DeltaStatus::Pending);
     assert_eq!(dag.missing_parents(10), ids(&[1]));
 }
+
+#[test]
+fn a_pending_delta_waits_again_for_a_pruned_parent_the_dag_forgets() {
+    // Found by the fuzz body `dag_insert`: with the pruned memory full, the oldest pruned id is
+    // forgotten; a pending delta citing it must list it as missing again (as a restore would).
+    let mut dag = Dag::new(DagConfig {
+        max_pruned: 2,
+        ..DagConfig::default()
+    });
+    let _ = add(&mut dag, genesis(0));
+    for n in 1..6u64 {
+        let _ = applied(add(&mut dag, delta(n, &[n - 1])));
+    }
+    // 50 waits for 99 (unknown) and cites 0 (applied).
+    assert!(matches!(
+        add(&mut dag, delta(50, &[0, 99])),
+        AddOutcome::Pending { .. }
+    ));
+    assert_eq!(dag.missing_parents(10), ids(&[99]));
+    // Prune everything but the head: 0 .. 4 are pruned, and only the 2 newest are remembered.
+    dag.prune(1);
+    assert!(!dag.is_applied(&id(0)), "0 is forgotten");
+    assert_eq!(dag.missing_parents(10), sorted_ids(&[0, 99]));
+    // The saved DAG restores to the same DAG.
+    let mut kv = tabmesh_base::MemoryKv::new();
+    kv.apply(&dag.take_changes(b"d/"));
+    let restored: Dag<Vec<u8>> = Dag::restore(b"d/", &kv, *dag.config()).unwrap();
+    assert_eq!(restored.missing_parents(10), dag.missing_parents(10));
+}
