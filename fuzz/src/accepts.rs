@@ -135,3 +135,15 @@ pub(crate) fn replica_session(data: &[u8]) -> bool {
             .any(|r| tabmesh_sync::Frame::decode(r).is_ok_and(|f| f.context == context))
     })
 }
+
+pub(crate) fn blob_manifest(data: &[u8]) -> bool {
+    tabmesh_blobs::Manifest::decode(data).is_ok()
+}
+
+pub(crate) fn blob_request(data: &[u8]) -> bool {
+    tabmesh_blobs::BlobRequest::decode(data).is_ok()
+}
+
+pub(crate) fn blob_response(data: &[u8]) -> bool {
+    tabmesh_blobs::BlobResponse::decode(data).is_ok()
+}

@@ -541,3 +541,34 @@ pub fn storage_batch(data: &[u8]) {
         Err(e) => refused(&e),
     }
 }
+
+/// `tabmesh_blobs::Manifest::decode` (which checks the id against the chunk list and length); a
+/// decoded manifest re-encodes to the same bytes' value.
+pub fn blob_manifest(data: &[u8]) {
+    use tabmesh_blobs::Manifest;
+    match Manifest::decode(data) {
+        Ok(m) => {
+            let bytes = m.encode();
+            round_trip("Manifest", &m, &bytes, Manifest::decode);
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+/// `tabmesh_blobs::BlobRequest::decode`, and its round trip.
+pub fn blob_request(data: &[u8]) {
+    use tabmesh_blobs::BlobRequest;
+    match BlobRequest::decode(data) {
+        Ok(r) => round_trip("BlobRequest", &r, &r.encode(), BlobRequest::decode),
+        Err(e) => refused(&e),
+    }
+}
+
+/// `tabmesh_blobs::BlobResponse::decode`, and its round trip.
+pub fn blob_response(data: &[u8]) {
+    use tabmesh_blobs::BlobResponse;
+    match BlobResponse::decode(data) {
+        Ok(r) => round_trip("BlobResponse", &r, &r.encode(), BlobResponse::decode),
+        Err(e) => refused(&e),
+    }
+}

@@ -17,7 +17,7 @@
 //! and sealed-box codecs of `auth` ([`invite_link`], [`invitation`], [`sealed_box`]), the state
 //! codecs ([`action`], [`actions`], [`stamp`], [`state_open`]), the DAG ([`dag_restore`],
 //! [`dag_insert`]), `base` ([`hlc`], [`codec_reader`]), the app ABI ([`storage_op`], [`blob_op`],
-//! [`op_result`]), the storage log payload ([`storage_batch`]), a replica reopened from its store
+//! [`op_result`]), the storage log payload ([`storage_batch`]), blob manifests and messages ([`blob_manifest`], [`blob_request`], [`blob_response`]), a replica reopened from its store
 //! ([`replica_open`]) and the receive paths ([`replica_receive`]: a governed
 //! [`Replica`](tabmesh_sync::Replica) given one [`Frame`](tabmesh_sync::Frame); [`replica_delta`]:
 //! the same replica given a delta whose payload is the bytes, properly sealed and signed, as a
@@ -66,9 +66,10 @@ mod receive;
 mod seeds;
 
 pub use codecs::{
-    action, actions, blob_op, codec_reader, decode_keys, delta_payload, envelope, frame, gov_op,
-    hlc, invitation, invite_link, key_box, key_material, op_result, sealed, sealed_box, stamp,
-    state_open, storage_batch, storage_op, wire,
+    action, actions, blob_manifest, blob_op, blob_request, blob_response, codec_reader,
+    decode_keys, delta_payload, envelope, frame, gov_op, hlc, invitation, invite_link, key_box,
+    key_material, op_result, sealed, sealed_box, stamp, state_open, storage_batch, storage_op,
+    wire,
 };
 pub use dag::{dag_insert, dag_restore};
 pub use kv::{kv_from_bytes, kv_to_bytes, DAG_PREFIX, REPLICA_PREFIX, STATE_PREFIX};
@@ -114,7 +115,7 @@ targets! {
     decoders: frame, envelope, delta_payload, gov_op, key_material, decode_keys, sealed, key_box,
         wire, invite_link, invitation, sealed_box, action, actions, stamp, state_open, dag_restore,
         hlc, storage_op, blob_op, op_result, storage_batch, replica_open, replica_receive,
-        node_message, replica_delta, replica_session;
+        node_message, replica_delta, replica_session, blob_manifest, blob_request, blob_response;
     scripts: dag_insert, codec_reader;
 }
 

@@ -586,3 +586,56 @@ pub(crate) fn replica_delta() -> Seeds {
 pub(crate) fn replica_session() -> Seeds {
     material().transcripts.clone()
 }
+
+/// Manifests of an empty, a one-byte and a three-chunk blob.
+fn manifests() -> Vec<tabmesh_blobs::Manifest> {
+    [0usize, 1, 2 * tabmesh_blobs::CHUNK_SIZE + 7]
+        .iter()
+        .map(|&len| {
+            let mut w = tabmesh_blobs::BlobWriter::new();
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            w.write(&data).expect("a fixture blob fits");
+            w.finish().1
+        })
+        .collect()
+}
+
+pub(crate) fn blob_manifest() -> Seeds {
+    manifests()
+        .iter()
+        .map(tabmesh_blobs::Manifest::encode)
+        .collect()
+}
+
+pub(crate) fn blob_request() -> Seeds {
+    use tabmesh_blobs::{BlobRequest, Want};
+    let blob = manifests()[2].id;
+    [Want::Manifest, Want::Chunk(0), Want::Chunk(u32::MAX)]
+        .into_iter()
+        .map(|what| BlobRequest { blob, what }.encode())
+        .collect()
+}
+
+pub(crate) fn blob_response() -> Seeds {
+    use tabmesh_blobs::{BlobResponse, Want};
+    let m = &manifests()[2];
+    let blob = m.id;
+    vec![
+        BlobResponse::Manifest {
+            blob,
+            bytes: m.encode(),
+        }
+        .encode(),
+        BlobResponse::Chunk {
+            blob,
+            index: 2,
+            bytes: vec![7; 7],
+        }
+        .encode(),
+        BlobResponse::Missing {
+            blob,
+            what: Want::Chunk(1),
+        }
+        .encode(),
+    ]
+}

@@ -54,4 +54,7 @@ targets! {
     replica_delta: 500, 4_000;
     replica_session: 200, 2_000;
     node_message: 300, 2_500;
+    blob_manifest: 2_000, 6_000;
+    blob_request: 2_000, 4_000;
+    blob_response: 2_000, 6_000;
 }
