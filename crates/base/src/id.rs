@@ -1,13 +1,13 @@
 //! 32-byte identifiers. Each is a distinct type so a `DeltaId` can never be passed as an `EntityId`.
 
-use std::fmt;
-
-use crate::Hash;
-
+/// Declares a 32-byte id type: a distinct newtype over `[u8; 32]` with conversions from and to
+/// [`Hash`](crate::Hash), `AsRef<[u8; 32]>` (for the codec), and `Debug`/`Display` as short hex.
+/// Used here and by crates with ids of their own (blob and chunk ids).
+#[macro_export]
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ::core::hash::Hash, Default)]
         pub struct $name(pub [u8; 32]);
 
         impl $name {
@@ -17,15 +17,15 @@ macro_rules! id_type {
             }
         }
 
-        impl From<Hash> for $name {
-            fn from(h: Hash) -> Self {
+        impl From<$crate::Hash> for $name {
+            fn from(h: $crate::Hash) -> Self {
                 $name(h.0)
             }
         }
 
-        impl From<$name> for Hash {
-            fn from(id: $name) -> Hash {
-                Hash(id.0)
+        impl From<$name> for $crate::Hash {
+            fn from(id: $name) -> $crate::Hash {
+                $crate::Hash(id.0)
             }
         }
 
@@ -41,15 +41,15 @@ macro_rules! id_type {
             }
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), Hash(self.0))
+        impl ::core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), $crate::Hash(self.0))
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Display::fmt(&Hash(self.0), f)
+        impl ::core::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                ::core::fmt::Display::fmt(&$crate::Hash(self.0), f)
             }
         }
     };
