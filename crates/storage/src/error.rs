@@ -7,9 +7,11 @@ use thiserror::Error;
 
 /// Why a [`Store`](crate::Store) call failed.
 ///
-/// After an error from [`Store::commit`](crate::Store::commit) the batch may or may not be durable
-/// (a write or sync that fails leaves the file in an unknown state): a `FileStore` refuses every
-/// later call with [`StoreError::Poisoned`], and reopening it loads what is on disk.
+/// After an error from [`Store::commit`](crate::Store::commit) a `FileStore` first cuts its log
+/// back to the last durable record and syncs that: if it can, the batch is known not committed
+/// and the store stays usable; if it cannot, the batch may or may not be durable, and the store
+/// refuses every later call with [`StoreError::Poisoned`] until it is reopened. (A failed
+/// compaction, after its batch was committed, also poisons it.)
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StoreError {

@@ -118,7 +118,14 @@ impl FileStore {
     /// system call fails.
     pub fn open_with(dir: impl AsRef<Path>, config: Config) -> Result<FileStore, StoreError> {
         let dir = dir.as_ref().to_path_buf();
+        let created = !dir.exists();
         fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
+        if created {
+            // The new directory's entry must survive a crash too.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
         let listing = Listing::read(&dir)?;
 
         // A temporary snapshot is a compaction that did not finish: its generation never existed.
@@ -248,8 +255,24 @@ impl Store for FileStore {
         let path = self.dir.join(log_name(self.generation));
         // Until the record is synced, the log's tail is unknown.
         self.poisoned = true;
-        self.log.write_all(&record).map_err(StoreError::io(&path))?;
-        self.log.sync_data().map_err(StoreError::io(&path))?;
+        let written = self
+            .log
+            .write_all(&record)
+            .and_then(|()| self.log.sync_data());
+        if let Err(e) = written {
+            // The record may sit in the page cache without being durable (a failed sync can even
+            // mark its pages clean). Cut the log back to its last durable length and sync that:
+            // if it works, the batch is known not committed and the store stays usable;
+            // otherwise it stays poisoned (reopen it).
+            let restored = self
+                .log
+                .set_len(self.log_len)
+                .and_then(|()| self.log.sync_all());
+            if restored.is_ok() {
+                self.poisoned = false;
+            }
+            return Err(StoreError::io(&path)(e));
+        }
         self.poisoned = false;
         self.seq = seq;
         self.log_len += len64(record.len());
