@@ -9,7 +9,7 @@ use crate::{BlobError, BlobId, ChunkId, Manifest};
 ///
 /// Why 256 KiB: one chunk is one answer on the wire, and websocket-websys closes a connection whose
 /// read buffer passes 1 MiB ("Remote is overloading us"), so a chunk must stay well under it —
-/// with the default [`Limits`](crate::Limits) four chunks in flight fill exactly 1 MiB. It is also
+/// the default [`Limits`](crate::Limits) keep three chunks (768 KiB) in flight. It is also
 /// large enough that a 100 MB blob is 400 round trips, not thousands, that SHA-256 runs in a few
 /// long calls (V8 optimises wasm hot loops better than one huge call), and that a manifest of the
 /// largest blob ([`MAX_CHUNKS`] ids) stays at 512 KiB: one message.

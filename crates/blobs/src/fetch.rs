@@ -26,11 +26,13 @@ const _: () = assert!(CHUNK_SIZE <= MAX_IN_FLIGHT_BYTES && MAX_MANIFEST_LEN <= M
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// Chunk requests in flight at once, over all holders. Default 4; 1 to
+    /// Chunk requests in flight at once, over all holders. Default 3; 1 to
     /// [`MAX_IN_FLIGHT_CHUNKS`]. (The manifest is fetched alone, before any chunk.)
     pub max_in_flight_chunks: usize,
     /// Chunk bytes in flight at once (the lengths the manifest gives the requested chunks).
-    /// Default 1 MiB; [`CHUNK_SIZE`] to [`MAX_IN_FLIGHT_BYTES`].
+    /// Default 768 KiB (three chunks: below websocket-websys's 1 MiB read buffer with room for
+    /// framing and for an answer that arrives after its request timed out — such late answers are
+    /// not counted); [`CHUNK_SIZE`] to [`MAX_IN_FLIGHT_BYTES`].
     pub max_in_flight_bytes: usize,
     /// An unanswered request is given up after this, and the piece asked of another holder.
     /// Default 10 s (a 256 KiB answer through a relay normally takes well under a second); at
@@ -58,8 +60,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_in_flight_chunks: 4,
-            max_in_flight_bytes: MAX_IN_FLIGHT_BYTES,
+            max_in_flight_chunks: 3,
+            max_in_flight_bytes: 3 * CHUNK_SIZE,
             request_timeout_ms: 10_000,
             max_attempts_per_chunk: 8,
             max_bad_per_holder: 3,
@@ -265,11 +267,22 @@ struct Holder {
     ready_at: u64,
     /// Dropped for bad answers: never asked again.
     dropped: bool,
+    /// Removed ([`Fetch::remove_holder`]): not asked until added again, its penalties kept.
+    absent: bool,
     /// Pieces it said it does not have (forgotten when it is added again).
     lacks: BTreeSet<Want>,
 }
 
+/// Records kept per holder slot ([`Limits::max_holders`]): dropped and absent holders are
+/// remembered (their penalties) up to this many times the bound.
+const HOLDER_RECORDS: usize = 4;
+
 impl Holder {
+    /// Present and not dropped: it may be asked.
+    fn askable(&self) -> bool {
+        !self.dropped && !self.absent
+    }
+
     /// Whether it may have `what`: it did not say it lacks it, nor (for a chunk) the manifest — a
     /// holder without the manifest cannot serve chunks ([`serve`](crate::serve) needs it).
     fn may_have(&self, what: Want) -> bool {
@@ -466,7 +479,7 @@ impl Fetch {
     pub fn holders(&self) -> impl Iterator<Item = &NodeId> + '_ {
         self.holders
             .iter()
-            .filter(|(_, h)| !h.dropped)
+            .filter(|(_, h)| h.askable())
             .map(|(p, _)| p)
     }
 
@@ -502,7 +515,7 @@ impl Fetch {
             let backoff = self
                 .holders
                 .values()
-                .filter(|h| !h.dropped && h.ready_at > self.now)
+                .filter(|h| h.askable() && h.ready_at > self.now)
                 .map(|h| h.ready_at)
                 .min();
             at = match (at, backoff) {
@@ -540,8 +553,9 @@ impl Fetch {
             return;
         }
         self.release_peer(&peer);
-        if self.holders.get(&peer).is_some_and(|h| !h.dropped) {
-            self.holders.remove(&peer);
+        // Its strikes and backoff stay: leaving and coming back must not clear a bad record.
+        if let Some(h) = self.holders.get_mut(&peer) {
+            h.absent = true;
         }
         self.pump();
     }
@@ -708,11 +722,17 @@ impl Fetch {
     }
 
     fn insert_holder(&mut self, peer: NodeId) -> bool {
-        let full = self.holders.len() >= self.limits.max_holders;
+        // Only holders that may be asked count against the bound (dropped ones must not keep
+        // honest ones out); the records kept of dropped and absent ones are bounded too.
+        let askable = self.holders.values().filter(|h| h.askable()).count();
+        let full = askable >= self.limits.max_holders
+            || self.holders.len() >= self.limits.max_holders.saturating_mul(HOLDER_RECORDS);
         match self.holders.get_mut(&peer) {
             Some(h) if h.dropped => false,
+            Some(h) if h.absent && askable >= self.limits.max_holders => false,
             Some(h) => {
                 h.lacks.clear();
+                h.absent = false;
                 true
             }
             None if full => false,
@@ -724,7 +744,7 @@ impl Fetch {
     }
 
     fn is_usable(&self, peer: &NodeId) -> bool {
-        self.phase == Phase::Running && self.holders.get(peer).is_some_and(|h| !h.dropped)
+        self.phase == Phase::Running && self.holders.get(peer).is_some_and(Holder::askable)
     }
 
     /// Whether `what` is in flight to `peer`.
@@ -917,7 +937,7 @@ impl Fetch {
         let mut ready: Vec<(NodeId, usize)> = self
             .holders
             .iter()
-            .filter(|(_, h)| !h.dropped && h.ready_at <= self.now)
+            .filter(|(_, h)| h.askable() && h.ready_at <= self.now)
             .map(|(p, h)| (*p, h.in_flight))
             .collect();
         let Some(manifest) = &self.manifest else {
@@ -975,7 +995,7 @@ impl Fetch {
         let someone = self
             .holders
             .values()
-            .any(|h| !h.dropped && remaining.iter().any(|w| h.may_have(*w)));
+            .any(|h| h.askable() && remaining.iter().any(|w| h.may_have(*w)));
         if !someone {
             self.stalled = true;
             self.event(FetchEvent::NoHolders);

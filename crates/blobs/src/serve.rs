@@ -164,6 +164,9 @@ impl MemoryBlobs {
     /// The whole blob, if every chunk is held.
     pub fn read(&self, blob: &BlobId) -> Option<Vec<u8>> {
         let stored = self.blobs.get(blob)?;
+        if stored.chunks.len() != stored.manifest.chunks.len() {
+            return None;
+        }
         let mut out = Vec::with_capacity(usize::try_from(stored.manifest.len).ok()?);
         for index in 0..stored.manifest.chunk_count() {
             out.extend_from_slice(stored.chunks.get(&index)?);

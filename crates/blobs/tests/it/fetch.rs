@@ -33,8 +33,13 @@ fn two_holders_complete_storing_every_chunk_once_within_the_bounds() {
         );
     }
     // The window was used, and never exceeded (checked after every action by the driver).
-    assert_eq!(d.log.peak_chunks, 4);
-    assert_eq!(d.log.peak_bytes, MAX_IN_FLIGHT_BYTES);
+    let limits = Limits::default();
+    assert_eq!(d.log.peak_chunks, limits.max_in_flight_chunks);
+    assert_eq!(d.log.peak_bytes, limits.max_in_flight_bytes);
+    assert!(
+        limits.max_in_flight_bytes < MAX_IN_FLIGHT_BYTES,
+        "room under 1 MiB"
+    );
     // Spread over both holders.
     let to_a = d.log.requests_to(a);
     let to_b = d.log.requests_to(b);
@@ -505,4 +510,55 @@ fn answers_from_strangers_and_for_other_blobs_are_ignored() {
     // After the end, everything is ignored.
     d.fetch.on_chunk(0, a, 0, vec![1]);
     assert_eq!(d.fetch.poll_action(), None);
+}
+
+#[test]
+fn a_holder_that_leaves_and_comes_back_keeps_its_strikes() {
+    // Two bad chunks, a disconnect and a reconnect, one more bad chunk: dropped (max 3).
+    let bytes = data(8 * CHUNK_SIZE, 11);
+    let (_, manifest) = full_store(&bytes);
+    let limits = Limits::default();
+    assert_eq!(limits.max_bad_per_holder, 3);
+    let a = peer(1);
+    let mut f = Fetch::resume(0, manifest, [], [a], limits, 7).unwrap();
+    let mut now = 0;
+    // Chunks asked of the holder and not answered yet.
+    let mut asked: std::collections::VecDeque<u32> = std::collections::VecDeque::new();
+    let bad = |f: &mut Fetch, asked: &mut std::collections::VecDeque<u32>, now: u64| {
+        asked.extend(
+            std::iter::from_fn(|| f.poll_action()).filter_map(|act| match act {
+                tabmesh_blobs::FetchAction::Request {
+                    what: Want::Chunk(i),
+                    ..
+                } => Some(i),
+                _ => None,
+            }),
+        );
+        let i = asked.pop_front().expect("a chunk is asked of the holder");
+        f.on_chunk(now, a, i, vec![0xEE; 10]);
+    };
+    for _ in 0..2 {
+        bad(&mut f, &mut asked, now);
+        now += 60_000; // past any backoff
+        f.handle_timeout(now);
+    }
+    f.remove_holder(now, a);
+    asked.clear(); // its requests were released
+    assert!(f.add_holder(now, a), "a known, undropped holder comes back");
+    now += 60_000;
+    f.handle_timeout(now);
+    bad(&mut f, &mut asked, now);
+    let events: Vec<FetchEvent> = std::iter::from_fn(|| f.poll_action())
+        .filter_map(|act| match act {
+            tabmesh_blobs::FetchAction::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, FetchEvent::HolderDropped { peer } if *peer == a)),
+        "{events:?}"
+    );
+    assert!(!f.add_holder(now, a), "a dropped holder stays dropped");
 }
