@@ -575,12 +575,6 @@ fn read_str<'a>(r: &mut Reader<'a>, what: &'static str, max: usize) -> Result<&'
     std::str::from_utf8(r.bytes(what, max)?).map_err(|_| CodecError::Invalid(what))
 }
 
-fn read_16(r: &mut Reader<'_>) -> Result<[u8; 16], CodecError> {
-    let mut out = [0u8; 16];
-    out.copy_from_slice(r.raw(16)?);
-    Ok(out)
-}
-
 impl Op<'_> {
     fn tag(&self) -> u8 {
         match self {
@@ -887,8 +881,8 @@ pub fn decode_result(bytes: &[u8]) -> Result<OpResult, CodecError> {
             tag::VALUE_UNIT => Value::Unit,
             tag::VALUE_BOOL => Value::Bool(r.bool()?),
             tag::VALUE_U64 => Value::U64(r.u64()?),
-            tag::VALUE_U128 => Value::U128(u128::from_le_bytes(read_16(&mut r)?)),
-            tag::VALUE_I128 => Value::I128(i128::from_le_bytes(read_16(&mut r)?)),
+            tag::VALUE_U128 => Value::U128(u128::from_le_bytes(r.array::<16>()?)),
+            tag::VALUE_I128 => Value::I128(i128::from_le_bytes(r.array::<16>()?)),
             tag::VALUE_ABSENT => Value::Absent,
             tag::VALUE_BYTES => Value::Bytes(r.bytes("bytes", MAX_BYTES)?.to_vec()),
             tag::VALUE_LIST => {

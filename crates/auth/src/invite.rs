@@ -8,7 +8,7 @@ use tabmesh_base::codec::{Reader, Writer};
 use tabmesh_base::{hash_parts, CodecError, ContextId, Hash, Hasher, MemberId};
 
 use crate::keys::verifying_key;
-use crate::seal::{read_array, TAG_LEN};
+use crate::seal::TAG_LEN;
 use crate::{open, seal, verify, AuthError, Entropy, Keypair, Signature, SymKey, NONCE_LEN};
 
 /// What every invite link starts with.
@@ -199,10 +199,10 @@ impl Invitation {
         let expires_ms = r.u64()?;
         let relay = String::from_utf8(r.bytes("invitation relay", MAX_INVITE_RELAY)?.to_vec())
             .map_err(|_| CodecError::Invalid("invitation relay (not UTF-8)"))?;
-        let invite_key = read_array(r)?;
-        let keys_nonce = read_array(r)?;
+        let invite_key = r.array()?;
+        let keys_nonce = r.array()?;
         let keys = r.bytes("invitation keys", MAX_INVITE_KEYS)?.to_vec();
-        let signature = Signature(read_array(r)?);
+        let signature = Signature(r.array()?);
         Ok(Invitation {
             context,
             app,
@@ -322,7 +322,7 @@ impl InviteLink {
             .map_err(|_| AuthError::BadLink("the invite link is not valid base64url"))?;
         let mut r = Reader::new(&bytes)?;
         let invitation = Invitation::decode(&mut r)?;
-        let secret = read_array(&mut r)?;
+        let secret = r.array()?;
         r.finish()?;
         invitation.verify()?;
         if invite_keypair(&secret).public() != invitation.invite_key {

@@ -185,8 +185,8 @@ impl SealedBox {
     /// Reads a box written by [`SealedBox::encode`]; a ciphertext over [`MAX_SEALED_CIPHERTEXT`]
     /// bytes is [`CodecError::TooLarge`].
     pub fn decode(r: &mut Reader<'_>) -> Result<SealedBox, CodecError> {
-        let ephemeral = read_array(r)?;
-        let nonce = read_array(r)?;
+        let ephemeral = r.array()?;
+        let nonce = r.array()?;
         let ciphertext = r
             .bytes("sealed box ciphertext", MAX_SEALED_CIPHERTEXT)?
             .to_vec();
@@ -250,11 +250,4 @@ pub fn open_sealed(me: &Keypair, aad: &[u8], sealed: &SealedBox) -> Result<Vec<u
 
 fn box_key(shared: &[u8; 32], ephemeral: &[u8; 32], recipient: &[u8; 32]) -> SymKey {
     SymKey(hash_parts(SEALED_BOX_DOMAIN, &[shared, ephemeral, recipient]).0)
-}
-
-/// `N` raw bytes as an array.
-pub(crate) fn read_array<const N: usize>(r: &mut Reader<'_>) -> Result<[u8; N], CodecError> {
-    let mut out = [0u8; N];
-    out.copy_from_slice(r.raw(N)?);
-    Ok(out)
 }

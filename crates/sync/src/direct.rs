@@ -114,7 +114,7 @@ impl Sealed {
             0 => None,
             1 => {
                 let invitation = Invitation::decode(r)?;
-                let proof = Signature(array(r)?);
+                let proof = Signature(r.array()?);
                 Some(InviteeProof { invitation, proof })
             }
             tag => {
@@ -125,9 +125,9 @@ impl Sealed {
             }
         };
         let epoch = r.hash()?;
-        let nonce = array(r)?;
+        let nonce = r.array()?;
         let ciphertext = r.bytes("sealed message", MAX_FRAME + 16)?.to_vec();
-        let signature = Signature(array(r)?);
+        let signature = Signature(r.array()?);
         Ok(Sealed {
             context,
             sender,
@@ -138,10 +138,4 @@ impl Sealed {
             signature,
         })
     }
-}
-
-fn array<const N: usize>(r: &mut Reader<'_>) -> Result<[u8; N], CodecError> {
-    let mut out = [0u8; N];
-    out.copy_from_slice(r.raw(N)?);
-    Ok(out)
 }

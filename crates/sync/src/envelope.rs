@@ -213,11 +213,9 @@ impl Body {
         for _ in 0..n {
             keys.push(KeyBox::decode(r)?);
         }
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(r.raw(NONCE_LEN)?);
+        let nonce = r.array()?;
         let ciphertext = r.bytes("delta ciphertext", MAX_DELTA_CIPHERTEXT)?.to_vec();
-        let mut sig = [0u8; 64];
-        sig.copy_from_slice(r.raw(64)?);
+        let sig = r.array()?;
         Ok(Body {
             author,
             epoch,

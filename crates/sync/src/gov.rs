@@ -164,7 +164,7 @@ impl GovOp {
     pub fn decode(r: &mut Reader<'_>) -> Result<GovOp, CodecError> {
         Ok(match r.u8()? {
             1 => {
-                let salt = array(r)?;
+                let salt = r.array()?;
                 let app = r.hash()?;
                 let n = r.count("founders", MAX_FOUNDERS, 33)?;
                 let mut founders = Vec::with_capacity(n);
@@ -183,7 +183,7 @@ impl GovOp {
             }
             2 => {
                 let invitation = Invitation::decode(r)?;
-                let proof = Signature(array(r)?);
+                let proof = Signature(r.array()?);
                 let n = r.count("join keys", MAX_BOX_KEYS, 32)?;
                 let mut keys = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -341,15 +341,9 @@ fn read_keys(r: &mut Reader<'_>) -> Result<Vec<SymKey>, CodecError> {
     let n = r.count("keys", MAX_BOX_KEYS, 32)?;
     let mut keys = Vec::with_capacity(n);
     for _ in 0..n {
-        keys.push(SymKey::from_bytes(array(r)?));
+        keys.push(SymKey::from_bytes(r.array()?));
     }
     Ok(keys)
-}
-
-fn array<const N: usize>(r: &mut Reader<'_>) -> Result<[u8; N], CodecError> {
-    let mut out = [0u8; N];
-    out.copy_from_slice(r.raw(N)?);
-    Ok(out)
 }
 
 fn role(r: &mut Reader<'_>) -> Result<Role, CodecError> {
