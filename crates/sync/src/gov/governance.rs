@@ -42,17 +42,15 @@ pub(crate) type Pos = Arc<[u32]>;
 /// One applied governance operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Record {
+    /// Its delta's id (the envelope's, kept: it is a hash).
     pub(crate) id: DeltaId,
-    pub(crate) author: MemberId,
-    pub(crate) hlc: Hlc,
     pub(crate) op: GovOp,
     /// Its position (the governance operations in its strict past).
     pub(crate) past: Pos,
-    /// The epoch it introduced (key operations) or sealed with.
-    pub(crate) epoch: Hash,
-    /// Void: a join on the invitation of a member removed before it (by the removal cut).
+    /// Void: cut by a removal (the removed member's operation, or a join on its invitation).
     pub(crate) void: bool,
-    /// The delta itself, to serve governance to a joiner that installs a snapshot.
+    /// The delta itself (author, stamp, the epoch it introduced or sealed with), to serve
+    /// governance to a peer that installs the log.
     pub(crate) env: Envelope,
     /// Its delta is applied here (through the DAG, or covered by a snapshot), not only installed
     /// from a peer's log: only then does a removal take effect here (the removal cut and the
@@ -228,12 +226,12 @@ impl Governance {
         }
         match &r.op {
             GovOp::Create { founders, .. } => {
-                let set = self.holders.entry(r.epoch).or_default();
+                let set = self.holders.entry(r.env.epoch).or_default();
                 set.extend(founders.iter().map(|f| f.member));
             }
             GovOp::Join { keys, .. } => {
                 for k in keys {
-                    self.holders.entry(*k).or_default().insert(r.author);
+                    self.holders.entry(*k).or_default().insert(r.env.author);
                 }
             }
             _ => {}
@@ -261,7 +259,7 @@ impl Governance {
         self.records
             .iter()
             .filter(|r| r.op.introduces_key())
-            .filter_map(|r| self.keys.get(&r.epoch).cloned())
+            .filter_map(|r| self.keys.get(&r.env.epoch).cloned())
             .collect()
     }
 
@@ -344,8 +342,8 @@ impl Governance {
                 // removed member, who lacks the other parts).
                 if r.op.introduces_key() {
                     key_ops.push(i);
-                    v.epochs.insert(r.epoch);
-                    v.void_epochs.insert(r.epoch);
+                    v.epochs.insert(r.env.epoch);
+                    v.void_epochs.insert(r.env.epoch);
                 }
                 continue;
             }
@@ -358,11 +356,11 @@ impl Governance {
                 }
                 GovOp::Join { invitation, .. } => {
                     if r.void {
-                        v.void_admitted.insert(r.author);
+                        v.void_admitted.insert(r.env.author);
                     } else {
                         let role = invitation.role;
                         v.members
-                            .entry(r.author)
+                            .entry(r.env.author)
                             .and_modify(|r| *r = (*r).max(role))
                             .or_insert(role);
                     }
@@ -375,7 +373,7 @@ impl Governance {
             }
             if r.op.introduces_key() {
                 key_ops.push(i);
-                v.epochs.insert(r.epoch);
+                v.epochs.insert(r.env.epoch);
             }
         }
         for m in &v.removed {
@@ -387,7 +385,7 @@ impl Governance {
             .maximal(&app_ops)
             .into_iter()
             .filter_map(|i| self.records.get(i as usize))
-            .max_by_key(|r| (r.hlc, r.id))
+            .max_by_key(|r| (r.env.hlc, r.id))
             .and_then(|r| match &r.op {
                 GovOp::Create { app, .. } | GovOp::ChangeApp { app } => Some(*app),
                 _ => None,
@@ -421,7 +419,7 @@ impl Governance {
         let parts: Vec<Hash> = view
             .epoch_parts
             .iter()
-            .filter_map(|&i| self.records.get(i as usize).map(|r| r.epoch))
+            .filter_map(|&i| self.records.get(i as usize).map(|r| r.env.epoch))
             .collect();
         (!parts.is_empty()).then(|| epoch_id(&parts))
     }
@@ -431,7 +429,7 @@ impl Governance {
         let parts: Vec<Hash> = view
             .epoch_parts
             .iter()
-            .filter_map(|&i| self.records.get(i as usize).map(|r| r.epoch))
+            .filter_map(|&i| self.records.get(i as usize).map(|r| r.env.epoch))
             .collect();
         if parts.is_empty() {
             return None;
@@ -458,7 +456,7 @@ impl Governance {
         let parts: Vec<Hash> = view
             .epoch_parts
             .iter()
-            .filter_map(|&i| self.records.get(i as usize).map(|r| r.epoch))
+            .filter_map(|&i| self.records.get(i as usize).map(|r| r.env.epoch))
             .collect();
         let mut out = Vec::new();
         for m in view.members.keys() {
@@ -509,7 +507,7 @@ impl Governance {
             .unwrap_or_else(|| vec![*epoch]);
         self.records
             .iter()
-            .filter(|r| r.op.introduces_key() && parts.contains(&r.epoch))
+            .filter(|r| r.op.introduces_key() && parts.contains(&r.env.epoch))
             .take(MAX_EPOCH_PARTS)
             .map(|r| r.env.clone())
             .collect()
@@ -534,7 +532,7 @@ impl Governance {
         let own = self.own_invitation(m);
         self.records
             .iter()
-            .filter(|r| r.author != *m)
+            .filter(|r| r.env.author != *m)
             .filter(|r| {
                 matches!(&r.op, GovOp::Join { invitation, .. }
                     if invitation.inviter == *m || Some(invitation.id()) == own)
@@ -546,7 +544,9 @@ impl Governance {
     /// The id of the invitation member `m` joined with, if it joined by invitation.
     fn own_invitation(&self, m: &MemberId) -> Option<Hash> {
         self.records.iter().find_map(|r| match &r.op {
-            GovOp::Join { invitation, .. } if r.author == *m && !r.void => Some(invitation.id()),
+            GovOp::Join { invitation, .. } if r.env.author == *m && !r.void => {
+                Some(invitation.id())
+            }
             _ => None,
         })
     }
@@ -1027,11 +1027,8 @@ impl Governance {
     fn new_record(&self, d: &CausalDelta<Body>, op: &GovOp, pos: &Pos, void: bool) -> Record {
         Record {
             id: d.id,
-            author: d.payload.author,
-            hlc: d.hlc,
             op: op.clone(),
             past: pos.clone(),
-            epoch: d.payload.epoch,
             void,
             env: Envelope::from_causal(self.context, d),
             applied: !self.installing,
@@ -1152,7 +1149,9 @@ impl Governance {
 
     /// The governance log: (delta, author, operation, void), in the order applied here.
     pub(crate) fn log(&self) -> impl Iterator<Item = (DeltaId, MemberId, &GovOp, bool)> + '_ {
-        self.records.iter().map(|r| (r.id, r.author, &r.op, r.void))
+        self.records
+            .iter()
+            .map(|r| (r.id, r.env.author, &r.op, r.void))
     }
 
     /// Whether governance operation `op` is in the causal past of governance operation `of`
@@ -1399,11 +1398,8 @@ fn decode_record(bytes: &[u8]) -> Result<Record, CodecError> {
     r.finish()?;
     Ok(Record {
         id: env.id(),
-        author: env.author,
-        hlc: env.hlc,
         op,
         past,
-        epoch: env.epoch,
         void,
         env,
         applied,
