@@ -264,6 +264,8 @@ pub struct NodeCore {
     /// Epochs asked for (`Wire::KeyNeeded`) and answered, per peer (bounded like `hints`).
     key_asks: BTreeSet<(ContextId, NodeId, Hash)>,
     key_answers: BTreeSet<(ContextId, NodeId, Hash)>,
+    /// The governance version each context's upkeep last looked at.
+    upkept: BTreeMap<ContextId, u64>,
 }
 
 /// What a successful [`NodeCore::execute`] produced.
@@ -315,6 +317,7 @@ impl NodeCore {
             hints: BTreeMap::new(),
             key_asks: BTreeSet::new(),
             key_answers: BTreeSet::new(),
+            upkept: BTreeMap::new(),
         }
     }
 
@@ -980,6 +983,11 @@ impl NodeCore {
         let Some(replica) = self.contexts.get_mut(&context) else {
             return;
         };
+        // The app and key debts follow from governance: nothing to do unless it moved.
+        let version = replica.governance_version();
+        if self.upkept.get(&context) == Some(&version) {
+            return;
+        }
         let app = replica.membership().app.filter(|a| *a != Hash::ZERO);
         if let Some(app) = app {
             if self.apps.get(&context).is_some_and(|a| *a != app) {
@@ -1004,6 +1012,7 @@ impl NodeCore {
                 self.clock_dirty = true;
                 let _ = self.clock.observe(replica.last_commit_hlc(), now_ms);
             }
+            self.upkept.insert(context, replica.governance_version());
         }
     }
 

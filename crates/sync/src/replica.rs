@@ -558,6 +558,13 @@ impl Replica {
         self.gov.log()
     }
 
+    /// A number that changes whenever the governance known here does (operations recorded,
+    /// applied or voided; key holders learned): what depends on membership, the app or key
+    /// debts needs looking at again only when it moved.
+    pub fn governance_version(&self) -> u64 {
+        self.gov.version()
+    }
+
     /// Whether a delta was voided (see [`SyncEvent::Voided`]).
     pub fn is_void(&self, id: &DeltaId) -> bool {
         self.gov.is_void(id)
@@ -1198,7 +1205,8 @@ impl Replica {
         // Keys sealed to this member by a current member are learned on arrival, before the
         // causal order lets the delta apply: a key share must unblock deltas that wait for the
         // key. (Others' boxes are opened only once the delta's author is checked.)
-        if self.gov.is_current_member(&env.author) {
+        let me = self.gov.member_id();
+        if env.keys.iter().any(|b| b.to == me) && self.gov.is_current_member(&env.author) {
             self.gov.learn_from(&env);
         }
         let (dag, mut applier) = self.dag_and_applier();

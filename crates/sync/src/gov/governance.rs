@@ -121,6 +121,8 @@ pub(crate) struct Governance {
     batch: WriteBatch,
     /// Set while a peer's log is installed (its records are not applied here yet).
     installing: bool,
+    /// Bumped by every change to records and holders ([`Governance::version`]).
+    version: u64,
 }
 
 const KEY_TAG: u8 = b'k';
@@ -152,6 +154,7 @@ impl Governance {
             prefix: prefix.to_vec(),
             batch: WriteBatch::new(),
             installing: false,
+            version: 0,
         };
         let mut w = Vec::with_capacity(prefix.len() + 1);
         w.extend_from_slice(prefix);
@@ -202,6 +205,7 @@ impl Governance {
     }
 
     fn index_record(&mut self, r: Record) {
+        self.version += 1;
         let i = self.records.len() as u32;
         self.by_id.insert(r.id, i);
         if let GovOp::Remove { member } = &r.op {
@@ -595,6 +599,7 @@ impl Governance {
                 key.extend_from_slice(id.as_bytes());
                 self.batch.put(key, k.to_bytes().to_vec());
                 self.keys.insert(id, k.clone());
+                self.version += 1;
                 new = true;
             }
         }
@@ -970,6 +975,7 @@ impl Governance {
                     && (payload.gov.as_ref().is_some_and(GovOp::introduces_key)
                         || self.view(&pos).members.get(&b.author) == Some(&Role::Admin));
                 if believed {
+                    self.version += 1;
                     for k in &b.keys {
                         for id in &k.ids {
                             self.holders.entry(*id).or_default().insert(k.to);
@@ -1035,8 +1041,15 @@ impl Governance {
         }
     }
 
-    /// Stores record `i` as it is now (in the pending batch).
+    /// The change counter (see [`Replica::governance_version`](crate::Replica::governance_version)).
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Stores record `i` as it is now (in the pending batch); every change to a record goes
+    /// through here.
     fn store_record(&mut self, i: u32) {
+        self.version += 1;
         let Some(r) = self.records.get(i as usize) else {
             return;
         };
