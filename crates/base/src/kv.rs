@@ -146,3 +146,12 @@ impl KvRead for MemoryKv {
             .collect()
     }
 }
+
+/// A storage key: `parts` concatenated (a prefix, a tag, an id…).
+pub fn key(parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}

@@ -47,5 +47,5 @@ pub use codec::CodecError;
 pub use hash::{hash_parts, Hash, Hasher};
 pub use hlc::{ClockReport, Hlc, HlcClock, MAX_DRIFT_MS};
 pub use id::{ContextId, DeltaId, EntityId, MemberId, NodeId};
-pub use kv::{KvRead, MemoryKv, WriteBatch, WriteOp};
+pub use kv::{key, KvRead, MemoryKv, WriteBatch, WriteOp};
 pub use rng::DetRng;

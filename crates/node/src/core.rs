@@ -1262,29 +1262,20 @@ impl NodeCore {
 
 /// The key of a context in the context list (its value: the app's hash, or empty).
 fn context_key(context: &ContextId) -> Vec<u8> {
-    let mut key = CONTEXTS_PREFIX.to_vec();
-    key.extend_from_slice(context.as_bytes());
-    key
+    tabmesh_base::key(&[CONTEXTS_PREFIX, context.as_bytes()])
 }
 
 /// The key of a stored app module.
 fn app_key(app: &Hash) -> Vec<u8> {
-    let mut key = APPS_PREFIX.to_vec();
-    key.extend_from_slice(app.as_bytes());
-    key
+    tabmesh_base::key(&[APPS_PREFIX, app.as_bytes()])
 }
 
 /// The key of a pending join.
 fn join_key(context: &ContextId) -> Vec<u8> {
-    let mut key = JOINS_PREFIX.to_vec();
-    key.extend_from_slice(context.as_bytes());
-    key
+    tabmesh_base::key(&[JOINS_PREFIX, context.as_bytes()])
 }
 
 /// Where a context's records live.
 fn context_prefix(context: &ContextId) -> Vec<u8> {
-    let mut p = CONTEXT_DATA.to_vec();
-    p.extend_from_slice(context.as_bytes());
-    p.push(b'/');
-    p
+    tabmesh_base::key(&[CONTEXT_DATA, context.as_bytes(), b"/"])
 }

@@ -2073,27 +2073,19 @@ impl Applier<'_> {
 }
 
 fn dag_prefix(prefix: &[u8]) -> Vec<u8> {
-    let mut p = prefix.to_vec();
-    p.extend_from_slice(b"d/");
-    p
+    tabmesh_base::key(&[prefix, b"d/"])
 }
 
 fn due_prefix(prefix: &[u8]) -> Vec<u8> {
-    let mut p = prefix.to_vec();
-    p.extend_from_slice(b"h/");
-    p
+    tabmesh_base::key(&[prefix, b"h/"])
 }
 
 fn gov_prefix(prefix: &[u8]) -> Vec<u8> {
-    let mut p = prefix.to_vec();
-    p.extend_from_slice(b"g/");
-    p
+    tabmesh_base::key(&[prefix, b"g/"])
 }
 
 fn state_prefix(prefix: &[u8]) -> Vec<u8> {
-    let mut p = prefix.to_vec();
-    p.extend_from_slice(b"s/");
-    p
+    tabmesh_base::key(&[prefix, b"s/"])
 }
 
 fn response_name(r: &Response) -> &'static str {

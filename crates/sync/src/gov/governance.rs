@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tabmesh_auth::{open, seal, Entropy, Keypair, Role, SymKey, NONCE_LEN};
 use tabmesh_base::{
     codec::{Reader, Writer},
-    CodecError, ContextId, DeltaId, Hash, Hasher, Hlc, KvRead, MemberId, WriteBatch,
+    key, CodecError, ContextId, DeltaId, Hash, Hasher, Hlc, KvRead, MemberId, WriteBatch,
 };
 use tabmesh_dag::CausalDelta;
 
@@ -156,19 +156,15 @@ impl Governance {
             installing: false,
             version: 0,
         };
-        let mut w = Vec::with_capacity(prefix.len() + 1);
-        w.extend_from_slice(prefix);
-        w.push(ME_TAG);
-        g.batch.put(w, g.me.secret().to_vec());
+        g.batch
+            .put(key(&[prefix, &[ME_TAG]]), g.me.secret().to_vec());
         g.learn(keys);
         g
     }
 
     /// The member key pair stored under `prefix`, if any.
     pub(crate) fn stored_identity(prefix: &[u8], kv: &impl KvRead) -> Option<Keypair> {
-        let mut k = prefix.to_vec();
-        k.push(ME_TAG);
-        let bytes = kv.get(&k)?;
+        let bytes = kv.get(&key(&[prefix, &[ME_TAG]]))?;
         let secret: [u8; 32] = bytes.as_slice().try_into().ok()?;
         Some(Keypair::from_secret(secret))
     }
@@ -184,9 +180,7 @@ impl Governance {
     ) -> Result<Governance, CodecError> {
         let mut g = Governance::new(context, prefix, me, entropy, &[]);
         g.batch = WriteBatch::new();
-        let mut kp = prefix.to_vec();
-        kp.push(KEY_TAG);
-        for (_, v) in kv.scan_prefix(&kp) {
+        for (_, v) in kv.scan_prefix(&key(&[prefix, &[KEY_TAG]])) {
             let b: [u8; 32] = v
                 .as_slice()
                 .try_into()
@@ -194,9 +188,7 @@ impl Governance {
             let k = SymKey::from_bytes(b);
             g.keys.insert(k.id(), k);
         }
-        let mut rp = prefix.to_vec();
-        rp.push(RECORD_TAG);
-        let rows = kv.scan_prefix(&rp);
+        let rows = kv.scan_prefix(&key(&[prefix, &[RECORD_TAG]]));
         for (_, v) in rows {
             let r = decode_record(&v)?;
             g.index_record(r);
@@ -594,10 +586,10 @@ impl Governance {
             }
             let id = k.id();
             if !self.keys.contains_key(&id) {
-                let mut key = self.prefix.clone();
-                key.push(KEY_TAG);
-                key.extend_from_slice(id.as_bytes());
-                self.batch.put(key, k.to_bytes().to_vec());
+                self.batch.put(
+                    key(&[&self.prefix, &[KEY_TAG], id.as_bytes()]),
+                    k.to_bytes().to_vec(),
+                );
                 self.keys.insert(id, k.clone());
                 self.version += 1;
                 new = true;
@@ -1054,10 +1046,8 @@ impl Governance {
             return;
         };
         let bytes = encode_record(r);
-        let mut key = self.prefix.clone();
-        key.push(RECORD_TAG);
-        key.extend_from_slice(&i.to_be_bytes());
-        self.batch.put(key, bytes);
+        self.batch
+            .put(key(&[&self.prefix, &[RECORD_TAG], &i.to_be_bytes()]), bytes);
     }
 
     /// Notes that recorded operation `i`'s delta is applied here; returns it if it is a removal
