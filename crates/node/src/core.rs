@@ -38,8 +38,8 @@ const JOINS_PREFIX: &[u8] = b"n/join/";
 /// out of scope ([`NodeError::MigrationUnsupported`]).
 pub const MIGRATE_HOOK: &str = "__tabmesh_migrate";
 
-/// The most (context, peer) pairs whose request epoch the node remembers to answer in it.
-const MAX_EPOCH_HINTS: usize = 4_096;
+/// The most (context, peer, epoch) key requests the node remembers asking and answering.
+const MAX_KEY_NOTICES: usize = 4_096;
 
 /// 32 bytes that seed every choice a node makes and every key and nonce it draws. A driver gives
 /// fresh OS entropy at every start ([`Seed::from_u64`] is for tests and the simulator only: it
@@ -259,9 +259,8 @@ pub struct NodeCore {
     running_due: bool,
     /// Joins waiting for the invitation's heads: the link, and the heads.
     joins: BTreeMap<ContextId, (InviteLink, Vec<DeltaId>)>,
-    /// The epoch each peer's latest request was sealed in, to answer in it.
-    hints: BTreeMap<(ContextId, NodeId), Hash>,
-    /// Epochs asked for (`Wire::KeyNeeded`) and answered, per peer (bounded like `hints`).
+    /// Epochs asked for (`Wire::KeyNeeded`) and answered, per peer (each at most
+    /// [`MAX_KEY_NOTICES`]).
     key_asks: BTreeSet<(ContextId, NodeId, Hash)>,
     key_answers: BTreeSet<(ContextId, NodeId, Hash)>,
     /// The governance version each context's upkeep last looked at.
@@ -314,7 +313,6 @@ impl NodeCore {
             parked: Vec::new(),
             running_due: false,
             joins: BTreeMap::new(),
-            hints: BTreeMap::new(),
             key_asks: BTreeSet::new(),
             key_answers: BTreeSet::new(),
             upkept: BTreeMap::new(),
@@ -818,8 +816,8 @@ impl NodeCore {
                 return;
             }
         };
-        let (context, message, epoch) = match wire {
-            Wire::Gossip(frame) => (frame.context, frame.message, None),
+        let (context, message) = match wire {
+            Wire::Gossip(frame) => (frame.context, frame.message),
             Wire::KeyNeeded { context, epoch } => {
                 // Answered to the context's peers only, once per (peer, epoch) and node life.
                 let Some(replica) = self.contexts.get(&context) else {
@@ -828,7 +826,7 @@ impl NodeCore {
                 if !replica.has_peer(&from) || !self.key_answers.insert((context, from, epoch)) {
                     return;
                 }
-                if self.key_answers.len() > MAX_EPOCH_HINTS {
+                if self.key_answers.len() > MAX_KEY_NOTICES {
                     self.key_answers.clear();
                 }
                 for env in replica.key_envelopes(&epoch) {
@@ -848,7 +846,7 @@ impl NodeCore {
                     return;
                 };
                 match replica.open_message(now_ms, from, self.id, &sealed) {
-                    Ok(message) => (context, message, Some(sealed.epoch)),
+                    Ok(message) => (context, message),
                     Err(error) => {
                         if let SyncError::Access(tabmesh_sync::AccessError::KeyUnknown { epoch }) =
                             &error
@@ -856,7 +854,7 @@ impl NodeCore {
                             if replica.has_peer(&from)
                                 && self.key_asks.insert((context, from, *epoch))
                             {
-                                if self.key_asks.len() > MAX_EPOCH_HINTS {
+                                if self.key_asks.len() > MAX_KEY_NOTICES {
                                     self.key_asks.clear();
                                 }
                                 let bytes = Wire::KeyNeeded {
@@ -888,15 +886,7 @@ impl NodeCore {
                 self.clock_dirty = true;
                 replica.handle_delta(now_ms, Some(from), env);
             }
-            Message::Request { id, body } => {
-                if let Some(epoch) = epoch {
-                    if self.hints.len() >= MAX_EPOCH_HINTS {
-                        self.hints.clear();
-                    }
-                    self.hints.insert((context, from), epoch);
-                }
-                replica.handle_request(now_ms, from, id, body);
-            }
+            Message::Request { id, body } => replica.handle_request(now_ms, from, id, body),
             Message::Response { id, body } => replica.handle_response(now_ms, from, id, body),
         }
         self.upkeep(now_ms, context);
@@ -1200,15 +1190,12 @@ impl NodeCore {
                         });
                     }
                     tabmesh_sync::Output::Send { to, message } => {
-                        let hint = match message {
-                            Message::Response { .. } => self.hints.get(&(context, to)).copied(),
-                            _ => None,
-                        };
+                        // Sealed in the epoch of the peer's latest message (the replica keeps it).
                         let invitee = self
                             .joins
                             .get(&context)
                             .map(|(link, _)| InviteeProof::new(link, &replica.member()));
-                        match replica.seal_message(self.id, to, &message, hint, invitee) {
+                        match replica.seal_message(self.id, to, &message, None, invitee) {
                             Ok(sealed) => rest.push(Output::Send {
                                 to,
                                 bytes: Wire::Direct(Box::new(sealed)).encode(),

@@ -344,14 +344,18 @@ pub struct Replica {
     removals: Vec<DeltaId>,
     /// Key shares sent (member, key id), so a debt is settled once per replica life.
     shared: BTreeSet<(MemberId, Hash)>,
-    /// For each peer: the member its sealed messages come from and the epoch of the latest one
-    /// opened here — a key both sides hold, so messages to it are sealed with it.
+    /// For each peer (and a bounded number of other senders): the member its sealed messages come
+    /// from and the epoch of the latest one opened here — a key both sides hold, so what is sent
+    /// to it (a response above all) is sealed with it.
     peer_members: BTreeMap<NodeId, (MemberId, Hash)>,
     /// Where due-handler records live (`<prefix>h/`).
     due_prefix: Vec<u8>,
     /// Handlers made due (or reloaded) and not taken yet.
     due: Vec<DueHandler>,
 }
+
+/// The most senders that are not peers whose latest epoch a replica remembers.
+const MAX_PEER_RECORDS: usize = 4_096;
 
 /// How many refused delta ids a replica remembers (so it does not pull them again).
 pub const MAX_REJECTED: usize = 10_000;
@@ -788,7 +792,9 @@ impl Replica {
                 "a sealed message carries a request or a response of its context",
             ));
         }
-        if self.peers.contains(&from) {
+        // Remembered for every peer, and for other senders (an invitee answered before it is a
+        // peer) while fewer than `MAX_PEER_RECORDS` are: the reply is sealed in that epoch.
+        if self.peers.contains(&from) || self.peer_members.len() < MAX_PEER_RECORDS {
             self.peer_members
                 .insert(from, (sealed.sender, sealed.epoch));
         }

@@ -217,8 +217,11 @@ fn an_invitee_is_answered_until_its_invitation_expires() {
     r0.govern(T0, tabmesh_base::Hlc::new(T0, 1), GovOp::Rotate)
         .unwrap();
     drain_outputs(&mut r0);
+    // (Without a hint the member would answer in the epoch of the invitee's latest message;
+    // name the new epoch explicitly.)
+    let current = r0.membership().epoch;
     let sealed = r0
-        .seal_message(n0, n7, &summary_request(), None, None)
+        .seal_message(n0, n7, &summary_request(), current, None)
         .unwrap();
     assert_ne!(sealed.epoch, genesis().envelope.epoch);
     assert_eq!(
@@ -236,6 +239,12 @@ fn an_invitee_is_answered_until_its_invitation_expires() {
             Some(genesis().envelope.epoch),
             None,
         )
+        .unwrap();
+    assert_eq!(sealed.epoch, genesis().envelope.epoch);
+    assert!(inv.open_message(T0, n0, n7, &sealed).is_ok());
+    // Without a hint, the member answers in the epoch of the invitee's latest message it opened.
+    let sealed = r0
+        .seal_message(n0, n7, &summary_request(), None, None)
         .unwrap();
     assert_eq!(sealed.epoch, genesis().envelope.epoch);
     assert!(inv.open_message(T0, n0, n7, &sealed).is_ok());
