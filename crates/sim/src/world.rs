@@ -4,7 +4,9 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 use tabmesh_auth::{Keypair, Role};
-use tabmesh_base::{hash_parts, ContextId, DeltaId, DetRng, Hash, Hasher, MemoryKv, NodeId};
+use tabmesh_base::{
+    hash_parts, ContextId, DeltaId, DetRng, Hash, Hasher, MemberId, MemoryKv, NodeId,
+};
 use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, Seed, TimerKey};
 use tabmesh_sync::{SessionOutcome, SyncConfig, SyncEvent};
 
@@ -116,8 +118,8 @@ pub struct Sim {
     setup: Option<VecDeque<(usize, usize, Vec<u8>)>>,
     /// Nodes removed from context 0 (they keep running; convergence does not wait for them).
     removed: BTreeSet<usize>,
-    /// The removal delta and when it was written (simulated ms).
-    removal: Option<(DeltaId, u64)>,
+    /// The removal delta, when it was written (simulated ms) and the member key it removed.
+    removal: Option<(DeltaId, u64, MemberId)>,
     /// Deltas the removal's victim published in context 0, with when (simulated ms).
     victim_deltas: Vec<(DeltaId, u64)>,
 }
@@ -321,7 +323,7 @@ impl Sim {
         };
         match core.remove_member(now, ctx, member) {
             Ok(id) => {
-                self.removal = Some((id, self.now));
+                self.removal = Some((id, self.now, member));
                 self.removed.insert(victim);
                 self.trace.fixed(b"x").fixed(id.as_bytes());
             }
@@ -334,7 +336,8 @@ impl Sim {
     /// deltas written after it are void on every honest member that holds them, each victim delta
     /// has the same verdict on every honest member, and the victim cannot read the new epoch.
     pub fn check_removal(&self) -> Result<(), String> {
-        let (Some(victim), Some((removal, removed_at))) = (self.victim(), self.removal) else {
+        let (Some(victim), Some((removal, removed_at, removed))) = (self.victim(), self.removal)
+        else {
             return Ok(());
         };
         let ctx = self.contexts[0];
@@ -355,18 +358,13 @@ impl Sim {
             if !r.dag().is_applied(&removal) {
                 return Err(format!("removal: node {m} did not apply the removal"));
             }
-            if r.membership().members.keys().any(|k| {
-                Some(*k)
-                    == self.nodes[victim]
-                        .core
-                        .as_ref()
-                        .and_then(|c| c.member(&ctx))
-            }) {
+            let membership = r.membership();
+            if membership.members.contains_key(&removed) || !membership.removed.contains(&removed) {
                 return Err(format!(
                     "removal: node {m} still counts the victim as a member"
                 ));
             }
-            epoch.get_or_insert(r.membership().epoch);
+            epoch.get_or_insert(membership.epoch);
             for (d, at) in &self.victim_deltas {
                 if r.dag().get(d).is_none() {
                     continue;
