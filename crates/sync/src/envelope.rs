@@ -19,8 +19,11 @@ pub const DELTA_SIGNATURE_DOMAIN: &[u8] = b"tabmesh/delta-signature/v1";
 const AAD_DOMAIN: &[u8] = b"tabmesh/delta-aad/v1";
 
 /// The largest payload (encoded actions, events and governance operation) one delta may carry
-/// before encryption: 1 MiB. Larger writes must be split by the app or stored as blobs.
-pub const MAX_DELTA_PAYLOAD: usize = 1 << 20;
+/// before encryption: 3 MiB, so a delta with its envelope and a full rotation's key boxes stays
+/// within one wire frame ([`MAX_FRAME`](crate::MAX_FRAME), 4 MiB). Larger writes must be split by
+/// the app or stored as blobs. (Gossip carries deltas up to the network's inline size; larger
+/// ones are announced and fetched by request.)
+pub const MAX_DELTA_PAYLOAD: usize = 3 << 20;
 
 /// The largest ciphertext: [`MAX_DELTA_PAYLOAD`] plus the AEAD tag.
 pub const MAX_DELTA_CIPHERTEXT: usize = MAX_DELTA_PAYLOAD + 16;

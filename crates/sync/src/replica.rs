@@ -324,6 +324,8 @@ pub struct Replica {
     session: Option<Session>,
     last_session: Option<u64>,
     next_tick: u64,
+    /// A peer arrived while this empty replica was in a session: sync again when it ends.
+    resync_when_done: bool,
     next_housekeeping: u64,
     wanted: Wanted,
     buffer: VecDeque<(Option<NodeId>, Envelope)>,
@@ -486,6 +488,7 @@ impl Replica {
             session: None,
             last_session: None,
             next_tick: first_tick,
+            resync_when_done: false,
             wanted,
             buffer: VecDeque::new(),
             frozen: BTreeMap::new(),
@@ -942,10 +945,15 @@ impl Replica {
     // ---------------------------------------------------------------------------------------------
     // Inputs.
 
-    /// A peer that hosts this context is reachable. A replica with nothing yet syncs at once.
+    /// A peer that hosts this context is reachable. A replica with nothing yet syncs at once (or,
+    /// if a session is running, as soon as it ends: the new peer may be the one with state).
     pub fn add_peer(&mut self, now_ms: u64, peer: NodeId) {
-        if self.peers.insert(peer) && self.summary().is_empty() && self.session.is_none() {
-            self.next_tick = self.next_tick.min(now_ms);
+        if self.peers.insert(peer) && self.summary().is_empty() {
+            if self.session.is_none() {
+                self.next_tick = self.next_tick.min(now_ms);
+            } else {
+                self.resync_when_done = true;
+            }
         }
         self.finish_input();
     }
@@ -1530,6 +1538,9 @@ impl Replica {
         let Some(session) = self.session.take() else {
             return;
         };
+        if std::mem::take(&mut self.resync_when_done) && self.summary().is_empty() {
+            self.next_tick = self.next_tick.min(now_ms);
+        }
         self.inflight
             .retain(|_, f| !matches!(f.purpose, Purpose::Session));
         match &outcome {
