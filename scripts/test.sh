@@ -3,7 +3,8 @@
 #   1. cargo fmt --check
 #   2. clippy -D warnings on all targets, natively and for wasm32 on the crates that ship to browsers
 #   3. the example apps built to wasm32 (scripts/build-apps.sh), then native tests (unit,
-#      integration, benches in test mode, doctests)
+#      integration, benches in test mode, doctests), among them the end-to-end tests of tests/e2e:
+#      real relay and peer processes on 127.0.0.1
 #   4. the deterministic simulator: 1000 seeds under heavy chaos must all converge
 #   5. the same test sources in headless Chromium (one optimised wasm32 binary)
 # Then prints how many tests ran per crate in each place, and a phase-time table.
@@ -21,7 +22,7 @@ mkdir -p "$LOG_DIR"
 
 # Library crates that ship to the browser (compiled and linted for wasm32), and the guest SDK. The
 # browser crates' test sources are linted for wasm32 through tests/browser, which includes them.
-WASM_LIBS=(-p tabmesh-base -p tabmesh-auth -p tabmesh-dag -p tabmesh-state -p tabmesh-sync -p tabmesh-blobs -p tabmesh-node -p tabmesh-storage -p tabmesh-abi -p tabmesh-runtime -p tabmesh-sdk)
+WASM_LIBS=(-p tabmesh-base -p tabmesh-auth -p tabmesh-dag -p tabmesh-state -p tabmesh-sync -p tabmesh-blobs -p tabmesh-node -p tabmesh-storage -p tabmesh-net -p tabmesh-abi -p tabmesh-runtime -p tabmesh-sdk)
 
 phase "bootstrap (tools and browser)"
 bash "$ROOT/scripts/bootstrap.sh"

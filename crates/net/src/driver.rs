@@ -1,0 +1,979 @@
+//! The driver: [`NodeCore`] + a [`Store`] + the swarm + timers, as one future, and the
+//! [`Node`] handle that talks to it.
+//!
+//! One loop waits on the swarm, the handle's commands and the earliest timer, feeds what arrived
+//! to the core, then drains the core's outputs in order: a persist batch is committed before
+//! anything after it is published or sent, and a command's reply is sent only after the outputs
+//! it caused were handled — so an `execute` that resolves is durable. A failed commit stops the
+//! node ([`NetError::Store`]).
+//!
+//! **Finding peers.** A node keeps a reservation on its relay (listening on
+//! `<relay>/p2p-circuit`; lost reservations are retried with backoff). It subscribes to each
+//! context's topic and says hello there ([`GossipMsg::Hello`]): once reserved, every
+//! [`HELLO_EVERY_MS`], and in answer to a newcomer's hello. Any message on a topic makes its
+//! source a peer of that context (`peer_joined`), reachable at
+//! `<relay>/p2p-circuit/p2p/<peer>`; a peer silent for [`PEER_TTL_MS`], or whose dial fails, is
+//! forgotten (`peer_left`). Gossip goes through the relay hub; sync requests go over circuits.
+//!
+//! **Large deltas.** A delta frame over [`INLINE_MAX`] is kept (bounded) and announced; members
+//! fetch it from the author by request and check its id.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::future::Future;
+
+use futures::channel::{mpsc, oneshot};
+use futures::{FutureExt as _, StreamExt as _};
+use libp2p::core::transport::ListenerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundFailure, OutboundRequestId};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{gossipsub, relay, Multiaddr, PeerId, Swarm};
+use tabmesh_auth::Keypair;
+use tabmesh_base::{ContextId, DeltaId, DetRng, NodeId};
+use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, Seed, TimerKey, Wire};
+use tabmesh_storage::Store;
+
+use crate::behaviour::{build_swarm, Behaviour, BehaviourEvent};
+use crate::gossip::{self, GossipMsg};
+use crate::ids::{libp2p_keypair, node_id, peer_id};
+use crate::limits::*;
+use crate::proto::{Request, Response};
+use crate::rt::{entropy, now_ms};
+use crate::topic::topic;
+use crate::NetError;
+
+/// How a node is started.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct NodeOptions {
+    /// The relay: a full address ending with `/p2p/<relay peer id>`.
+    pub relay: Multiaddr,
+    /// The core's configuration.
+    pub node: NodeConfig,
+}
+
+impl NodeOptions {
+    /// Options with the default node configuration.
+    pub fn new(relay: Multiaddr) -> NodeOptions {
+        NodeOptions {
+            relay,
+            node: NodeConfig::default(),
+        }
+    }
+}
+
+/// What a running node reports to its handle's consumer ([`Node::next_event`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum NetEvent {
+    /// The core's event (sync, joins, handler outcomes, …).
+    Node(NodeEvent),
+    /// The relay accepted our reservation: peers can reach us.
+    Reserved {
+        /// The relay.
+        relay: PeerId,
+        /// The circuit limits it set, if any: (duration in s, bytes).
+        limit: Option<(Option<u64>, Option<u64>)>,
+    },
+    /// The reservation (or the relay connection) was lost; a retry is scheduled.
+    RelayLost,
+    /// A peer of a context was heard for the first time (or again after it was forgotten).
+    PeerJoined {
+        /// The context.
+        context: ContextId,
+        /// The peer.
+        peer: NodeId,
+    },
+    /// A peer of a context was forgotten (silent, or unreachable).
+    PeerLeft {
+        /// The context.
+        context: ContextId,
+        /// The peer.
+        peer: NodeId,
+    },
+    /// A delta arrived by gossip.
+    Gossiped {
+        /// Its context.
+        context: ContextId,
+        /// Its id.
+        delta: DeltaId,
+        /// The node that published it.
+        from: NodeId,
+        /// The peer that forwarded it to us (the relay, for a hub).
+        via: PeerId,
+    },
+    /// An announced (large) delta was fetched from its author.
+    Fetched {
+        /// Its context.
+        context: ContextId,
+        /// Its id.
+        delta: DeltaId,
+        /// Its frame's length.
+        len: usize,
+    },
+    /// A relay circuit to or from a peer opened, with the relay's limits.
+    Circuit {
+        /// The other end (for an inbound circuit) or the relay (outbound).
+        peer: PeerId,
+        /// (duration in s, bytes), as the relay set them.
+        limit: Option<(Option<u64>, Option<u64>)>,
+    },
+    /// The consumer was too slow: this many events were dropped before this one.
+    Lagged(u64),
+}
+
+/// Counters of a running node's network side.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NetStats {
+    /// The relay holds our reservation.
+    pub reserved: bool,
+    /// Times a reservation was accepted (1 + reconnections).
+    pub reservations: u64,
+    /// Peers connected (the relay and circuit peers).
+    pub connected: usize,
+    /// Deltas published on gossip (inline or announced).
+    pub published: u64,
+    /// Deltas received by gossip.
+    pub gossiped: u64,
+    /// Gossip messages refused by validation.
+    pub gossip_rejected: u64,
+    /// Deltas waiting in the outbox for a gossip peer.
+    pub outbox: usize,
+    /// Outbox entries dropped (bound reached).
+    pub outbox_dropped: u64,
+    /// Sync messages sent and received by request.
+    pub sent: u64,
+    /// See [`NetStats::sent`].
+    pub received: u64,
+    /// Sends dropped (too many in flight to one peer, or no peer id for the node).
+    pub send_dropped: u64,
+    /// Requests that failed (timeout, dial failure, closed connection).
+    pub send_failed: u64,
+    /// Large deltas fetched after an announcement.
+    pub fetched: u64,
+    /// Events dropped because the consumer was slow.
+    pub events_dropped: u64,
+}
+
+type Reply = Box<dyn FnOnce() + Send>;
+type Call = Box<dyn FnOnce(&mut NodeCore, u64) -> Reply + Send>;
+
+enum Command {
+    Call(Call),
+    Stats(oneshot::Sender<NetStats>),
+    Stop,
+}
+
+/// The handle of a running node. Dropping every clone stops the node.
+#[derive(Clone, Debug)]
+pub struct Node {
+    commands: mpsc::Sender<Command>,
+    peer_id: PeerId,
+    node_id: NodeId,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Call(_) => "Call",
+            Command::Stats(_) => "Stats",
+            Command::Stop => "Stop",
+        })
+    }
+}
+
+/// The receiving end of a node's events.
+#[derive(Debug)]
+pub struct Events(mpsc::Receiver<NetEvent>);
+
+impl Events {
+    /// The next event, or `None` once the node stopped.
+    pub async fn next(&mut self) -> Option<NetEvent> {
+        self.0.next().await
+    }
+}
+
+impl Node {
+    /// Starts a node on `store`: loads it (or creates its key on first start and makes it
+    /// durable), builds the swarm and asks the relay for a reservation. Returns the handle, the
+    /// event stream, and the driver future, which the caller spawns (a tokio task natively,
+    /// `spawn_local` in a JS host) and which ends when the node stops.
+    pub async fn start<S: Store + Send + 'static>(
+        mut store: S,
+        options: NodeOptions,
+    ) -> Result<(Node, Events, impl Future<Output = Result<(), NetError>>), NetError> {
+        let Some(Protocol::P2p(relay_peer)) = options.relay.iter().last() else {
+            return Err(NetError::BadRelay {
+                addr: options.relay.to_string(),
+                reason: "it must end with /p2p/<relay peer id>",
+            });
+        };
+        let kv = store.load()?;
+        let now = now_ms();
+        let seed = Seed(entropy());
+        let core = match NodeCore::stored_node_key(&kv) {
+            Some(key) => NodeCore::load(key, options.node.clone(), seed, now, &kv)?,
+            None => NodeCore::new(Keypair::from_secret(entropy()), options.node.clone(), seed),
+        };
+        let key = libp2p_keypair(core.node_key());
+        let mut swarm = build_swarm(key).await?;
+        // The relay is an explicit gossip peer both ways: everything is forwarded to it and by
+        // it, outside any mesh (and gossipsub redials it if the connection drops).
+        swarm.add_peer_address(relay_peer, options.relay.clone());
+        swarm
+            .behaviour_mut()
+            .gossip
+            .inner()
+            .add_explicit_peer(&relay_peer);
+        let peer = *swarm.local_peer_id();
+        let node_id = core.id();
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
+        let mut rng_seed = [0u8; 8];
+        rng_seed.copy_from_slice(&entropy()[..8]);
+        let mut driver = Driver {
+            core,
+            store,
+            swarm,
+            relay: RelayLink {
+                addr: options.relay.clone(),
+                peer: relay_peer,
+                listener: None,
+                reserved: false,
+                retry_at: Some(now),
+                backoff_ms: BACKOFF_MIN_MS,
+            },
+            timers: BTreeMap::new(),
+            topics: HashMap::new(),
+            in_flight: HashMap::new(),
+            requests: HashMap::new(),
+            outbox: VecDeque::new(),
+            outbox_bytes: 0,
+            large: VecDeque::new(),
+            large_bytes: 0,
+            fetching: HashSet::new(),
+            stats: NetStats::default(),
+            events: ev_tx,
+            lagged: 0,
+            rng: DetRng::new(u64::from_le_bytes(rng_seed)),
+        };
+        // The node key (first start) is durable before anyone learns this peer id.
+        driver.core.flush();
+        driver.drain()?;
+        let node = Node {
+            commands: cmd_tx,
+            peer_id: peer,
+            node_id,
+        };
+        Ok((node, Events(ev_rx), driver.run(cmd_rx)))
+    }
+
+    /// This node's libp2p peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// Runs `f` on the core at the driver's current time and returns its result once every
+    /// output it caused was handled (its writes committed, its deltas published).
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut NodeCore, u64) -> R + Send + 'static,
+    ) -> Result<R, NetError> {
+        let (tx, rx) = oneshot::channel();
+        let call: Call = Box::new(move |core, now| {
+            let result = f(core, now);
+            Box::new(move || {
+                let _ = tx.send(result);
+            })
+        });
+        self.commands
+            .clone()
+            .send(Command::Call(call))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// The network counters.
+    pub async fn stats(&self) -> Result<NetStats, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .clone()
+            .send(Command::Stats(tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Stops the node: the driver future ends after closing its listeners.
+    pub async fn stop(&self) {
+        let _ = self.commands.clone().send(Command::Stop).await;
+    }
+}
+
+use futures::SinkExt as _;
+
+/// The relay connection and reservation.
+struct RelayLink {
+    addr: Multiaddr,
+    peer: PeerId,
+    listener: Option<ListenerId>,
+    reserved: bool,
+    /// When to (re)try listening on the relay, if not listening.
+    retry_at: Option<u64>,
+    backoff_ms: u64,
+}
+
+impl RelayLink {
+    fn circuit(&self) -> Multiaddr {
+        self.addr.clone().with(Protocol::P2pCircuit)
+    }
+
+    fn peer_addr(&self, peer: PeerId) -> Multiaddr {
+        self.circuit().with(Protocol::P2p(peer))
+    }
+}
+
+/// A context's topic as this node sees it.
+#[derive(Default)]
+struct TopicState {
+    /// Peers heard on it, with when they were last heard.
+    peers: HashMap<NodeId, u64>,
+    /// When we last said hello on it.
+    hello_at: Option<u64>,
+}
+
+enum Pending {
+    Msg(PeerId),
+    Fetch(PeerId, ContextId, DeltaId),
+}
+
+struct Driver<S> {
+    core: NodeCore,
+    store: S,
+    swarm: Swarm<Behaviour>,
+    relay: RelayLink,
+    timers: BTreeMap<TimerKey, u64>,
+    topics: HashMap<ContextId, TopicState>,
+    in_flight: HashMap<PeerId, usize>,
+    requests: HashMap<OutboundRequestId, Pending>,
+    outbox: VecDeque<(ContextId, Vec<u8>)>,
+    outbox_bytes: usize,
+    large: VecDeque<(DeltaId, Vec<u8>, u64)>,
+    large_bytes: usize,
+    fetching: HashSet<DeltaId>,
+    stats: NetStats,
+    events: mpsc::Sender<NetEvent>,
+    lagged: u64,
+    rng: DetRng,
+}
+
+impl<S: Store> Driver<S> {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) -> Result<(), NetError> {
+        loop {
+            let now = now_ms();
+            let wait = self.next_deadline().saturating_sub(now);
+            let mut sleep =
+                futures_timer::Delay::new(std::time::Duration::from_millis(wait)).fuse();
+            let mut reply = None;
+            futures::select! {
+                event = self.swarm.select_next_some() => self.on_swarm(event),
+                command = commands.next() => match command {
+                    Some(Command::Call(f)) => reply = Some(f(&mut self.core, now_ms())),
+                    Some(Command::Stats(tx)) => {
+                        let _ = tx.send(self.stats());
+                    }
+                    Some(Command::Stop) | None => {
+                        self.shutdown();
+                        return Ok(());
+                    }
+                },
+                _ = sleep => self.on_tick(),
+            }
+            self.drain()?;
+            if let Some(reply) = reply {
+                reply();
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(l) = self.relay.listener.take() {
+            self.swarm.remove_listener(l);
+        }
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for p in peers {
+            let _ = self.swarm.disconnect_peer_id(p);
+        }
+    }
+
+    fn stats(&self) -> NetStats {
+        NetStats {
+            reserved: self.relay.reserved,
+            connected: self.swarm.connected_peers().count(),
+            outbox: self.outbox.len(),
+            ..self.stats.clone()
+        }
+    }
+
+    fn next_deadline(&self) -> u64 {
+        let mut at = now_ms() + HELLO_EVERY_MS;
+        if let Some(t) = self.timers.values().min() {
+            at = at.min(*t);
+        }
+        if let Some(t) = self.relay.retry_at {
+            at = at.min(t);
+        }
+        at
+    }
+
+    fn emit(&mut self, event: NetEvent) {
+        if self.lagged > 0 {
+            if self.events.try_send(NetEvent::Lagged(self.lagged)).is_err() {
+                self.lagged += 1;
+                self.stats.events_dropped += 1;
+                return;
+            }
+            self.lagged = 0;
+        }
+        if self.events.try_send(event).is_err() {
+            self.lagged += 1;
+            self.stats.events_dropped += 1;
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // The core's outputs.
+
+    fn drain(&mut self) -> Result<(), NetError> {
+        let now = now_ms();
+        while let Some(out) = self.core.poll_output() {
+            match out {
+                Output::Persist(batch) => self.store.commit(&batch)?,
+                Output::Subscribe(context) => {
+                    if let Err(e) = self
+                        .swarm
+                        .behaviour_mut()
+                        .gossip
+                        .inner()
+                        .subscribe(&topic(&context))
+                    {
+                        tracing::warn!(%e, "subscribing to a context topic failed");
+                    }
+                    self.topics.entry(context).or_default();
+                    if self.relay.reserved {
+                        self.hello(now, context);
+                    }
+                }
+                Output::Publish {
+                    context,
+                    bytes,
+                    delta,
+                } => self.publish_delta(now, context, delta, bytes),
+                Output::Send { to, bytes } => self.send(to, Request::Msg(bytes)),
+                Output::ArmTimer { key, at_ms } => {
+                    self.timers.insert(key, at_ms);
+                }
+                Output::CancelTimer(key) => {
+                    self.timers.remove(&key);
+                }
+                Output::Notify(event) => self.emit(NetEvent::Node(event)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn publish_delta(&mut self, now: u64, context: ContextId, delta: DeltaId, bytes: Vec<u8>) {
+        let msg = if bytes.len() <= INLINE_MAX {
+            GossipMsg::Delta(bytes)
+        } else {
+            let len = bytes.len() as u32;
+            self.keep_large(now, delta, bytes);
+            GossipMsg::Announce {
+                context,
+                delta,
+                len,
+            }
+        };
+        self.stats.published += 1;
+        let data = msg.encode();
+        if !self.try_publish(context, &data) {
+            self.outbox_bytes += data.len();
+            self.outbox.push_back((context, data));
+            while self.outbox.len() > OUTBOX_MAX || self.outbox_bytes > OUTBOX_BYTES {
+                if let Some((_, old)) = self.outbox.pop_front() {
+                    self.outbox_bytes -= old.len();
+                    self.stats.outbox_dropped += 1;
+                }
+            }
+        }
+    }
+
+    /// Publishes; `false` if there is no gossip peer yet (the caller keeps it for later).
+    fn try_publish(&mut self, context: ContextId, data: &[u8]) -> bool {
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossip
+            .inner()
+            .publish(topic(&context), data.to_vec())
+        {
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => true,
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => false,
+            Err(e) => {
+                // Queues full or too large: catch-up sync carries the delta.
+                tracing::debug!(%e, "publish failed");
+                true
+            }
+        }
+    }
+
+    fn flush_outbox(&mut self) {
+        let pending = std::mem::take(&mut self.outbox);
+        self.outbox_bytes = 0;
+        for (context, data) in pending {
+            if !self.try_publish(context, &data) {
+                self.outbox_bytes += data.len();
+                self.outbox.push_back((context, data));
+            }
+        }
+    }
+
+    fn keep_large(&mut self, now: u64, delta: DeltaId, bytes: Vec<u8>) {
+        self.large_bytes += bytes.len();
+        self.large.push_back((delta, bytes, now));
+        while self.large.len() > LARGE_MAX || self.large_bytes > LARGE_BYTES {
+            if let Some((_, old, _)) = self.large.pop_front() {
+                self.large_bytes -= old.len();
+            }
+        }
+    }
+
+    fn send(&mut self, to: NodeId, request: Request) {
+        let Some(peer) = peer_id(&to) else {
+            self.stats.send_dropped += 1;
+            return;
+        };
+        self.send_to(peer, request);
+    }
+
+    fn send_to(&mut self, peer: PeerId, request: Request) -> Option<OutboundRequestId> {
+        let n = self.in_flight.entry(peer).or_default();
+        if *n >= MAX_IN_FLIGHT_PER_PEER {
+            self.stats.send_dropped += 1;
+            return None;
+        }
+        *n += 1;
+        let fetch = match &request {
+            Request::Fetch { context, delta } => Some((*context, *delta)),
+            Request::Msg(_) => {
+                self.stats.sent += 1;
+                None
+            }
+        };
+        let addr = self.relay.peer_addr(peer);
+        let id =
+            self.swarm
+                .behaviour_mut()
+                .sync
+                .send_request_with_addresses(&peer, request, vec![addr]);
+        let pending = match fetch {
+            Some((c, d)) => Pending::Fetch(peer, c, d),
+            None => Pending::Msg(peer),
+        };
+        self.requests.insert(id, pending);
+        Some(id)
+    }
+
+    fn finish_request(&mut self, id: &OutboundRequestId) -> Option<Pending> {
+        let pending = self.requests.remove(id)?;
+        let peer = match &pending {
+            Pending::Msg(p) | Pending::Fetch(p, ..) => *p,
+        };
+        if let Some(n) = self.in_flight.get_mut(&peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.in_flight.remove(&peer);
+            }
+        }
+        if let Pending::Fetch(_, _, d) = &pending {
+            self.fetching.remove(d);
+        }
+        Some(pending)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Peers and hellos.
+
+    fn hello(&mut self, now: u64, context: ContextId) {
+        let nonce = self.rng.next_u64();
+        let data = GossipMsg::Hello { context, nonce }.encode();
+        if let Some(t) = self.topics.get_mut(&context) {
+            t.hello_at = Some(now);
+        }
+        // No gossip peer yet: the hello after the next reservation covers it.
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .gossip
+            .inner()
+            .publish(topic(&context), data);
+    }
+
+    /// Records `node` (libp2p `peer`) as a peer of `context`; `true` if it is new.
+    fn peer_seen(&mut self, now: u64, context: ContextId, node: NodeId, peer: PeerId) -> bool {
+        let Some(t) = self.topics.get_mut(&context) else {
+            return false;
+        };
+        if let Some(seen) = t.peers.get_mut(&node) {
+            *seen = now;
+            return false;
+        }
+        if t.peers.len() >= MAX_PEERS_PER_CONTEXT {
+            return false;
+        }
+        t.peers.insert(node, now);
+        self.swarm
+            .add_peer_address(peer, self.relay.peer_addr(peer));
+        self.core.peer_joined(now, context, node);
+        self.emit(NetEvent::PeerJoined {
+            context,
+            peer: node,
+        });
+        true
+    }
+
+    fn forget_peer(&mut self, now: u64, node: NodeId) {
+        let contexts: Vec<ContextId> = self
+            .topics
+            .iter_mut()
+            .filter_map(|(c, t)| t.peers.remove(&node).map(|_| *c))
+            .collect();
+        for context in contexts {
+            self.core.peer_left(now, context, node);
+            self.emit(NetEvent::PeerLeft {
+                context,
+                peer: node,
+            });
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = now_ms();
+        // The core's timers.
+        let due: Vec<TimerKey> = self
+            .timers
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            self.timers.remove(&key);
+            self.core.handle_timer(now, key);
+        }
+        // The relay.
+        if self.relay.retry_at.is_some_and(|t| t <= now) {
+            self.relay.retry_at = None;
+            self.listen_on_relay(now);
+        }
+        // Hellos and silent peers.
+        let contexts: Vec<ContextId> = self.topics.keys().copied().collect();
+        for context in contexts {
+            let Some(t) = self.topics.get_mut(&context) else {
+                continue;
+            };
+            let silent: Vec<NodeId> = t
+                .peers
+                .iter()
+                .filter(|(_, seen)| **seen + PEER_TTL_MS <= now)
+                .map(|(n, _)| *n)
+                .collect();
+            for node in &silent {
+                t.peers.remove(node);
+            }
+            let hello_due = t.hello_at.is_none_or(|at| at + HELLO_EVERY_MS <= now);
+            for node in silent {
+                self.core.peer_left(now, context, node);
+                self.emit(NetEvent::PeerLeft {
+                    context,
+                    peer: node,
+                });
+            }
+            if hello_due && self.relay.reserved {
+                self.hello(now, context);
+            }
+        }
+        while self
+            .large
+            .front()
+            .is_some_and(|(_, _, at)| at + LARGE_TTL_MS <= now)
+        {
+            if let Some((_, old, _)) = self.large.pop_front() {
+                self.large_bytes -= old.len();
+            }
+        }
+        if !self.outbox.is_empty() {
+            self.flush_outbox();
+        }
+    }
+
+    fn listen_on_relay(&mut self, now: u64) {
+        if self.relay.listener.is_some() {
+            return;
+        }
+        match self.swarm.listen_on(self.relay.circuit()) {
+            Ok(id) => self.relay.listener = Some(id),
+            Err(e) => {
+                tracing::warn!(%e, "listening on the relay failed");
+                self.relay_lost(now);
+            }
+        }
+    }
+
+    fn relay_lost(&mut self, now: u64) {
+        let was = self.relay.reserved;
+        self.relay.reserved = false;
+        if let Some(l) = self.relay.listener.take() {
+            self.swarm.remove_listener(l);
+        }
+        if self.relay.retry_at.is_none() {
+            // ±20 % jitter around the current backoff, which then doubles up to the cap.
+            let b = self.relay.backoff_ms;
+            let jitter = self.rng.below(b * 2 / 5 + 1);
+            self.relay.retry_at = Some(now + b - b / 5 + jitter);
+            self.relay.backoff_ms = (b * 2).min(BACKOFF_MAX_MS);
+        }
+        if was {
+            self.emit(NetEvent::RelayLost);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // The swarm's events.
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        let now = now_ms();
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(e)) => self.on_relay(now, e),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(e)) => self.on_gossip(now, e),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(now, e),
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } if Some(listener_id) == self.relay.listener => {
+                tracing::info!(?reason, "relay listener closed");
+                self.relay.listener = None;
+                self.relay_lost(now);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } if peer_id == self.relay.peer => {
+                tracing::info!("relay connection closed");
+                self.relay_lost(now);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_relay(&mut self, now: u64, event: relay::client::Event) {
+        // The relay's `Limit` type is not exported: read it where it is known.
+        macro_rules! limit {
+            ($l:expr) => {
+                $l.map(|l| (l.duration().map(|d| d.as_secs()), l.data_in_bytes()))
+            };
+        }
+        match event {
+            relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                renewal,
+                limit: l,
+            } => {
+                if !renewal || !self.relay.reserved {
+                    self.stats.reservations += 1;
+                }
+                self.relay.reserved = true;
+                self.relay.backoff_ms = BACKOFF_MIN_MS;
+                self.emit(NetEvent::Reserved {
+                    relay: relay_peer_id,
+                    limit: limit!(l),
+                });
+                let contexts: Vec<ContextId> = self.topics.keys().copied().collect();
+                for context in contexts {
+                    self.hello(now, context);
+                }
+                self.flush_outbox();
+            }
+            relay::client::Event::OutboundCircuitEstablished {
+                relay_peer_id,
+                limit: l,
+            } => self.emit(NetEvent::Circuit {
+                peer: relay_peer_id,
+                limit: limit!(l),
+            }),
+            relay::client::Event::InboundCircuitEstablished {
+                src_peer_id,
+                limit: l,
+            } => self.emit(NetEvent::Circuit {
+                peer: src_peer_id,
+                limit: limit!(l),
+            }),
+        }
+    }
+
+    fn on_gossip(&mut self, now: u64, event: gossipsub::Event) {
+        match event {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
+                let checked = gossip::validate(&message.topic, &message.data);
+                let verdict = if checked.is_ok() {
+                    gossipsub::MessageAcceptance::Accept
+                } else {
+                    self.stats.gossip_rejected += 1;
+                    gossipsub::MessageAcceptance::Reject
+                };
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossip
+                    .inner()
+                    .report_message_validation_result(&message_id, &propagation_source, verdict);
+                let (Ok(msg), Some(source)) = (checked, message.source) else {
+                    return;
+                };
+                let Some(from) = node_id(&source) else {
+                    return;
+                };
+                if from == self.core.id() {
+                    return;
+                }
+                let Ok(context) = msg.context() else {
+                    return;
+                };
+                let new = self.peer_seen(now, context, from, source);
+                match msg {
+                    GossipMsg::Delta(bytes) => {
+                        self.stats.gossiped += 1;
+                        if let Ok((_, delta)) = gossip::delta_frame(&bytes) {
+                            self.emit(NetEvent::Gossiped {
+                                context,
+                                delta,
+                                from,
+                                via: propagation_source,
+                            });
+                        }
+                        self.core.handle_message(now, from, &bytes);
+                    }
+                    GossipMsg::Announce { delta, .. } => {
+                        let held = self
+                            .core
+                            .replica(&context)
+                            .is_none_or(|r| r.dag().get(&delta).is_some());
+                        if !held
+                            && self.fetching.len() < MAX_FETCHES
+                            && self.fetching.insert(delta)
+                            && self
+                                .send_to(source, Request::Fetch { context, delta })
+                                .is_none()
+                        {
+                            self.fetching.remove(&delta);
+                        }
+                    }
+                    GossipMsg::Hello { .. } => {
+                        let recent = self
+                            .topics
+                            .get(&context)
+                            .and_then(|t| t.hello_at)
+                            .is_some_and(|at| at + HELLO_MIN_GAP_MS > now);
+                        if new && !recent && self.relay.reserved {
+                            self.hello(now, context);
+                        }
+                    }
+                }
+            }
+            gossipsub::Event::Subscribed { peer_id, .. } if peer_id == self.relay.peer => {
+                self.flush_outbox();
+            }
+            _ => {}
+        }
+    }
+
+    fn on_sync(&mut self, now: u64, event: request_response::Event<Request, Response>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let response = match &request {
+                        Request::Msg(_) => Response::Ack,
+                        Request::Fetch { delta, .. } => self
+                            .large
+                            .iter()
+                            .find(|(d, ..)| d == delta)
+                            .map(|(_, b, _)| Response::Delta(b.clone()))
+                            .unwrap_or(Response::Missing),
+                    };
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(channel, response);
+                    if let (Request::Msg(bytes), Some(from)) = (request, node_id(&peer)) {
+                        self.stats.received += 1;
+                        self.core.handle_message(now, from, &bytes);
+                    }
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    let pending = self.finish_request(&request_id);
+                    if let (Some(Pending::Fetch(_, context, delta)), Response::Delta(bytes)) =
+                        (pending, response)
+                    {
+                        // The author serves the frame; it must be the announced delta.
+                        if Wire::gossip_delta_id(&bytes) == Some(delta) {
+                            if let Some(from) = node_id(&peer) {
+                                self.stats.fetched += 1;
+                                self.emit(NetEvent::Fetched {
+                                    context,
+                                    delta,
+                                    len: bytes.len(),
+                                });
+                                self.core.handle_message(now, from, &bytes);
+                            }
+                        }
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                self.finish_request(&request_id);
+                self.stats.send_failed += 1;
+                tracing::debug!(%peer, %error, "request failed");
+                if matches!(error, OutboundFailure::DialFailure) {
+                    if let Some(node) = node_id(&peer) {
+                        self.forget_peer(now, node);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Every bound of the network shell, in one place. Each is a constant so that all peers agree
+//! (gossip sizes) and so that no queue, cache or table can grow without limit.
+
+use std::time::Duration;
+
+use tabmesh_node::MAX_WIRE;
+
+/// gossipsub's `max_transmit_size` on every peer and on the relay (libp2p's default is 64 KiB).
+/// A message over it is dropped by every hop, so all peers must share it.
+pub const GOSSIP_MAX: usize = 256 * 1024;
+
+/// The largest delta frame published inline on gossip; a larger one is announced
+/// ([`crate::GossipMsg::Announce`]) and fetched by request from its author. The margin covers
+/// gossipsub's own framing (topic, source, sequence number, signature and key).
+pub const INLINE_MAX: usize = GOSSIP_MAX - 4 * 1024;
+
+/// The largest request or response body on the sync protocol: one node wire frame plus our
+/// own tag and version.
+pub const MESSAGE_MAX: usize = MAX_WIRE + 64;
+
+/// How long a request waits for its response before it fails (the sync layer has its own
+/// timeouts above this one).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Concurrent request-response streams per connection.
+pub const MAX_STREAMS: usize = 64;
+
+/// Requests in flight to one peer. request-response queues requests to an unconnected peer
+/// without bound while it dials; past this cap a send is dropped (counted) and the sync
+/// layer's retries cover it.
+pub const MAX_IN_FLIGHT_PER_PEER: usize = 32;
+
+/// A connection with nothing to do stays open this long (libp2p's default is 10 s, and
+/// gossipsub keeps a connection alive only while the peer is in a mesh).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Deltas waiting for a gossip peer (published while the relay was away), and their bytes. The
+/// oldest is dropped past either bound (it stays in the DAG: catch-up sync carries it).
+pub const OUTBOX_MAX: usize = 256;
+/// See [`OUTBOX_MAX`].
+pub const OUTBOX_BYTES: usize = 16 << 20;
+
+/// Large deltas (over [`INLINE_MAX`]) kept to serve announce fetches: entries and bytes; the
+/// oldest goes first, and an entry expires after [`LARGE_TTL_MS`].
+pub const LARGE_MAX: usize = 64;
+/// See [`LARGE_MAX`].
+pub const LARGE_BYTES: usize = 32 << 20;
+/// See [`LARGE_MAX`].
+pub const LARGE_TTL_MS: u64 = 10 * 60 * 1000;
+
+/// Announced deltas being fetched at once; further announcements are left to catch-up sync.
+pub const MAX_FETCHES: usize = 8;
+
+/// Peers remembered per context (heard on its topic). Past it, new peers are not tracked
+/// until one expires.
+pub const MAX_PEERS_PER_CONTEXT: usize = 256;
+
+/// A peer not heard from on a context's topic for this long is forgotten (`peer_left`).
+pub const PEER_TTL_MS: u64 = 120 * 1000;
+
+/// How often a node says hello on each of its contexts' topics, so peers keep it.
+pub const HELLO_EVERY_MS: u64 = 30 * 1000;
+
+/// The least time between two hellos on one topic (a hello from a new peer is answered with
+/// ours, at most this often).
+pub const HELLO_MIN_GAP_MS: u64 = 2 * 1000;
+
+/// Reconnection to the relay: the first retry, the cap, and the factor between retries
+/// (each with ±20 % jitter).
+pub const BACKOFF_MIN_MS: u64 = 250;
+/// See [`BACKOFF_MIN_MS`].
+pub const BACKOFF_MAX_MS: u64 = 30 * 1000;
+
+/// Commands queued to a running node (its handle's `send` waits past it).
+pub const COMMAND_QUEUE: usize = 64;
+
+/// Events queued for a node's consumer; past it the oldest are dropped and counted.
+pub const EVENT_QUEUE: usize = 1024;
+
+/// gossipsub's per-connection send queue (its default is 5 000 messages).
+pub const GOSSIP_HANDLER_QUEUE: usize = 1024;
+
+/// Topics (contexts) a peer may subscribe to on one connection, and in one request.
+pub const MAX_TOPICS: usize = 4096;

@@ -1,0 +1,339 @@
+//! The harness of the end-to-end tests (a module of each test binary, which alone sees the
+//! binaries' paths): real relay and peer processes on 127.0.0.1.
+//!
+//! - [`Relay::spawn`] starts the relay binary and waits for its printed addresses.
+//! - [`Peer::spawn`] starts a native peer (JSON lines on stdin/stdout), [`Peer::cmd`] sends a
+//!   command and waits for its reply, [`Peer::wait_event`] waits for an event; every event is
+//!   kept for counting.
+//! - [`Peer::kill9`] / [`Relay::kill9`] are SIGKILL; [`terminate`] sends SIGTERM. A dropped
+//!   handle kills its process. Each process's stderr goes to `target/e2e-logs/<name>.log`.
+//!
+//! Waits are bounded ([`WAIT`]); nothing listens beyond loopback.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use serde_json::{json, Value};
+
+/// The longest any single wait lasts.
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
+
+/// Where logs and stores go: `target/e2e-logs/<test>/`.
+pub(crate) fn work_dir(test: &str) -> PathBuf {
+    let dir = tabmesh_testkit::apps_dir()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("e2e-logs")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// An example app module's path (`target/apps/<name>.wasm`); fails if it was not built.
+pub(crate) fn app(name: &str) -> anyhow::Result<String> {
+    let path = tabmesh_testkit::apps_dir().join(format!("{name}.wasm"));
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: build the example apps first (scripts/build-apps.sh)",
+        path.display()
+    );
+    Ok(path.display().to_string())
+}
+
+fn log_file(dir: &Path, name: &str) -> anyhow::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{name}.log")))
+        .context("opening a log file")
+}
+
+/// Sends SIGTERM to a process.
+pub(crate) fn terminate(child: &Child) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -TERM failed");
+    Ok(())
+}
+
+/// Waits for a process to exit, bounded by [`WAIT`].
+pub(crate) fn wait_exit(child: &mut Child) -> anyhow::Result<std::process::ExitStatus> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            bail!("the process did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A relay process.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    /// The process.
+    pub(crate) child: Child,
+    /// The printed addresses (`…/p2p/<id>`).
+    pub(crate) addrs: Vec<String>,
+}
+
+impl Relay {
+    /// Starts the relay with `args` (besides the defaults) and waits until it printed its
+    /// WebSocket address.
+    pub(crate) fn spawn(dir: &Path, name: &str, args: &[&str]) -> anyhow::Result<Relay> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_e2e-relay"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file(dir, name)?)
+            .spawn()
+            .context("starting the relay")?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut addrs = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        while !addrs.iter().any(|a: &String| a.contains("/ws/p2p/")) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .context("the relay printed no address")?;
+            addrs.push(line);
+        }
+        Ok(Relay { child, addrs })
+    }
+
+    /// The WebSocket address.
+    pub(crate) fn ws(&self) -> &str {
+        self.addrs
+            .iter()
+            .find(|a| a.contains("/ws/p2p/"))
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The relay's peer id.
+    pub(crate) fn peer_id(&self) -> &str {
+        self.ws().rsplit('/').next().unwrap_or_default()
+    }
+
+    /// The listen address without the peer id (to listen there again after a restart).
+    pub(crate) fn listen_addr(&self) -> String {
+        let ws = self.ws();
+        ws[..ws.find("/p2p/").unwrap_or(ws.len())].to_string()
+    }
+
+    /// SIGKILL.
+    pub(crate) fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+type Waiters = Arc<Mutex<Vec<Value>>>;
+
+/// A native peer process.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    /// Its name in logs.
+    pub(crate) name: String,
+    /// The process.
+    pub(crate) child: Child,
+    stdin: ChildStdin,
+    replies: mpsc::Receiver<Value>,
+    events: Waiters,
+    next_id: u64,
+    /// Its libp2p peer id.
+    pub(crate) peer_id: String,
+    /// Its node id (hex).
+    pub(crate) node_id: String,
+}
+
+impl Peer {
+    /// Starts a peer on store directory `store` connecting to `relay`, and waits until ready.
+    pub(crate) fn spawn(dir: &Path, name: &str, relay: &str, store: &Path) -> anyhow::Result<Peer> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_e2e-peer"))
+            .args(["--relay", relay, "--dir"])
+            .arg(store)
+            .env("RUST_LOG", "info,tabmesh_net=debug")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log_file(dir, name)?)
+            .spawn()
+            .context("starting a peer")?;
+        let stdin = child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let (tx, replies) = mpsc::channel();
+        let events: Waiters = Arc::default();
+        let sink = events.clone();
+        // Events and replies go to the log too, between the process's own log lines.
+        let mut log = log_file(dir, name)?;
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = writeln!(log, "stdout: {line}");
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if v.get("ev").is_some() {
+                    if let Ok(mut e) = sink.lock() {
+                        e.push(v);
+                    }
+                } else if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut peer = Peer {
+            name: name.to_string(),
+            child,
+            stdin,
+            replies,
+            events,
+            next_id: 0,
+            peer_id: String::new(),
+            node_id: String::new(),
+        };
+        let ready = peer.wait_event(|e| e["ev"] == "ready")?;
+        peer.peer_id = ready["peer"].as_str().unwrap_or_default().to_string();
+        peer.node_id = ready["node"].as_str().unwrap_or_default().to_string();
+        Ok(peer)
+    }
+
+    /// Sends a command (`{"cmd": …}` plus fields) and returns its `ok` value.
+    pub(crate) fn cmd(&mut self, mut command: Value) -> anyhow::Result<Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        command["id"] = json!(id);
+        writeln!(self.stdin, "{command}").context("writing to the peer")?;
+        self.stdin.flush()?;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let reply = self
+                .replies
+                .recv_timeout(left)
+                .with_context(|| format!("{}: no reply to {command}", self.name))?;
+            if reply["id"] != json!(id) {
+                continue;
+            }
+            if let Some(err) = reply.get("err") {
+                bail!("{}: {command} failed: {err}", self.name);
+            }
+            return Ok(reply["ok"].clone());
+        }
+    }
+
+    /// Every event so far.
+    pub(crate) fn events(&self) -> Vec<Value> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// Events matching `pred` so far.
+    pub(crate) fn count(&self, pred: impl Fn(&Value) -> bool) -> usize {
+        self.events().iter().filter(|e| pred(e)).count()
+    }
+
+    /// Waits (bounded) for an event matching `pred` (one seen earlier counts) and returns it.
+    pub(crate) fn wait_event(&self, pred: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(e) = self.events().into_iter().find(|e| pred(e)) {
+                return Ok(e);
+            }
+            if Instant::now() > deadline {
+                bail!("{}: the awaited event never came", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL.
+    pub(crate) fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Waits (bounded) until every peer reports the same state root, heads and `entries` (the
+/// kv-store app's) of `ctx` with nothing pending; returns the entries. Polls every 100 ms.
+pub(crate) fn converge(peers: &mut [&mut Peer], ctx: &str) -> anyhow::Result<Value> {
+    converge_with(peers, ctx, true)
+}
+
+/// [`converge`] for a context without an app: roots and heads only.
+pub(crate) fn converge_roots(peers: &mut [&mut Peer], ctx: &str) -> anyhow::Result<()> {
+    converge_with(peers, ctx, false).map(|_| ())
+}
+
+fn converge_with(peers: &mut [&mut Peer], ctx: &str, values: bool) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut seen = Vec::new();
+        for p in peers.iter_mut() {
+            let state = p.cmd(json!({"cmd": "state", "ctx": ctx}))?;
+            let entries = if values {
+                p.cmd(json!({"cmd": "exec", "ctx": ctx, "method": "entries"}))?["ret"].clone()
+            } else {
+                Value::Null
+            };
+            seen.push((state, entries));
+        }
+        let (first, values) = &seen[0];
+        let same = seen.iter().all(|(s, v)| {
+            s["root"] == first["root"]
+                && s["heads"] == first["heads"]
+                && s["pending"] == 0
+                && s["member"] == true
+                && v == values
+        });
+        if same {
+            return serde_json::from_str(values.as_str().unwrap_or("null"))
+                .context("entries are JSON");
+        }
+        if Instant::now() > deadline {
+            bail!("no convergence: {seen:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits (bounded) until `cond` holds, polling every 20 ms.
+pub(crate) fn wait_until(cond: impl Fn() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        if Instant::now() > deadline {
+            bail!("the awaited condition never held");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
