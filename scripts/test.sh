@@ -4,7 +4,8 @@
 #   2. clippy -D warnings on all targets, natively and for wasm32 on the crates that ship to browsers
 #   3. the example apps built to wasm32 (scripts/build-apps.sh), then native tests (unit,
 #      integration, benches in test mode, doctests), among them the end-to-end tests of tests/e2e:
-#      real relay and peer processes on 127.0.0.1
+#      real relay and peer processes and headless Chromium pages (scripts/build-e2e-page.sh) on
+#      127.0.0.1
 #   4. the deterministic simulator: 1000 seeds under heavy chaos must all converge
 #   5. the same test sources in headless Chromium (one optimised wasm32 binary)
 # Then prints how many tests ran per crate in each place, and a phase-time table.
@@ -38,9 +39,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 phase "clippy wasm32 (browser crates and the browser test binary)"
 cargo clippy "${WASM_LIBS[@]}" --lib --locked --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p tabmesh-browser-tests --tests --locked --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p tabmesh-e2e-page --lib --locked --target wasm32-unknown-unknown -- -D warnings
 
 phase "example apps to wasm32 (scripts/build-apps.sh → target/apps/*.wasm, read by the runtime's app tests)"
 bash "$ROOT/scripts/build-apps.sh" --locked
+
+phase "end-to-end page to wasm32 (scripts/build-e2e-page.sh → target/e2e-page, served to Chromium by tests/e2e)"
+bash "$ROOT/scripts/build-e2e-page.sh" --locked
 
 phase "native tests (all targets)"
 cargo test --workspace --all-targets --locked 2>&1 | tee "$LOG_DIR/native.log"

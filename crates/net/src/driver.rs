@@ -347,6 +347,8 @@ struct TopicState {
     peers: HashMap<NodeId, u64>,
     /// When we last said hello on it.
     hello_at: Option<u64>,
+    /// A newcomer's hello came within [`HELLO_MIN_GAP_MS`] of ours: answer at this time.
+    answer_at: Option<u64>,
 }
 
 enum Pending {
@@ -429,6 +431,11 @@ impl<S: Store> Driver<S> {
         }
         if let Some(t) = self.relay.retry_at {
             at = at.min(t);
+        }
+        for t in self.topics.values() {
+            if let Some(a) = t.answer_at {
+                at = at.min(a);
+            }
         }
         at
     }
@@ -617,6 +624,7 @@ impl<S: Store> Driver<S> {
         let data = GossipMsg::Hello { context, nonce }.encode();
         if let Some(t) = self.topics.get_mut(&context) {
             t.hello_at = Some(now);
+            t.answer_at = None;
         }
         // No gossip peer yet: the hello after the next reservation covers it.
         let _ = self
@@ -698,7 +706,8 @@ impl<S: Store> Driver<S> {
             for node in &silent {
                 t.peers.remove(node);
             }
-            let hello_due = t.hello_at.is_none_or(|at| at + HELLO_EVERY_MS <= now);
+            let hello_due = t.hello_at.is_none_or(|at| at + HELLO_EVERY_MS <= now)
+                || t.answer_at.is_some_and(|at| at <= now);
             for node in silent {
                 self.core.peer_left(now, context, node);
                 self.emit(NetEvent::PeerLeft {
@@ -891,16 +900,21 @@ impl<S: Store> Driver<S> {
                             self.fetching.remove(&delta);
                         }
                     }
-                    GossipMsg::Hello { .. } => {
-                        let recent = self
-                            .topics
-                            .get(&context)
-                            .and_then(|t| t.hello_at)
-                            .is_some_and(|at| at + HELLO_MIN_GAP_MS > now);
-                        if new && !recent && self.relay.reserved {
-                            self.hello(now, context);
+                    GossipMsg::Hello { .. } if new => {
+                        // Answer a newcomer (it does not know us yet), at most once per gap:
+                        // at once, or when the gap since our last hello has passed.
+                        let Some(t) = self.topics.get_mut(&context) else {
+                            return;
+                        };
+                        match t.hello_at {
+                            Some(at) if at + HELLO_MIN_GAP_MS > now => {
+                                t.answer_at = Some(at + HELLO_MIN_GAP_MS);
+                            }
+                            _ if self.relay.reserved => self.hello(now, context),
+                            _ => {}
                         }
                     }
+                    GossipMsg::Hello { .. } => {}
                 }
             }
             gossipsub::Event::Subscribed { peer_id, .. } if peer_id == self.relay.peer => {

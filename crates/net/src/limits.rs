@@ -63,7 +63,7 @@ pub const HELLO_EVERY_MS: u64 = 30 * 1000;
 
 /// The least time between two hellos on one topic (a hello from a new peer is answered with
 /// ours, at most this often).
-pub const HELLO_MIN_GAP_MS: u64 = 2 * 1000;
+pub const HELLO_MIN_GAP_MS: u64 = 500;
 
 /// Reconnection to the relay: the first retry, the cap, and the factor between retries
 /// (each with ±20 % jitter).

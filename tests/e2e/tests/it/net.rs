@@ -1,9 +1,7 @@
 //! Native peers as separate OS processes, connected only through a real relay process, on
 //! 127.0.0.1: convergence, crash and restart, relay restart, relay limits, large deltas.
 
-mod harness;
-
-use harness::{app, converge, converge_roots, terminate, wait_exit, work_dir, Peer, Relay};
+use crate::harness::{app, converge, converge_roots, terminate, wait_exit, work_dir, Peer, Relay};
 use serde_json::{json, Value};
 
 type Result = anyhow::Result<()>;
@@ -143,11 +141,11 @@ fn after_a_relay_restart_peers_re_reserve_and_the_next_write_arrives_by_gossip()
     assert_eq!(relay.ws(), ws, "same identity, same port: same address");
     for p in [&a, &b] {
         let reserved = || p.count(|e| e["ev"] == "reserved");
-        harness::wait_until(|| reserved() >= 2)?;
+        crate::harness::wait_until(|| reserved() >= 2)?;
     }
     // Both re-subscribed by themselves: the next write reaches B by gossip, through the relay.
     let next = set(&mut a, &ctx, "next", "3")?;
-    harness::wait_until(|| !gossiped_via(&b, &next).is_empty())?;
+    crate::harness::wait_until(|| !gossiped_via(&b, &next).is_empty())?;
     assert_eq!(gossiped_via(&b, &next), vec![relay.peer_id().to_string()]);
     let entries = converge(&mut [&mut a, &mut b], &ctx)?;
     expect_entries(&entries, &[("a", "1"), ("next", "3"), ("offline", "2")]);

@@ -173,17 +173,40 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    /// Starts a peer on store directory `store` connecting to `relay`, and waits until ready.
+    /// Starts a native peer on store directory `store` connecting to `relay`, and waits until
+    /// it is ready.
     pub(crate) fn spawn(dir: &Path, name: &str, relay: &str, store: &Path) -> anyhow::Result<Peer> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_e2e-peer"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_e2e-peer"));
+        command
             .args(["--relay", relay, "--dir"])
             .arg(store)
-            .env("RUST_LOG", "info,tabmesh_net=debug")
+            .env("RUST_LOG", "info,tabmesh_net=debug");
+        Peer::launch(dir, name, command)
+    }
+
+    /// Starts a page in headless Chromium (`tests/e2e/chromium.mjs`), served by `server`,
+    /// connecting to `relay`, and waits until its node is ready.
+    pub(crate) fn spawn_page(
+        dir: &Path,
+        name: &str,
+        relay: &str,
+        server: &Server,
+    ) -> anyhow::Result<Peer> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("chromium.mjs");
+        let mut command = Command::new("node");
+        command
+            .arg(script)
+            .arg(format!("{}/index.html?relay={relay}", server.url));
+        Peer::launch(dir, name, command)
+    }
+
+    fn launch(dir: &Path, name: &str, mut command: Command) -> anyhow::Result<Peer> {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log_file(dir, name)?)
             .spawn()
-            .context("starting a peer")?;
+            .with_context(|| format!("starting {name}"))?;
         let stdin = child.stdin.take().ok_or_else(|| anyhow!("no stdin"))?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
         let (tx, replies) = mpsc::channel();
@@ -336,4 +359,73 @@ pub(crate) fn wait_until(cond: impl Fn() -> bool) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(())
+}
+
+/// A static HTTP server on 127.0.0.1 for the Chromium page: `target/e2e-page/` (built by
+/// `scripts/build-e2e-page.sh`) at `/`, the example apps at `/apps/`.
+#[derive(Debug)]
+pub(crate) struct Server {
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) url: String,
+}
+
+impl Server {
+    /// Starts serving (a thread per connection, for the life of the test process).
+    pub(crate) fn start() -> anyhow::Result<Server> {
+        let apps = tabmesh_testkit::apps_dir();
+        let page = apps
+            .parent()
+            .map(|t| t.join("e2e-page"))
+            .ok_or_else(|| anyhow!("no target directory"))?;
+        anyhow::ensure!(
+            page.join("page_bg.wasm").exists(),
+            "{} is missing: build the page first (scripts/build-e2e-page.sh)",
+            page.display()
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let (page, apps) = (page.clone(), apps.clone());
+                std::thread::spawn(move || serve_one(stream, &page, &apps));
+            }
+        });
+        Ok(Server { url })
+    }
+}
+
+fn serve_one(mut stream: std::net::TcpStream, page: &Path, apps: &Path) {
+    let mut line = String::new();
+    if BufReader::new(&stream).read_line(&mut line).is_err() {
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/");
+    let path = path.split('?').next().unwrap_or("/");
+    let file = match path.strip_prefix("/apps/") {
+        Some(name) => apps.join(name),
+        None => page.join(path.trim_start_matches('/')),
+    };
+    let body = if path.contains("..") {
+        None
+    } else {
+        std::fs::read(&file).ok()
+    };
+    let kind = match file.extension().and_then(|e| e.to_str()) {
+        Some("wasm") => "application/wasm",
+        Some("js") => "text/javascript",
+        Some("html") => "text/html; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+    let _ = match body {
+        Some(body) => write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .and_then(|()| stream.write_all(&body)),
+        None => write!(
+            stream,
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    };
 }

@@ -1,0 +1,59 @@
+// Drives one tabmesh page in headless Chromium (Debian's /usr/bin/chromium) for the end-to-end
+// tests, speaking the native peer's JSON-lines protocol: commands on stdin, replies and events on
+// stdout (page console and errors on stderr).
+//
+//   node tests/e2e/chromium.mjs <page url ending with ?relay=<multiaddr>>
+//
+// A command's `app` (a module path) is fetched by the page from the test server's /apps/<name>.
+import readline from "node:readline";
+import { chromium } from "playwright-core";
+
+const url = process.argv[2];
+if (!url) {
+  console.error("usage: chromium.mjs <page url>");
+  process.exit(2);
+}
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+const page = await (await browser.newContext()).newPage();
+page.on("console", (m) => process.stderr.write(`console: ${m.text()}\n`));
+page.on("pageerror", (e) => process.stderr.write(`pageerror: ${e}\n`));
+await page.goto(url);
+await page.waitForFunction(() => window.tabmeshLoaded === true);
+await page.evaluate(() => window.tabmesh.start());
+
+let running = true;
+const pump = (async () => {
+  while (running) {
+    const lines = await page.evaluate(() => window.tabmesh.take());
+    if (lines) process.stdout.write(lines + "\n");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+})();
+
+const input = readline.createInterface({ input: process.stdin });
+for await (const line of input) {
+  if (!line.trim()) continue;
+  const cmd = JSON.parse(line);
+  if (cmd.cmd === "quit") {
+    process.stdout.write(JSON.stringify({ id: cmd.id, ok: {} }) + "\n");
+    break;
+  }
+  const reply = await page.evaluate(async ([line, app]) => {
+    let bytes;
+    if (app) {
+      const res = await fetch("/apps/" + app.split("/").pop());
+      bytes = new Uint8Array(await res.arrayBuffer());
+    }
+    return window.tabmesh.command(line, bytes);
+  }, [line, cmd.app ?? null]);
+  process.stdout.write(reply + "\n");
+}
+running = false;
+await pump.catch(() => {});
+await browser.close();

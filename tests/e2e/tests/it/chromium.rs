@@ -1,0 +1,84 @@
+//! A tabmesh node in headless Chromium (a real page, the wasm32 build of `tabmesh-net`) with a
+//! native peer and with other pages, through a real relay process on 127.0.0.1.
+
+use crate::harness::{app, converge, work_dir, Peer, Relay, Server};
+use serde_json::json;
+
+type Result = anyhow::Result<()>;
+
+fn ctx_of(v: &serde_json::Value) -> String {
+    v["ctx"].as_str().unwrap_or_default().to_string()
+}
+
+fn set(p: &mut Peer, ctx: &str, key: &str, value: &str) -> anyhow::Result<String> {
+    let args = json!({"key": key, "value": value}).to_string();
+    let out = p.cmd(json!({"cmd": "exec", "ctx": ctx, "method": "set", "args": args}))?;
+    Ok(out["delta"].as_str().unwrap_or_default().to_string())
+}
+
+#[test]
+fn a_chromium_page_and_a_native_peer_converge_catching_up_over_a_circuit() -> Result {
+    let dir = work_dir("chromium_and_native");
+    let server = Server::start()?;
+    let relay = Relay::spawn(&dir, "relay", &["--listen", "/ip4/127.0.0.1/tcp/0/ws"])?;
+    let mut native = Peer::spawn(&dir, "native", relay.ws(), &dir.join("native"))?;
+    let kv = app("kv-store")?;
+    let ctx = ctx_of(&native.cmd(json!({"cmd": "create", "app": kv}))?);
+    // History the page can only get by catch-up (request-response over a circuit).
+    set(&mut native, &ctx, "before", "native")?;
+
+    let mut page = Peer::spawn_page(&dir, "page", relay.ws(), &server)?;
+    page.wait_event(|e| e["ev"] == "reserved")?;
+    let link = native.cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"].clone();
+    page.cmd(json!({"cmd": "join", "link": link, "app": kv}))?;
+    page.wait_event(|e| e["ev"] == "joined")?;
+    // The page reached the native peer through a relay circuit.
+    assert!(page.count(|e| e["ev"] == "circuit") + native.count(|e| e["ev"] == "circuit") > 0);
+
+    set(&mut page, &ctx, "page", "chromium")?;
+    set(&mut native, &ctx, "native", "tokio")?;
+    let entries = converge(&mut [&mut native, &mut page], &ctx)?;
+    assert_eq!(
+        entries,
+        json!([
+            ["before", "native"],
+            ["native", "tokio"],
+            ["page", "chromium"]
+        ])
+    );
+    Ok(())
+}
+
+#[test]
+fn with_three_pages_gossip_propagates_through_the_relay() -> Result {
+    let dir = work_dir("three_pages");
+    let server = Server::start()?;
+    let relay = Relay::spawn(&dir, "relay", &["--listen", "/ip4/127.0.0.1/tcp/0/ws"])?;
+    let mut pages = Vec::new();
+    for name in ["page-1", "page-2", "page-3"] {
+        pages.push(Peer::spawn_page(&dir, name, relay.ws(), &server)?);
+    }
+    let kv = app("kv-store")?;
+    let ctx = ctx_of(&pages[0].cmd(json!({"cmd": "create", "app": kv}))?);
+    for i in 1..3 {
+        let link = pages[0].cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"].clone();
+        pages[i].cmd(json!({"cmd": "join", "link": link, "app": kv}))?;
+        pages[i].wait_event(|e| e["ev"] == "joined")?;
+    }
+    let delta = set(&mut pages[0], &ctx, "k", "v")?;
+    for p in &pages[1..] {
+        let got = p.wait_event(|e| e["ev"] == "gossiped" && e["delta"] == json!(delta))?;
+        assert_eq!(
+            got["via"],
+            json!(relay.peer_id()),
+            "{} got it from the relay",
+            p.name
+        );
+    }
+    let [a, b, c] = &mut pages[..] else {
+        anyhow::bail!("three pages");
+    };
+    let entries = converge(&mut [a, b, c], &ctx)?;
+    assert_eq!(entries, json!([["k", "v"]]));
+    Ok(())
+}
