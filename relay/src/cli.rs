@@ -14,8 +14,12 @@ use libp2p::Multiaddr;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "tabmesh-relay", version)]
 pub struct Args {
-    /// An address to listen on (repeatable).
-    #[arg(long = "listen", default_value = "/ip4/127.0.0.1/tcp/4001/ws")]
+    /// An address to listen on (repeatable): WebSocket (`…/tcp/<port>/ws`), TCP, or
+    /// WebRTC-direct (`…/udp/<port>/webrtc-direct`, printed with its `/certhash/`).
+    #[arg(
+        long = "listen",
+        default_values = ["/ip4/127.0.0.1/tcp/4001/ws", "/ip4/127.0.0.1/udp/4001/webrtc-direct"]
+    )]
     pub listen: Vec<Multiaddr>,
 
     /// An address peers reach this relay at, given to them in reservations (repeatable; default:
@@ -27,6 +31,11 @@ pub struct Args {
     /// peer id survives restarts. Default: a fresh key every start.
     #[arg(long)]
     pub identity: Option<PathBuf>,
+
+    /// The WebRTC certificate (PEM), created if missing, so the `/certhash/` in the
+    /// WebRTC-direct address survives restarts. Default: a fresh certificate every start.
+    #[arg(long)]
+    pub webrtc_cert: Option<PathBuf>,
 
     /// Most reservations held at once.
     #[arg(long, default_value_t = 1024)]
@@ -111,6 +120,6 @@ mod tests {
         let args = Args::parse_from(["tabmesh-relay"]);
         assert_eq!(args.max_circuit_duration, Duration::from_secs(86_400));
         assert_eq!(args.max_circuit_bytes, 0);
-        assert_eq!(args.listen.len(), 1);
+        assert_eq!(args.listen.len(), 2, "WebSocket and WebRTC-direct");
     }
 }

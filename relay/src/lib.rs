@@ -9,6 +9,10 @@
 //!   to (at most `--max-topics`), treats every connected peer as an explicit gossip peer so each
 //!   message reaches every subscriber, validates structure only (it forwards signed ciphertext
 //!   it cannot read), and caps each peer's message rate and size.
+//! - **Transports**: WebSocket (and TCP) for browsers and native nodes, and WebRTC-direct
+//!   (`…/udp/<port>/webrtc-direct/certhash/…`), which a browser dials by certificate hash without
+//!   a CA-signed certificate; `--webrtc-cert` keeps the certificate (and so the address) across
+//!   restarts.
 //! - identify, ping, connection limits, Prometheus metrics (`--metrics`), tracing logs on stderr,
 //!   graceful shutdown on SIGINT/SIGTERM.
 //!
@@ -40,10 +44,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser as _;
 use futures::StreamExt as _;
+use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::Transport as _;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::Swarm;
 use libp2p::{connection_limits, gossipsub, identify, identity, noise, ping, relay, tcp, yamux};
+use libp2p_webrtc as webrtc;
 use tabmesh_net::behaviour::{new_gossip, new_identify, Gossip};
 use tabmesh_net::limits::IDLE_TIMEOUT;
 
@@ -109,6 +116,50 @@ pub fn load_or_create_identity(path: &Path) -> anyhow::Result<identity::Keypair>
     let bytes = key
         .to_protobuf_encoding()
         .context("encoding the key pair")?;
+    write_secret(path, &bytes)?;
+    Ok(key)
+}
+
+/// Loads the WebRTC certificate at `path`, or creates it there (mode 0600).
+pub fn load_or_create_certificate(path: &Path) -> anyhow::Result<webrtc::tokio::Certificate> {
+    if path.exists() {
+        let pem =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let cert = webrtc::tokio::Certificate::from_pem(&pem)
+            .with_context(|| format!("{} is not a WebRTC certificate (PEM)", path.display()))?;
+        if certificate_expires(&pem).is_none_or(|t| t > std::time::SystemTime::now()) {
+            return Ok(cert);
+        }
+        tracing::warn!(path = %path.display(), "the WebRTC certificate expired: replacing it (the certhash changes)");
+    }
+    let cert = new_certificate()?;
+    write_secret(path, cert.serialize_pem().as_bytes())?;
+    Ok(cert)
+}
+
+/// When a certificate PEM (as `serialize_pem` writes it) expires: its `EXPIRES` block holds
+/// the Unix time in seconds, 8 bytes little-endian.
+fn certificate_expires(pem: &str) -> Option<std::time::SystemTime> {
+    use base64::Engine as _;
+    let body = pem
+        .split("-----BEGIN EXPIRES-----")
+        .nth(1)?
+        .split("-----END EXPIRES-----")
+        .next()?;
+    let body: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()?;
+    let secs = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    std::time::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+fn new_certificate() -> anyhow::Result<webrtc::tokio::Certificate> {
+    webrtc::tokio::Certificate::generate(&mut rand::rng()).context("generating a certificate")
+}
+
+/// Writes a secret file atomically (temporary file, fsync, rename), readable by its owner only.
+fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut opts = std::fs::OpenOptions::new();
@@ -118,11 +169,10 @@ pub fn load_or_create_identity(path: &Path) -> anyhow::Result<identity::Keypair>
         let mut f = opts
             .open(&tmp)
             .with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(&bytes)?;
+        f.write_all(bytes)?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(key)
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
 fn relay_config(args: &Args) -> relay::Config {
@@ -141,6 +191,10 @@ fn relay_config(args: &Args) -> relay::Config {
 
 async fn build(args: &Args, key: identity::Keypair) -> anyhow::Result<Swarm<Behaviour>> {
     let relay_cfg = relay_config(args);
+    let cert = match &args.webrtc_cert {
+        Some(path) => load_or_create_certificate(path)?,
+        None => new_certificate()?,
+    };
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(args.max_connections))
         .with_max_established_per_peer(Some(args.max_connections_per_peer));
@@ -151,6 +205,10 @@ async fn build(args: &Args, key: identity::Keypair) -> anyhow::Result<Swarm<Beha
             noise::Config::new,
             yamux::Config::default,
         )?
+        .with_other_transport(|key| {
+            webrtc::tokio::Transport::new(key.clone(), cert)
+                .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
+        })?
         .with_dns()?
         .with_websocket(noise::Config::new, yamux::Config::default)
         .await?
@@ -159,7 +217,7 @@ async fn build(args: &Args, key: identity::Keypair) -> anyhow::Result<Swarm<Beha
                 relay: relay::Behaviour::new(key.public().to_peer_id(), relay_cfg),
                 gossip: new_gossip(key)?,
                 identify: new_identify(key),
-                ping: ping::Behaviour::default(),
+                ping: tabmesh_net::behaviour::new_ping(),
                 limits: connection_limits::Behaviour::new(limits),
             })
         })?
@@ -324,6 +382,14 @@ fn on_event(
             }
             _ => {}
         },
+        SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+            peer,
+            connection,
+            result: Err(error),
+        })) => {
+            tracing::info!(%peer, %error, "ping failed: closing the connection");
+            swarm.close_connection(connection);
+        }
         SwarmEvent::Behaviour(BehaviourEvent::Relay(e)) => match e {
             relay::Event::ReservationReqAccepted { renewed, .. } => {
                 if !renewed {
@@ -348,5 +414,28 @@ fn on_event(
             other => tracing::debug!(?other, "relay event"),
         },
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_and_certificate_survive_restarts() -> anyhow::Result<()> {
+        let dir = std::env::temp_dir().join(format!("tabmesh-relay-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let (key, cert) = (dir.join("key"), dir.join("cert.pem"));
+        let k1 = load_or_create_identity(&key)?;
+        let k2 = load_or_create_identity(&key)?;
+        assert_eq!(k1.public(), k2.public());
+        let c1 = load_or_create_certificate(&cert)?;
+        let c2 = load_or_create_certificate(&cert)?;
+        assert_eq!(c1.fingerprint(), c2.fingerprint());
+        let pem = std::fs::read_to_string(&cert)?;
+        let expires = certificate_expires(&pem).expect("an EXPIRES block");
+        assert!(expires > std::time::SystemTime::now());
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
     }
 }

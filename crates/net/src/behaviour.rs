@@ -6,7 +6,9 @@ use libp2p::{gossipsub, identify, identity, ping, relay, request_response, Swarm
 
 use crate::direct::DirectOnly;
 use crate::gossip;
-use crate::limits::{IDLE_TIMEOUT, MAX_STREAMS, MAX_TOPICS, REQUEST_TIMEOUT};
+use crate::limits::{
+    IDLE_TIMEOUT, MAX_STREAMS, MAX_TOPICS, PING_EVERY, PING_TIMEOUT, REQUEST_TIMEOUT,
+};
 use crate::proto::{self, Codec};
 use crate::NetError;
 
@@ -58,6 +60,16 @@ pub fn new_identify(key: &identity::Keypair) -> identify::Behaviour {
     ))
 }
 
+/// ping as every tabmesh peer runs it ([`PING_EVERY`], [`PING_TIMEOUT`]); the owner closes a
+/// connection whose ping fails.
+pub fn new_ping() -> ping::Behaviour {
+    ping::Behaviour::new(
+        ping::Config::new()
+            .with_interval(PING_EVERY)
+            .with_timeout(PING_TIMEOUT),
+    )
+}
+
 impl Behaviour {
     fn new(key: &identity::Keypair, relay: relay::client::Behaviour) -> Result<Self, NetError> {
         Ok(Behaviour {
@@ -71,7 +83,7 @@ impl Behaviour {
                     .with_max_concurrent_streams(MAX_STREAMS),
             ),
             identify: new_identify(key),
-            ping: ping::Behaviour::default(),
+            ping: new_ping(),
         })
     }
 }

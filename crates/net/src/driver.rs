@@ -773,6 +773,14 @@ impl<S: Store> Driver<S> {
             SwarmEvent::Behaviour(BehaviourEvent::Relay(e)) => self.on_relay(now, e),
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(e)) => self.on_gossip(now, e),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(now, e),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(libp2p::ping::Event {
+                peer,
+                connection,
+                result: Err(error),
+            })) => {
+                tracing::info!(%peer, %error, "ping failed: closing the connection");
+                self.swarm.close_connection(connection);
+            }
             SwarmEvent::ListenerClosed {
                 listener_id,
                 reason,
@@ -917,7 +925,15 @@ impl<S: Store> Driver<S> {
                     GossipMsg::Hello { .. } => {}
                 }
             }
-            gossipsub::Event::Subscribed { peer_id, .. } if peer_id == self.relay.peer => {
+            gossipsub::Event::Subscribed { peer_id, topic } if peer_id == self.relay.peer => {
+                // The hub joined the topic: only now does it forward what we publish there (a
+                // message on a topic it has not joined yet is dropped). Say hello, publish what
+                // waited.
+                if let Some(context) = crate::topic::context_of(&topic) {
+                    if self.topics.contains_key(&context) {
+                        self.hello(now, context);
+                    }
+                }
                 self.flush_outbox();
             }
             _ => {}

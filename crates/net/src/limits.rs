@@ -34,6 +34,13 @@ pub const MAX_IN_FLIGHT_PER_PEER: usize = 32;
 /// gossipsub keeps a connection alive only while the peer is in a mesh).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// Every connection is pinged this often; a ping unanswered for [`PING_TIMEOUT`] closes the
+/// connection (libp2p's ping only reports it). This is how a silently dead relay or peer is
+/// noticed — a WebRTC connection whose far end died may otherwise look alive for minutes.
+pub const PING_EVERY: Duration = Duration::from_secs(5);
+/// See [`PING_EVERY`].
+pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Deltas waiting for a gossip peer (published while the relay was away), and their bytes. The
 /// oldest is dropped past either bound (it stays in the DAG: catch-up sync carries it).
 pub const OUTBOX_MAX: usize = 256;

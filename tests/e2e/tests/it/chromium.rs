@@ -82,3 +82,60 @@ fn with_three_pages_gossip_propagates_through_the_relay() -> Result {
     assert_eq!(entries, json!([["k", "v"]]));
     Ok(())
 }
+
+#[test]
+fn a_page_dials_the_relay_over_webrtc_direct_and_the_certhash_survives_a_restart() -> Result {
+    let dir = work_dir("webrtc_direct");
+    let server = Server::start()?;
+    let (key, cert) = (dir.join("relay.key"), dir.join("relay-cert.pem"));
+    let (key, cert) = (key.display().to_string(), cert.display().to_string());
+    let args = |ws: &str, rtc: &str| {
+        vec![
+            "--listen".to_string(),
+            ws.to_string(),
+            "--listen".to_string(),
+            rtc.to_string(),
+            "--identity".to_string(),
+            key.clone(),
+            "--webrtc-cert".to_string(),
+            cert.clone(),
+        ]
+    };
+    let first = args(
+        "/ip4/127.0.0.1/tcp/0/ws",
+        "/ip4/127.0.0.1/udp/0/webrtc-direct",
+    );
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    let mut relay = Relay::spawn(&dir, "relay", &first)?;
+    let webrtc = relay
+        .webrtc()
+        .ok_or_else(|| anyhow::anyhow!("no WebRTC-direct address: {:?}", relay.addrs))?
+        .to_string();
+
+    // The page's only way to the relay is WebRTC-direct; a native peer uses WebSocket.
+    let mut page = Peer::spawn_page(&dir, "page", &webrtc, &server)?;
+    page.wait_event(|e| e["ev"] == "reserved")?;
+    let mut native = Peer::spawn(&dir, "native", relay.ws(), &dir.join("native"))?;
+    let kv = app("kv-store")?;
+    let ctx = ctx_of(&native.cmd(json!({"cmd": "create", "app": kv}))?);
+    let link = native.cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"].clone();
+    page.cmd(json!({"cmd": "join", "link": link, "app": kv}))?;
+    page.wait_event(|e| e["ev"] == "joined")?;
+    set(&mut page, &ctx, "over", "webrtc")?;
+    let entries = converge(&mut [&mut native, &mut page], &ctx)?;
+    assert_eq!(entries, json!([["over", "webrtc"]]));
+
+    // Same certificate file, same port: the same address, certhash included.
+    let (ws, rtc) = (
+        relay.listen_addr_of("/ws/").unwrap_or_default(),
+        relay.listen_addr_of("/webrtc-direct/").unwrap_or_default(),
+    );
+    relay.kill9();
+    let again = args(&ws, &rtc);
+    let again: Vec<&str> = again.iter().map(String::as_str).collect();
+    let relay = Relay::spawn(&dir, "relay-restarted", &again)?;
+    assert_eq!(relay.webrtc(), Some(webrtc.as_str()));
+    // The page re-dials the same address by itself and reserves again.
+    crate::harness::wait_until(|| page.count(|e| e["ev"] == "reserved") >= 2)?;
+    Ok(())
+}

@@ -108,9 +108,14 @@ impl Relay {
                 }
             }
         });
+        // One printed line per listen address (the defaults are two).
+        let expected = match args.iter().filter(|a| **a == "--listen").count() {
+            0 => 2,
+            n => n,
+        };
         let mut addrs = Vec::new();
         let deadline = Instant::now() + WAIT;
-        while !addrs.iter().any(|a: &String| a.contains("/ws/p2p/")) {
+        while addrs.len() < expected {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx
                 .recv_timeout(left)
@@ -127,6 +132,25 @@ impl Relay {
             .find(|a| a.contains("/ws/p2p/"))
             .map(String::as_str)
             .unwrap_or_default()
+    }
+
+    /// The WebRTC-direct address (with its `/certhash/`), if it listens on one.
+    pub(crate) fn webrtc(&self) -> Option<&str> {
+        self.addrs
+            .iter()
+            .find(|a| a.contains("/webrtc-direct/certhash/"))
+            .map(String::as_str)
+    }
+
+    /// The listen address of the printed address containing `kind` (`/ws/`,
+    /// `/webrtc-direct/`), without `/certhash/…` and `/p2p/…` (to listen there again).
+    pub(crate) fn listen_addr_of(&self, kind: &str) -> Option<String> {
+        let a = self.addrs.iter().find(|a| a.contains(kind))?;
+        let end = a
+            .find("/certhash/")
+            .or_else(|| a.find("/p2p/"))
+            .unwrap_or(a.len());
+        Some(a[..end].to_string())
     }
 
     /// The relay's peer id.
