@@ -76,33 +76,7 @@ pub struct Behaviour {
 
 /// The binary's entry point: parses the command line, runs until SIGINT/SIGTERM.
 pub fn main() -> ExitCode {
-    let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("tabmesh-relay: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tabmesh-relay: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    tabmesh_net::run_binary("tabmesh-relay", run(Args::parse()))
 }
 
 /// Loads the key pair at `path`, or creates it there (mode 0600).

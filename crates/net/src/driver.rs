@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 
 use futures::channel::{mpsc, oneshot};
-use futures::{FutureExt as _, StreamExt as _};
+use futures::{FutureExt as _, SinkExt as _, StreamExt as _};
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId};
@@ -316,8 +316,6 @@ impl Node {
         let _ = self.commands.clone().send(Command::Stop).await;
     }
 }
-
-use futures::SinkExt as _;
 
 /// The relay connection and reservation.
 struct RelayLink {

@@ -51,5 +51,7 @@ pub use gossip::GossipMsg;
 pub use ids::{libp2p_keypair, node_id, peer_id};
 pub use libp2p;
 pub use limits::{GOSSIP_MAX, INLINE_MAX};
+#[cfg(not(js_host))]
+pub use rt::run_binary;
 pub use rt::{entropy, now_ms};
 pub use topic::{context_of, topic, TOPIC_PREFIX};

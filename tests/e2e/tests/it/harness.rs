@@ -270,7 +270,12 @@ impl Peer {
     }
 
     /// Sends a command (`{"cmd": …}` plus fields) and returns its `ok` value.
-    pub(crate) fn cmd(&mut self, mut command: Value) -> anyhow::Result<Value> {
+    pub(crate) fn cmd(&mut self, command: Value) -> anyhow::Result<Value> {
+        Ok(self.cmd_raw(command)?["ok"].clone())
+    }
+
+    /// Sends a command and returns the whole reply line (with `t_ms`).
+    pub(crate) fn cmd_raw(&mut self, mut command: Value) -> anyhow::Result<Value> {
         self.next_id += 1;
         let id = self.next_id;
         command["id"] = json!(id);
@@ -289,7 +294,7 @@ impl Peer {
             if let Some(err) = reply.get("err") {
                 bail!("{}: {command} failed: {err}", self.name);
             }
-            return Ok(reply["ok"].clone());
+            return Ok(reply);
         }
     }
 

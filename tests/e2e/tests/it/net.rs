@@ -217,7 +217,7 @@ fn a_2_mib_delta_crosses_by_announce_and_fetch() -> Result {
 }
 
 #[test]
-fn the_relay_prints_help_and_stops_cleanly_on_sigterm() -> Result {
+fn the_relay_prints_help_serves_metrics_and_stops_cleanly_on_sigterm() -> Result {
     let dir = work_dir("relay_cli");
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_e2e-relay"))
         .arg("--help")
@@ -235,7 +235,40 @@ fn the_relay_prints_help_and_stops_cleanly_on_sigterm() -> Result {
     ] {
         assert!(text.contains(flag), "--help names {flag}");
     }
-    let mut relay = Relay::spawn(&dir, "relay", &["--listen", "/ip4/127.0.0.1/tcp/0/ws"])?;
+    // Metrics over HTTP: connections, reservations and topics as peers come.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let metrics_addr = format!("127.0.0.1:{port}");
+    let mut relay = Relay::spawn(
+        &dir,
+        "relay",
+        &[
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0/ws",
+            "--metrics",
+            &metrics_addr,
+        ],
+    )?;
+    let mut a = Peer::spawn(&dir, "a", relay.ws(), &dir.join("a"))?;
+    a.wait_event(|e| e["ev"] == "reserved")?;
+    a.cmd(json!({"cmd": "create"}))?;
+    let metric = |name: &str| -> anyhow::Result<f64> {
+        use std::io::{Read as _, Write as _};
+        let mut s = std::net::TcpStream::connect(&metrics_addr)?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: relay\r\n\r\n")?;
+        let mut body = String::new();
+        s.read_to_string(&mut body)?;
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no {name} in {body}"))
+    };
+    crate::harness::wait_until(|| {
+        metric("tabmesh_relay_topics").is_ok_and(|v| v == 1.0)
+            && metric("tabmesh_relay_reservations").is_ok_and(|v| v == 1.0)
+            && metric("tabmesh_relay_connections").is_ok_and(|v| v >= 1.0)
+    })?;
     terminate(&relay.child)?;
     let status = wait_exit(&mut relay.child)?;
     assert!(status.success(), "{status}");

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The network figures: one-way gossip latency through the relay hub (native → native and
+# page → page in headless Chromium) and the fetch of an announced 2 MiB delta over a relay
+# circuit, with release builds of the relay and the peer. Runs tests/e2e's bench
+# (tests/e2e/tests/it/bench.rs) in full mode and writes target/bench/net.json. Not part of
+# scripts/test.sh (which runs the same bench in quick mode): nothing here is asserted.
+# Extra arguments go to cargo (e.g. --locked).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+bash "$ROOT/scripts/bootstrap.sh"
+bash "$ROOT/scripts/build-apps.sh" "$@"
+bash "$ROOT/scripts/build-e2e-page.sh" "$@"
+say "bench: network figures (release relay and peers, headless Chromium pages) → target/bench/net.json"
+TABMESH_BENCH=full cargo test -p tabmesh-e2e --release --test e2e "$@" -- bench --nocapture

@@ -1,0 +1,133 @@
+//! The network figures (not assertions): one-way gossip latency through the relay hub (native →
+//! native, page → page), and announced-delta fetch latency and throughput over a relay circuit.
+//! Written as JSON to `target/bench/net.json` by `scripts/bench-net.sh` (release, many samples,
+//! `TABMESH_BENCH=full`); the test run writes a quick version (`net-quick.json`, few samples) to
+//! prove the bench still works.
+//!
+//! Latency is measured from the writer's acknowledgement of the write (its delta is published
+//! before the write resolves) to the receiver's `gossiped` / `fetched` event, on one machine's
+//! wall clock.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::harness::{app, work_dir, Peer, Relay, Server};
+
+fn full() -> bool {
+    std::env::var("TABMESH_BENCH").is_ok_and(|v| v == "full")
+}
+
+fn stats(mut xs: Vec<f64>) -> Value {
+    xs.sort_by(f64::total_cmp);
+    let at = |q: f64| xs[((xs.len() - 1) as f64 * q).round() as usize];
+    json!({
+        "n": xs.len(), "min": xs[0], "p50": at(0.5), "p95": at(0.95), "p99": at(0.99),
+        "max": xs[xs.len() - 1],
+    })
+}
+
+fn t(v: &Value) -> f64 {
+    v["t_ms"].as_f64().unwrap_or(f64::NAN)
+}
+
+/// A context on `a` joined by `b`; returns its id.
+fn pair(a: &mut Peer, b: &mut Peer, kv: Option<&str>) -> anyhow::Result<String> {
+    let create = match kv {
+        Some(kv) => json!({"cmd": "create", "app": kv}),
+        None => json!({"cmd": "create"}),
+    };
+    let ctx = a.cmd(create)?["ctx"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let link = a.cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"].clone();
+    let mut join = json!({"cmd": "join", "link": link});
+    if let Some(kv) = kv {
+        join["app"] = json!(kv);
+    }
+    b.cmd(join)?;
+    b.wait_event(|e| e["ev"] == "joined" && e["ctx"] == json!(ctx))?;
+    Ok(ctx)
+}
+
+/// `n` writes on `a`, `gap` apart: the one-way gossip latency of each to `b`, in ms.
+fn gossip_latency(a: &mut Peer, b: &Peer, ctx: &str, n: usize) -> anyhow::Result<Vec<f64>> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let args = json!({"key": format!("k{i}"), "value": "v"}).to_string();
+        let reply = a.cmd_raw(json!({"cmd": "exec", "ctx": ctx, "method": "set", "args": args}))?;
+        let delta = reply["ok"]["delta"].clone();
+        let got = b.wait_event(|e| e["ev"] == "gossiped" && e["delta"] == delta)?;
+        out.push(t(&got) - t(&reply));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(out)
+}
+
+#[test]
+fn network_figures() -> anyhow::Result<()> {
+    let full = full();
+    let (n_gossip, n_fetch) = if full { (200, 10) } else { (5, 1) };
+    let dir = work_dir("bench");
+    let relay = Relay::spawn(&dir, "relay", &["--listen", "/ip4/127.0.0.1/tcp/0/ws"])?;
+    let kv = app("kv-store")?;
+
+    // Native → native through the hub.
+    let mut a = Peer::spawn(&dir, "a", relay.ws(), &dir.join("a"))?;
+    let mut b = Peer::spawn(&dir, "b", relay.ws(), &dir.join("b"))?;
+    let ctx = pair(&mut a, &mut b, Some(&kv))?;
+    let native = gossip_latency(&mut a, &b, &ctx, n_gossip)?;
+
+    // Announce + fetch over a circuit: a plain context, `fill` writes of 2 MiB.
+    let plain = pair(&mut a, &mut b, None)?;
+    let mut fetch_ms = Vec::new();
+    let mut mib_s = Vec::new();
+    for _ in 0..n_fetch {
+        let reply = a.cmd_raw(json!({"cmd": "fill", "ctx": plain, "kib": 2048}))?;
+        let delta = reply["ok"]["delta"].clone();
+        let got = b.wait_event(|e| e["ev"] == "fetched" && e["delta"] == delta)?;
+        let ms = t(&got) - t(&reply);
+        fetch_ms.push(ms);
+        mib_s.push(got["len"].as_f64().unwrap_or(0.0) / (1 << 20) as f64 / (ms / 1000.0));
+    }
+
+    // Page → page (headless Chromium) through the hub.
+    let server = Server::start()?;
+    let mut p = Peer::spawn_page(&dir, "page-1", relay.ws(), &server)?;
+    let mut q = Peer::spawn_page(&dir, "page-2", relay.ws(), &server)?;
+    let ctx = pair(&mut p, &mut q, Some(&kv))?;
+    let pages = gossip_latency(&mut p, &q, &ctx, n_gossip.min(100))?;
+
+    let report = json!({
+        "bench": "net",
+        "mode": if full { "full" } else { "quick" },
+        "machine": {
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "os": std::env::consts::OS,
+        },
+        "versions": {"libp2p": "0.57.1", "chromium": "Debian /usr/bin/chromium"},
+        "profile": if cfg!(debug_assertions) { "debug (crypto optimised)" } else { "release" },
+        "gossip_one_way_ms": {
+            "native_to_native_via_hub": stats(native),
+            "page_to_page_via_hub": stats(pages),
+        },
+        "announced_2mib_delta_over_circuit": {
+            "fetch_ms": stats(fetch_ms),
+            "throughput_mib_s": stats(mib_s),
+        },
+    });
+    let out = tabmesh_testkit::apps_dir()
+        .parent()
+        .map(|t| t.join("bench"))
+        .ok_or_else(|| anyhow::anyhow!("no target directory"))?;
+    std::fs::create_dir_all(&out)?;
+    let file = out.join(if full { "net.json" } else { "net-quick.json" });
+    std::fs::write(&file, serde_json::to_string_pretty(&report)?)?;
+    eprintln!("{report}");
+    // The report is complete (not a performance assertion).
+    for key in ["native_to_native_via_hub", "page_to_page_via_hub"] {
+        assert!(report["gossip_one_way_ms"][key]["p50"].is_number(), "{key}");
+    }
+    Ok(())
+}
