@@ -30,7 +30,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, relay, Multiaddr, PeerId, Swarm};
 use tabmesh_auth::Keypair;
 use tabmesh_base::{ContextId, DeltaId, DetRng, NodeId};
-use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, Seed, TimerKey, Wire};
+use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, Seed, TimerKey};
 use tabmesh_storage::Store;
 
 use crate::behaviour::{build_swarm, Behaviour, BehaviourEvent};
@@ -218,14 +218,8 @@ impl Node {
         };
         let key = libp2p_keypair(core.node_key());
         let mut swarm = build_swarm(key).await?;
-        // The relay is an explicit gossip peer both ways: everything is forwarded to it and by
-        // it, outside any mesh (and gossipsub redials it if the connection drops).
+        // Gossipsub may redial the relay (an explicit peer, once connected) by its peer id.
         swarm.add_peer_address(relay_peer, options.relay.clone());
-        swarm
-            .behaviour_mut()
-            .gossip
-            .inner()
-            .add_explicit_peer(&relay_peer);
         let peer = *swarm.local_peer_id();
         let node_id = core.id();
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -473,7 +467,7 @@ impl<S: Store> Driver<S> {
                     }
                     self.topics.entry(context).or_default();
                     if self.relay.reserved {
-                        self.hello(now, context);
+                        self.hello(now, context, true);
                     }
                 }
                 Output::Publish {
@@ -617,9 +611,15 @@ impl<S: Store> Driver<S> {
     // ---------------------------------------------------------------------------------------
     // Peers and hellos.
 
-    fn hello(&mut self, now: u64, context: ContextId) {
+    /// Says hello on a context's topic; `ask`: the peers should answer (we just (re)joined).
+    fn hello(&mut self, now: u64, context: ContextId, ask: bool) {
         let nonce = self.rng.next_u64();
-        let data = GossipMsg::Hello { context, nonce }.encode();
+        let data = GossipMsg::Hello {
+            context,
+            nonce,
+            ask,
+        }
+        .encode();
         if let Some(t) = self.topics.get_mut(&context) {
             t.hello_at = Some(now);
             t.answer_at = None;
@@ -714,7 +714,7 @@ impl<S: Store> Driver<S> {
                 });
             }
             if hello_due && self.relay.reserved {
-                self.hello(now, context);
+                self.hello(now, context, false);
             }
         }
         while self
@@ -788,6 +788,16 @@ impl<S: Store> Driver<S> {
                 self.relay.listener = None;
                 self.relay_lost(now);
             }
+            SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == self.relay.peer => {
+                // The relay is an explicit gossip peer both ways: everything is forwarded to it
+                // and by it, outside any mesh. Added once connected: added earlier, gossipsub
+                // dials it at once, racing the reservation's own dial (which then fails).
+                self.swarm
+                    .behaviour_mut()
+                    .gossip
+                    .inner()
+                    .add_explicit_peer(&peer_id);
+            }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
@@ -824,7 +834,7 @@ impl<S: Store> Driver<S> {
                 });
                 let contexts: Vec<ContextId> = self.topics.keys().copied().collect();
                 for context in contexts {
-                    self.hello(now, context);
+                    self.hello(now, context, true);
                 }
                 self.flush_outbox();
             }
@@ -865,7 +875,7 @@ impl<S: Store> Driver<S> {
                     .gossip
                     .inner()
                     .report_message_validation_result(&message_id, &propagation_source, verdict);
-                let (Ok(msg), Some(source)) = (checked, message.source) else {
+                let (Ok(valid), Some(source)) = (checked, message.source) else {
                     return;
                 };
                 let Some(from) = node_id(&source) else {
@@ -874,14 +884,12 @@ impl<S: Store> Driver<S> {
                 if from == self.core.id() {
                     return;
                 }
-                let Ok(context) = msg.context() else {
-                    return;
-                };
+                let context = valid.context;
                 let new = self.peer_seen(now, context, from, source);
-                match msg {
+                match valid.msg {
                     GossipMsg::Delta(bytes) => {
                         self.stats.gossiped += 1;
-                        if let Ok((_, delta)) = gossip::delta_frame(&bytes) {
+                        if let Some(delta) = valid.delta {
                             self.emit(NetEvent::Gossiped {
                                 context,
                                 delta,
@@ -906,9 +914,10 @@ impl<S: Store> Driver<S> {
                             self.fetching.remove(&delta);
                         }
                     }
-                    GossipMsg::Hello { .. } if new => {
-                        // Answer a newcomer (it does not know us yet), at most once per gap:
-                        // at once, or when the gap since our last hello has passed.
+                    GossipMsg::Hello { ask, .. } if ask || new => {
+                        // Answer a peer that just (re)joined the topic or that we did not know (it
+                        // may not know us), at most once per gap: at once, or when the gap since
+                        // our last hello has passed. (A restarted peer is still "known" here.)
                         let Some(t) = self.topics.get_mut(&context) else {
                             return;
                         };
@@ -916,7 +925,7 @@ impl<S: Store> Driver<S> {
                             Some(at) if at + HELLO_MIN_GAP_MS > now => {
                                 t.answer_at = Some(at + HELLO_MIN_GAP_MS);
                             }
-                            _ if self.relay.reserved => self.hello(now, context),
+                            _ if self.relay.reserved => self.hello(now, context, false),
                             _ => {}
                         }
                     }
@@ -929,7 +938,7 @@ impl<S: Store> Driver<S> {
                 // waited.
                 if let Some(context) = crate::topic::context_of(&topic) {
                     if self.topics.contains_key(&context) {
-                        self.hello(now, context);
+                        self.hello(now, context, true);
                     }
                 }
                 self.flush_outbox();
@@ -972,7 +981,7 @@ impl<S: Store> Driver<S> {
                         (pending, response)
                     {
                         // The author serves the frame; it must be the announced delta.
-                        if Wire::gossip_delta_id(&bytes) == Some(delta) {
+                        if gossip::delta_frame(&bytes).is_ok_and(|(_, d)| d == delta) {
                             if let Some(from) = node_id(&peer) {
                                 self.stats.fetched += 1;
                                 self.emit(NetEvent::Fetched {

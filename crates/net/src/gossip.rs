@@ -8,7 +8,8 @@
 //! - `1` [`GossipMsg::Announce`]: a larger delta's context, id and length; members fetch it from
 //!   the message's source by request;
 //! - `2` [`GossipMsg::Hello`]: "I host this context": how peers of a context find each other
-//!   through the relay (the source, authenticated by gossipsub's signature, is the node).
+//!   through the relay (the source, authenticated by gossipsub's signature, is the node); a hello
+//!   sent on (re)joining the topic asks the others to answer.
 //!
 //! The **message id of a delta is the delta id**, so a delta arriving twice (through two paths,
 //! or published again after a restart) is deduplicated by gossipsub itself. Other kinds hash their
@@ -18,6 +19,7 @@ use libp2p::gossipsub::{self, MessageId, TopicHash, ValidationMode};
 use tabmesh_base::codec::{CodecError, Reader, Writer};
 use tabmesh_base::{ContextId, DeltaId, Hasher};
 use tabmesh_node::Wire;
+use tabmesh_sync::Message;
 
 use crate::limits::{GOSSIP_HANDLER_QUEUE, GOSSIP_MAX, INLINE_MAX};
 use crate::topic::context_of;
@@ -42,6 +44,9 @@ pub enum GossipMsg {
         context: ContextId,
         /// Makes each hello a new message (gossipsub drops repeats).
         nonce: u64,
+        /// The source just (re)joined the topic and asks every peer to answer with a hello
+        /// (the periodic hello and answers do not ask).
+        ask: bool,
     },
 }
 
@@ -78,8 +83,12 @@ impl GossipMsg {
             } => {
                 w.u8(1).id(context).id(delta).u32(*len);
             }
-            GossipMsg::Hello { context, nonce } => {
-                w.u8(2).id(context).u64(*nonce);
+            GossipMsg::Hello {
+                context,
+                nonce,
+                ask,
+            } => {
+                w.u8(2).id(context).u64(*nonce).bool(*ask);
             }
         }
         w.finish()
@@ -98,6 +107,7 @@ impl GossipMsg {
             2 => GossipMsg::Hello {
                 context: r.id()?,
                 nonce: r.u64()?,
+                ask: r.bool()?,
             },
             tag => {
                 return Err(CodecError::InvalidTag {
@@ -109,46 +119,60 @@ impl GossipMsg {
         r.finish()?;
         Ok(msg)
     }
-
-    /// The context the message is about (a delta's is read from its frame).
-    pub fn context(&self) -> Result<ContextId, GossipError> {
-        match self {
-            GossipMsg::Delta(bytes) => delta_frame(bytes).map(|(context, _)| context),
-            GossipMsg::Announce { context, .. } | GossipMsg::Hello { context, .. } => Ok(*context),
-        }
-    }
 }
 
-/// The context and id of a delta frame, if it is one.
+/// The context and id of a delta frame, if it is one (decoded once).
 pub fn delta_frame(bytes: &[u8]) -> Result<(ContextId, DeltaId), GossipError> {
     match Wire::decode(bytes) {
-        Ok(Wire::Gossip(frame)) => {
-            let id = Wire::gossip_delta_id(bytes).ok_or(GossipError::NotADelta)?;
-            Ok((frame.context, id))
-        }
+        Ok(Wire::Gossip(frame)) => match frame.message {
+            Message::Delta(env) => Ok((frame.context, env.id())),
+            _ => Err(GossipError::NotADelta),
+        },
         _ => Err(GossipError::NotADelta),
     }
 }
 
+/// A gossip message that passed [`validate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Valid {
+    /// The message.
+    pub msg: GossipMsg,
+    /// The context it is about (its topic's).
+    pub context: ContextId,
+    /// The delta it carries (inline) or announces.
+    pub delta: Option<DeltaId>,
+}
+
 /// Structural validation of a gossip message on `topic` (everything the relay can check: it
-/// cannot read the encrypted payload). Returns the decoded message.
-pub fn validate(topic: &TopicHash, data: &[u8]) -> Result<GossipMsg, GossipError> {
+/// cannot read the encrypted payload): it decodes, an inline delta is a well-formed delta frame
+/// within [`INLINE_MAX`], and it names its topic's context.
+pub fn validate(topic: &TopicHash, data: &[u8]) -> Result<Valid, GossipError> {
     let msg = GossipMsg::decode(data)?;
-    if let GossipMsg::Delta(bytes) = &msg {
-        if bytes.len() > INLINE_MAX {
-            return Err(GossipError::TooLarge(bytes.len()));
+    let (context, delta) = match &msg {
+        GossipMsg::Delta(bytes) => {
+            if bytes.len() > INLINE_MAX {
+                return Err(GossipError::TooLarge(bytes.len()));
+            }
+            let (context, delta) = delta_frame(bytes)?;
+            (context, Some(delta))
         }
-    }
-    if context_of(topic) != Some(msg.context()?) {
+        GossipMsg::Announce { context, delta, .. } => (*context, Some(*delta)),
+        GossipMsg::Hello { context, .. } => (*context, None),
+    };
+    if context_of(topic) != Some(context) {
         return Err(GossipError::WrongTopic);
     }
-    Ok(msg)
+    Ok(Valid {
+        msg,
+        context,
+        delta,
+    })
 }
 
 /// gossipsub's message id: the delta id for a delta, else a hash of the source and bytes.
 pub fn message_id(message: &gossipsub::Message) -> MessageId {
     if let Ok(GossipMsg::Delta(bytes)) = GossipMsg::decode(&message.data) {
-        if let Some(id) = Wire::gossip_delta_id(&bytes) {
+        if let Ok((_, id)) = delta_frame(&bytes) {
             return MessageId::new(id.as_bytes());
         }
     }
@@ -194,6 +218,7 @@ mod tests {
             GossipMsg::Hello {
                 context: ctx,
                 nonce: 9,
+                ask: true,
             },
         ] {
             assert_eq!(GossipMsg::decode(&msg.encode()).ok(), Some(msg));
@@ -209,6 +234,7 @@ mod tests {
         let mut hello = GossipMsg::Hello {
             context: ctx,
             nonce: 1,
+            ask: true,
         }
         .encode();
         hello.push(0);
@@ -226,9 +252,11 @@ mod tests {
         let hello = GossipMsg::Hello {
             context: ctx,
             nonce: 1,
+            ask: true,
         }
         .encode();
-        assert!(validate(&topic, &hello).is_ok());
+        let valid = validate(&topic, &hello).expect("valid");
+        assert_eq!((valid.context, valid.delta), (ctx, None));
         assert!(matches!(
             validate(&other, &hello),
             Err(GossipError::WrongTopic)

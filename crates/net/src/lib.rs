@@ -27,10 +27,10 @@
 //! use tabmesh_net::{topic, GossipMsg};
 //!
 //! let ctx = ContextId([7; 32]);
-//! let hello = GossipMsg::Hello { context: ctx, nonce: 1 }.encode();
+//! let hello = GossipMsg::Hello { context: ctx, nonce: 1, ask: true }.encode();
 //! // What any peer (the relay too) checks before forwarding: it decodes, and names its topic.
-//! let msg = tabmesh_net::gossip::validate(&topic(&ctx).hash(), &hello).unwrap();
-//! assert_eq!(msg.context().unwrap(), ctx);
+//! let valid = tabmesh_net::gossip::validate(&topic(&ctx).hash(), &hello).unwrap();
+//! assert_eq!(valid.context, ctx);
 //! ```
 
 pub mod behaviour;

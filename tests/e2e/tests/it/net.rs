@@ -125,6 +125,9 @@ fn after_a_relay_restart_peers_re_reserve_and_the_next_write_arrives_by_gossip()
     let ctx = shared_context(&mut a, &mut [&mut b])?;
     set(&mut a, &ctx, "a", "1")?;
     converge(&mut [&mut a, &mut b], &ctx)?;
+    for p in [&a, &b] {
+        p.wait_event(|e| e["ev"] == "reserved")?;
+    }
 
     let (ws, listen) = (relay.ws().to_string(), relay.listen_addr());
     relay.kill9();
