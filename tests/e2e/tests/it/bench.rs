@@ -1,5 +1,7 @@
 //! The network figures (not assertions): one-way gossip latency through the relay hub (native →
-//! native, page → page), and announced-delta fetch latency and throughput over a relay circuit.
+//! native, page → page), a sync round (one request and response) over a relay circuit, and
+//! announced-delta fetch latency and throughput over a circuit. Gossip never travels over
+//! circuits (by design), so the circuit figures are request figures.
 //! Written as JSON to `target/bench/net.json` by `scripts/bench-net.sh` (release, many samples,
 //! `TABMESH_BENCH=full`); the test run writes a quick version (`net-quick.json`, few samples) to
 //! prove the bench still works.
@@ -65,6 +67,27 @@ fn gossip_latency(a: &mut Peer, b: &Peer, ctx: &str, n: usize) -> anyhow::Result
     Ok(out)
 }
 
+/// `n` sync rounds started on `a` with its only peer, in step: each is one summary request and
+/// response over their circuit, in ms (from the `sync` reply to the session's end).
+fn sync_rounds(a: &mut Peer, ctx: &str, n: usize) -> anyhow::Result<Vec<f64>> {
+    let ended = |e: &Value| {
+        e["ev"] == "node"
+            && e["debug"]
+                .as_str()
+                .is_some_and(|d| d.contains("SessionEnded") && d.contains("InSync"))
+    };
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let before = a.count(ended);
+        let reply = a.cmd_raw(json!({"cmd": "sync", "ctx": ctx}))?;
+        crate::harness::wait_until(|| a.count(ended) > before)?;
+        let got = a.events().into_iter().filter(|e| ended(e)).nth(before);
+        out.push(got.map(|e| t(&e) - t(&reply)).unwrap_or(f64::NAN));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(out)
+}
+
 #[test]
 fn network_figures() -> anyhow::Result<()> {
     let full = full();
@@ -78,6 +101,7 @@ fn network_figures() -> anyhow::Result<()> {
     let mut b = Peer::spawn(&dir, "b", relay.ws(), &dir.join("b"))?;
     let ctx = pair(&mut a, &mut b, Some(&kv))?;
     let native = gossip_latency(&mut a, &b, &ctx, n_gossip)?;
+    let native_sync = sync_rounds(&mut a, &ctx, n_gossip.min(50))?;
 
     // Announce + fetch over a circuit: a plain context, `fill` writes of 2 MiB.
     let plain = pair(&mut a, &mut b, None)?;
@@ -98,6 +122,7 @@ fn network_figures() -> anyhow::Result<()> {
     let mut q = Peer::spawn_page(&dir, "page-2", relay.ws(), &server)?;
     let ctx = pair(&mut p, &mut q, Some(&kv))?;
     let pages = gossip_latency(&mut p, &q, &ctx, n_gossip.min(100))?;
+    let page_sync = sync_rounds(&mut p, &ctx, n_gossip.min(50))?;
 
     let report = json!({
         "bench": "net",
@@ -111,6 +136,10 @@ fn network_figures() -> anyhow::Result<()> {
         "gossip_one_way_ms": {
             "native_to_native_via_hub": stats(native),
             "page_to_page_via_hub": stats(pages),
+        },
+        "sync_round_over_circuit_ms": {
+            "native_to_native": stats(native_sync),
+            "page_to_page": stats(page_sync),
         },
         "announced_2mib_delta_over_circuit": {
             "fetch_ms": stats(fetch_ms),
