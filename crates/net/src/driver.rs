@@ -1,4 +1,4 @@
-//! The driver: [`NodeCore`] + a [`Store`] + the swarm + timers, as one future, and the
+//! The driver: [`NodeCore`] + an [`AsyncStore`] + the swarm + timers, as one future, and the
 //! [`Node`] handle that talks to it.
 //!
 //! One loop waits on the swarm, the handle's commands and the earliest timer, feeds what arrived
@@ -31,7 +31,7 @@ use libp2p::{gossipsub, relay, Multiaddr, PeerId, Swarm};
 use tabmesh_auth::Keypair;
 use tabmesh_base::{ContextId, DeltaId, DetRng, NodeId};
 use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, Seed, TimerKey};
-use tabmesh_storage::Store;
+use tabmesh_storage::AsyncStore;
 
 use crate::behaviour::{build_swarm, Behaviour, BehaviourEvent};
 use crate::gossip::{self, GossipMsg};
@@ -199,7 +199,7 @@ impl Node {
     /// durable), builds the swarm and asks the relay for a reservation. Returns the handle, the
     /// event stream, and the driver future, which the caller spawns (a tokio task natively,
     /// `spawn_local` in a JS host) and which ends when the node stops.
-    pub async fn start<S: Store + Send + 'static>(
+    pub async fn start<S: AsyncStore + 'static>(
         mut store: S,
         options: NodeOptions,
     ) -> Result<(Node, Events, impl Future<Output = Result<(), NetError>>), NetError> {
@@ -209,7 +209,7 @@ impl Node {
                 reason: "it must end with /p2p/<relay peer id>",
             });
         };
-        let kv = store.load()?;
+        let kv = store.load().await?;
         let now = now_ms();
         let seed = Seed(entropy());
         let core = match NodeCore::stored_node_key(&kv) {
@@ -254,7 +254,7 @@ impl Node {
         };
         // The node key (first start) is durable before anyone learns this peer id.
         driver.core.flush();
-        driver.drain()?;
+        driver.drain().await?;
         let node = Node {
             commands: cmd_tx,
             peer_id: peer,
@@ -368,7 +368,7 @@ struct Driver<S> {
     rng: DetRng,
 }
 
-impl<S: Store> Driver<S> {
+impl<S: AsyncStore> Driver<S> {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) -> Result<(), NetError> {
         loop {
             let now = now_ms();
@@ -390,7 +390,7 @@ impl<S: Store> Driver<S> {
                 },
                 _ = sleep => self.on_tick(),
             }
-            self.drain()?;
+            self.drain().await?;
             if let Some(reply) = reply {
                 reply();
             }
@@ -450,11 +450,11 @@ impl<S: Store> Driver<S> {
     // ---------------------------------------------------------------------------------------
     // The core's outputs.
 
-    fn drain(&mut self) -> Result<(), NetError> {
+    async fn drain(&mut self) -> Result<(), NetError> {
         let now = now_ms();
         while let Some(out) = self.core.poll_output() {
             match out {
-                Output::Persist(batch) => self.store.commit(&batch)?,
+                Output::Persist(batch) => self.store.commit(&batch).await?,
                 Output::Subscribe(context) => {
                     if let Err(e) = self
                         .swarm

@@ -14,7 +14,7 @@
 //! - **Requests** ([`proto`]): the node's sealed sync messages and announced-delta fetches, over
 //!   circuits only ([`DirectOnly`] keeps gossip off them), capped and timed out ([`limits`]).
 //! - **The driver** ([`Node`]): runs the core, commits its batches to a
-//!   [`Store`](tabmesh_storage::Store) before acting on what follows them, arms its timers, finds
+//!   [`AsyncStore`](tabmesh_storage::AsyncStore) before acting on what follows them, arms its timers, finds
 //!   the peers of each context through hellos on its topic, and reconnects to the relay with
 //!   backoff.
 //!

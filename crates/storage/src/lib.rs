@@ -10,6 +10,8 @@
 //! - `FileStore` (not in a JS host: absent on `wasm32-unknown-unknown`): a directory holding a
 //!   snapshot and a write-ahead log, with [`Config`] for when the log is compacted.
 //! - [`codec`]: the encoding of a batch (a log record's payload).
+//! - [`AsyncStore`]: the same contract with asynchronous operations, which the drivers take (an
+//!   IndexedDB store is one); every [`Store`] is one.
 //!
 //! What it deliberately is not: it reads no clock, draws no randomness, spawns no thread and
 //! never sleeps; it does IO only in `FileStore`, only when called. It is not a database: the whole
@@ -77,6 +79,8 @@
 //! assert_eq!(store.load().unwrap(), kv);
 //! ```
 
+use std::future::Future;
+
 pub mod codec;
 mod error;
 #[cfg(not(js_host))]
@@ -113,4 +117,25 @@ pub trait Store {
     /// an unknown state) except for [`StoreError::TooLarge`], which writes nothing; a store that
     /// cannot tell refuses further calls ([`StoreError::Poisoned`]) until reopened.
     fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError>;
+}
+
+/// A store whose operations complete asynchronously (an IndexedDB transaction completes in an
+/// event); what the drivers take. Every [`Store`] is one, ready at once. The contract is
+/// [`Store`]'s: `commit` resolves once the batch is durable, all of it or none.
+pub trait AsyncStore {
+    /// Everything committed so far.
+    fn load(&mut self) -> impl Future<Output = Result<MemoryKv, StoreError>>;
+
+    /// Commits one batch atomically and durably.
+    fn commit(&mut self, batch: &WriteBatch) -> impl Future<Output = Result<(), StoreError>>;
+}
+
+impl<S: Store> AsyncStore for S {
+    fn load(&mut self) -> impl Future<Output = Result<MemoryKv, StoreError>> {
+        std::future::ready(Store::load(self))
+    }
+
+    fn commit(&mut self, batch: &WriteBatch) -> impl Future<Output = Result<(), StoreError>> {
+        std::future::ready(Store::commit(self, batch))
+    }
 }
