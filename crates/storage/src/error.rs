@@ -39,6 +39,19 @@ pub enum StoreError {
         /// The bound.
         max: usize,
     },
+    /// The browser's storage (IndexedDB) refused an operation; the message says which and why.
+    #[error("IndexedDB: {0}")]
+    Browser(String),
+    /// The origin's storage quota is used up: the batch was not committed (the store stays usable;
+    /// free space or ask for persistent storage).
+    #[error("storage quota exceeded: the batch was not committed")]
+    QuotaExceeded,
+    /// The database was written by a newer build (its schema version is above `supported`).
+    #[error("the database was written by a newer version of tabmesh (this build reads schema version {supported})")]
+    NewerVersion {
+        /// The schema version this build reads.
+        supported: u32,
+    },
     /// An earlier commit or compaction failed, so what is on disk is not known: the store refuses
     /// every call until it is reopened (which loads what is on disk).
     #[error(

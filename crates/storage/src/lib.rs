@@ -10,8 +10,10 @@
 //! - `FileStore` (not in a JS host: absent on `wasm32-unknown-unknown`): a directory holding a
 //!   snapshot and a write-ahead log, with [`Config`] for when the log is compacted.
 //! - [`codec`]: the encoding of a batch (a log record's payload).
-//! - [`AsyncStore`]: the same contract with asynchronous operations, which the drivers take (an
-//!   IndexedDB store is one); every [`Store`] is one.
+//! - [`AsyncStore`]: the same contract with asynchronous operations, which the drivers take; every
+//!   [`Store`] is one.
+//! - `IdbStore` (only in a JS host): the store in IndexedDB, one `readwrite` transaction with
+//!   strict durability per commit; schema version `IDB_SCHEMA_VERSION`.
 //!
 //! What it deliberately is not: it reads no clock, draws no randomness, spawns no thread and
 //! never sleeps; it does IO only in `FileStore`, only when called. It is not a database: the whole
@@ -85,11 +87,15 @@ pub mod codec;
 mod error;
 #[cfg(not(js_host))]
 mod file;
+#[cfg(js_host)]
+mod idb;
 mod memory;
 
 pub use error::StoreError;
 #[cfg(not(js_host))]
 pub use file::{Config, FileStore, COMPACT_FACTOR, DEFAULT_COMPACT_AT};
+#[cfg(js_host)]
+pub use idb::{IdbStore, IDB_SCHEMA_VERSION};
 pub use memory::MemoryStore;
 
 use tabmesh_base::{MemoryKv, WriteBatch};

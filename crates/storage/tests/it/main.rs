@@ -1,5 +1,5 @@
 //! `tabmesh-storage` tests: the batch codec and `MemoryStore` everywhere, `FileStore` on disk
-//! natively. The same sources run in headless Chromium (without the file tests). Tests use only
+//! natively, `IdbStore` in headless Chromium's IndexedDB. The same sources run in headless Chromium (without the file tests). Tests use only
 //! the public API.
 
 // Tests fail by panicking.
@@ -9,6 +9,9 @@ mod support;
 
 mod codec;
 mod memory;
+// IndexedDB: in a JS host only.
+#[cfg(target_family = "wasm")]
+mod idb;
 // Files on disk: native only (`FileStore` is absent in a JS host).
 #[cfg(not(target_family = "wasm"))]
 mod file;

@@ -1,0 +1,186 @@
+//! [`IdbStore`]: the store in a JS host's IndexedDB (browser window or worker).
+//!
+//! Schema version [`IDB_SCHEMA_VERSION`] (1): one object store, `kv`, out-of-line binary keys
+//! (the store keys' bytes) and `Uint8Array` values. A commit is one `readwrite` transaction with
+//! `durability: "strict"` that resolves when the transaction completes (all of the batch or none
+//! of it); a load is one `readonly` transaction reading every key and value. A database written by
+//! a newer schema is refused ([`StoreError::NewerVersion`]); a full disk is
+//! [`StoreError::QuotaExceeded`] (the batch is not committed and the store stays usable).
+
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use tabmesh_base::{MemoryKv, WriteBatch, WriteOp};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    DomException, IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbRequest, IdbTransaction,
+    IdbVersionChangeEvent,
+};
+
+use crate::{codec, AsyncStore, StoreError, MAX_BATCH};
+
+/// The IndexedDB schema this build writes and reads.
+pub const IDB_SCHEMA_VERSION: u32 = 1;
+
+/// The object store holding every key and value.
+const KV: &str = "kv";
+
+/// The node's store in IndexedDB. Two tabs of one origin opening the same name share it.
+#[derive(Debug)]
+pub struct IdbStore {
+    db: IdbDatabase,
+}
+
+fn browser(what: &str, e: &JsValue) -> StoreError {
+    StoreError::Browser(format!("{what}: {e:?}"))
+}
+
+fn dom(what: &str, e: Option<DomException>) -> StoreError {
+    match e {
+        Some(e) if e.name() == "QuotaExceededError" => StoreError::QuotaExceeded,
+        Some(e) => StoreError::Browser(format!("{what}: {}: {}", e.name(), e.message())),
+        None => StoreError::Browser(format!("{what} failed")),
+    }
+}
+
+/// Resolves with the request's result once it succeeds, or with its error.
+async fn settle(req: &IdbRequest) -> Result<JsValue, Option<DomException>> {
+    let done = Promise::new(&mut |resolve: Function, reject: Function| {
+        req.set_onsuccess(Some(&resolve));
+        req.set_onerror(Some(&reject));
+    });
+    match JsFuture::from(done).await {
+        Ok(_) => req.result().map_err(|_| None),
+        Err(_) => Err(req.error().ok().flatten()),
+    }
+}
+
+/// [`settle`], its error as a [`StoreError`].
+async fn request(what: &str, req: &IdbRequest) -> Result<JsValue, StoreError> {
+    settle(req).await.map_err(|e| dom(what, e))
+}
+
+/// Resolves once the transaction completed (committed), or fails if it aborted.
+async fn completed(tx: &IdbTransaction) -> Result<(), StoreError> {
+    let done = Promise::new(&mut |resolve: Function, reject: Function| {
+        tx.set_oncomplete(Some(&resolve));
+        tx.set_onerror(Some(&reject));
+        tx.set_onabort(Some(&reject));
+    });
+    match JsFuture::from(done).await {
+        Ok(_) => Ok(()),
+        Err(_) => Err(dom("commit", tx.error())),
+    }
+}
+
+fn bytes(v: &JsValue) -> Vec<u8> {
+    Uint8Array::new(v).to_vec()
+}
+
+impl IdbStore {
+    /// Opens (creating or upgrading) the database `name` in this host's IndexedDB.
+    pub async fn open(name: &str) -> Result<IdbStore, StoreError> {
+        let factory: IdbFactory = Reflect::get(&js_sys::global(), &"indexedDB".into())
+            .ok()
+            .and_then(|v| v.dyn_into().ok())
+            .ok_or_else(|| StoreError::Browser("this host has no IndexedDB".into()))?;
+        let open: IdbOpenDbRequest = factory
+            .open_with_u32(name, IDB_SCHEMA_VERSION)
+            .map_err(|e| browser("open", &e))?;
+        let upgrade = Closure::once_into_js(move |event: IdbVersionChangeEvent| {
+            // Version 0 → 1: the one object store. (Later versions add steps here.)
+            let db = event
+                .target()
+                .and_then(|t| t.dyn_into::<IdbOpenDbRequest>().ok())
+                .and_then(|r| r.result().ok())
+                .and_then(|r| r.dyn_into::<IdbDatabase>().ok());
+            if let (Some(db), true) = (db, event.old_version() < 1.0) {
+                // A failure here fails the open request itself.
+                let _ = db.create_object_store(KV);
+            }
+        });
+        open.set_onupgradeneeded(Some(upgrade.unchecked_ref()));
+        let result = settle(&open).await;
+        open.set_onupgradeneeded(None);
+        let db: IdbDatabase = match result {
+            Ok(db) => db.dyn_into().map_err(|e| browser("open", &e))?,
+            // The database on disk has a higher version: a newer build wrote it.
+            Err(Some(e)) if e.name() == "VersionError" => {
+                return Err(StoreError::NewerVersion {
+                    supported: IDB_SCHEMA_VERSION,
+                })
+            }
+            Err(e) => return Err(dom("open", e)),
+        };
+        Ok(IdbStore { db })
+    }
+
+    /// `db.transaction("kv", "readwrite", {durability: "strict"})`: the transaction completes only
+    /// once the data is flushed to disk. (web-sys has the options only behind its unstable-API
+    /// cfg, so the call goes through JS reflection.)
+    fn strict_readwrite(&self) -> Result<IdbTransaction, JsValue> {
+        let options = Object::new();
+        Reflect::set(&options, &"durability".into(), &"strict".into())?;
+        let transaction: Function = Reflect::get(&self.db, &"transaction".into())?.dyn_into()?;
+        transaction
+            .call3(&self.db, &KV.into(), &"readwrite".into(), &options)?
+            .dyn_into()
+    }
+
+    /// The underlying database (for `versionchange` handling by the driver).
+    pub fn database(&self) -> &IdbDatabase {
+        &self.db
+    }
+}
+
+impl AsyncStore for IdbStore {
+    async fn load(&mut self) -> Result<MemoryKv, StoreError> {
+        let tx = self
+            .db
+            .transaction_with_str(KV)
+            .map_err(|e| browser("load", &e))?;
+        let store = tx.object_store(KV).map_err(|e| browser("load", &e))?;
+        // Both requests are issued before either is awaited: one snapshot of the store.
+        let keys = store.get_all_keys().map_err(|e| browser("load", &e))?;
+        let values = store.get_all().map_err(|e| browser("load", &e))?;
+        let keys: Array = request("load", &keys).await?.unchecked_into();
+        let values: Array = request("load", &values).await?.unchecked_into();
+        if keys.length() != values.length() {
+            return Err(StoreError::Corrupt(
+                "IndexedDB returned different numbers of keys and values".into(),
+            ));
+        }
+        let mut batch = WriteBatch::new();
+        for (k, v) in keys.iter().zip(values.iter()) {
+            batch.put(bytes(&k), bytes(&v));
+        }
+        let mut kv = MemoryKv::new();
+        kv.apply(&batch);
+        Ok(kv)
+    }
+
+    async fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let len = codec::encoded_len(batch);
+        if len > MAX_BATCH {
+            return Err(StoreError::TooLarge {
+                len,
+                max: MAX_BATCH,
+            });
+        }
+        let tx = self.strict_readwrite().map_err(|e| browser("commit", &e))?;
+        let store = tx.object_store(KV).map_err(|e| browser("commit", &e))?;
+        for op in batch.ops() {
+            let queued = match op {
+                WriteOp::Put(k, v) => {
+                    store.put_with_key(&Uint8Array::from(&v[..]), &Uint8Array::from(&k[..]))
+                }
+                WriteOp::Delete(k) => store.delete(&Uint8Array::from(&k[..])),
+            };
+            if let Err(e) = queued {
+                let _ = tx.abort();
+                return Err(browser("commit", &e));
+            }
+        }
+        completed(&tx).await
+    }
+}
