@@ -2,7 +2,10 @@
 // tests, speaking the native peer's JSON-lines protocol: commands on stdin, replies and events on
 // stdout (page console and errors on stderr).
 //
-//   node tests/e2e/chromium.mjs <page url ending with ?relay=<multiaddr>>
+//   node tests/e2e/chromium.mjs <page url with ?relay=<multiaddr>[&db=<IndexedDB name>]>
+//
+// Besides the peer's commands: `{"cmd": "close"}` navigates away (the node stops with the page),
+// `{"cmd": "open"}` loads the page again and starts its node.
 //
 // A command's `app` (a module path) is fetched by the page from the test server's /apps/<name>.
 import readline from "node:readline";
@@ -30,7 +33,10 @@ await page.evaluate(() => window.tabmesh.start());
 let running = true;
 const pump = (async () => {
   while (running) {
-    const lines = await page.evaluate(() => window.tabmesh.take());
+    // During a reload the page has no node (or no page): try again shortly.
+    const lines = await page
+      .evaluate(() => window.tabmesh?.take() ?? "")
+      .catch(() => "");
     if (lines) process.stdout.write(lines + "\n");
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -43,6 +49,20 @@ for await (const line of input) {
   if (cmd.cmd === "quit") {
     process.stdout.write(JSON.stringify({ id: cmd.id, ok: {} }) + "\n");
     break;
+  }
+  if (cmd.cmd === "close") {
+    // The tab navigates away: its node stops with the page.
+    await page.goto("about:blank");
+    process.stdout.write(JSON.stringify({ id: cmd.id, ok: {} }) + "\n");
+    continue;
+  }
+  if (cmd.cmd === "open") {
+    // The page again: its node starts from its store (IndexedDB with ?db=).
+    await page.goto(url);
+    await page.waitForFunction(() => window.tabmeshLoaded === true);
+    await page.evaluate(() => window.tabmesh.start());
+    process.stdout.write(JSON.stringify({ id: cmd.id, ok: {} }) + "\n");
+    continue;
   }
   const reply = await page.evaluate(async ([line, app]) => {
     let bytes;

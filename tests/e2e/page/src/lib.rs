@@ -2,7 +2,8 @@
 //! store, speaking the native peer's JSON-lines protocol (`tabmesh_peer::control`), so the tests
 //! drive a page exactly as they drive a native peer (through `tests/e2e/chromium.mjs`).
 //!
-//! Exports: `start(relay)` (resolves once the node runs), `command(line, app?)` (one command,
+//! Exports: `start(relay, db?)` (resolves once the node runs; on IndexedDB database `db`, else in
+//! memory), `command(line, app?)` (one command,
 //! resolves to its reply line), `take_events()` (the event lines since the last call).
 //!
 //! What it deliberately is not: the npm package (that is `crates/web` and `pkg/`).
@@ -13,7 +14,7 @@ use std::cell::RefCell;
 use serde_json::{json, Value};
 use tabmesh_net::{Node, NodeOptions};
 use tabmesh_peer::control;
-use tabmesh_storage::MemoryStore;
+use tabmesh_storage::{AsyncStore, IdbStore, MemoryStore};
 use wasm_bindgen::prelude::*;
 
 thread_local! {
@@ -25,11 +26,24 @@ fn push(line: Value) {
     EVENTS.with(|e| e.borrow_mut().push(control::stamp(line)));
 }
 
-/// Starts the node, connecting to `relay`.
+/// Starts the node, connecting to `relay`, on IndexedDB database `db` (a restart resumes from
+/// it) or, without one, in memory.
 #[wasm_bindgen]
-pub async fn start(relay: String) -> Result<(), JsError> {
+pub async fn start(relay: String, db: Option<String>) -> Result<(), JsError> {
+    match db {
+        Some(name) => {
+            let store = IdbStore::open(&name)
+                .await
+                .map_err(|e| JsError::new(&e.to_string()))?;
+            run(store, relay).await
+        }
+        None => run(MemoryStore::new(), relay).await,
+    }
+}
+
+async fn run(store: impl AsyncStore + 'static, relay: String) -> Result<(), JsError> {
     let addr = relay.parse().map_err(|e| JsError::new(&format!("{e}")))?;
-    let (node, mut events, driver) = Node::start(MemoryStore::new(), NodeOptions::new(addr))
+    let (node, mut events, driver) = Node::start(store, NodeOptions::new(addr))
         .await
         .map_err(|e| JsError::new(&e.to_string()))?;
     wasm_bindgen_futures::spawn_local(async move {

@@ -139,3 +139,49 @@ fn a_page_dials_the_relay_over_webrtc_direct_and_the_certhash_survives_a_restart
     crate::harness::wait_until(|| page.count(|e| e["ev"] == "reserved") >= 2)?;
     Ok(())
 }
+
+#[test]
+fn a_page_on_indexeddb_comes_back_with_its_state_and_syncs_what_it_missed() -> Result {
+    let dir = work_dir("page_indexeddb");
+    let server = Server::start()?;
+    let relay = Relay::spawn(&dir, "relay", &["--listen", "/ip4/127.0.0.1/tcp/0/ws"])?;
+    let mut page = Peer::spawn_page_on(&dir, "page", relay.ws(), &server, Some("node-1"))?;
+    let mut native = Peer::spawn(&dir, "native", relay.ws(), &dir.join("native"))?;
+    let kv = app("kv-store")?;
+    let ctx = ctx_of(&page.cmd(json!({"cmd": "create", "app": kv}))?);
+    let link = page.cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"].clone();
+    native.cmd(json!({"cmd": "join", "link": link, "app": kv}))?;
+    native.wait_event(|e| e["ev"] == "joined")?;
+    set(&mut page, &ctx, "page", "durable")?;
+    converge(&mut [&mut native, &mut page], &ctx)?;
+    let node_id = page.node_id.clone();
+
+    // The page goes away (its node stops with it); a write lands meanwhile on the native peer;
+    // the page comes back.
+    page.cmd(json!({"cmd": "close"}))?;
+    let away = set(&mut native, &ctx, "native", "while-away")?;
+    page.cmd(json!({"cmd": "open"}))?;
+    crate::harness::wait_until(|| page.count(|e| e["ev"] == "ready") >= 2)?;
+    let ready = page
+        .events()
+        .into_iter()
+        .filter(|e| e["ev"] == "ready")
+        .nth(1);
+    // Same node (its key came back from IndexedDB), same context, its write kept, and the missed
+    // write caught up by sync.
+    assert_eq!(ready.map(|e| e["node"].clone()), Some(json!(node_id)));
+    let entries = converge(&mut [&mut native, &mut page], &ctx)?;
+    let missed = page
+        .events()
+        .iter()
+        .any(|e| e["ev"] == "gossiped" && e["delta"] == json!(away));
+    assert!(
+        !missed,
+        "the write made while the page was away came by sync, not gossip"
+    );
+    assert_eq!(
+        entries,
+        json!([["native", "while-away"], ["page", "durable"]])
+    );
+    Ok(())
+}

@@ -209,18 +209,31 @@ impl Peer {
     }
 
     /// Starts a page in headless Chromium (`tests/e2e/chromium.mjs`), served by `server`,
-    /// connecting to `relay`, and waits until its node is ready.
+    /// connecting to `relay`, its node in memory, and waits until the node is ready.
     pub(crate) fn spawn_page(
         dir: &Path,
         name: &str,
         relay: &str,
         server: &Server,
     ) -> anyhow::Result<Peer> {
+        Peer::spawn_page_on(dir, name, relay, server, None)
+    }
+
+    /// [`Peer::spawn_page`] with the node on IndexedDB database `db` (when given).
+    pub(crate) fn spawn_page_on(
+        dir: &Path,
+        name: &str,
+        relay: &str,
+        server: &Server,
+        db: Option<&str>,
+    ) -> anyhow::Result<Peer> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("chromium.mjs");
+        let mut url = format!("{}/index.html?relay={relay}", server.url);
+        if let Some(db) = db {
+            url.push_str(&format!("&db={db}"));
+        }
         let mut command = Command::new("node");
-        command
-            .arg(script)
-            .arg(format!("{}/index.html?relay={relay}", server.url));
+        command.arg(script).arg(url);
         Peer::launch(dir, name, command)
     }
 
