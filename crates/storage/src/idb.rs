@@ -5,7 +5,8 @@
 //! `durability: "strict"` that resolves when the transaction completes (all of the batch or none
 //! of it); a load is one `readonly` transaction reading every key and value. A database written by
 //! a newer schema is refused ([`StoreError::NewerVersion`]); a full disk is
-//! [`StoreError::QuotaExceeded`] (the batch is not committed and the store stays usable).
+//! [`StoreError::QuotaExceeded`] (the batch is not committed and the store stays usable). A
+//! connection asked to make way for a newer schema (`versionchange`) closes.
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use tabmesh_base::{MemoryKv, WriteBatch, WriteOp};
@@ -26,9 +27,15 @@ pub const IDB_SCHEMA_VERSION: u32 = 1;
 const KV: &str = "kv";
 
 /// The node's store in IndexedDB. Two tabs of one origin opening the same name share it.
+///
+/// When another connection asks for a newer schema version (a tab running a newer build), this
+/// one closes at once so the upgrade is not blocked; later calls then fail with
+/// [`StoreError::Browser`] and the node stops (the newer tab owns the database now).
 #[derive(Debug)]
 pub struct IdbStore {
     db: IdbDatabase,
+    /// Closes `db` on `versionchange`; kept alive as long as the store.
+    _on_versionchange: Closure<dyn FnMut(JsValue)>,
 }
 
 fn browser(what: &str, e: &JsValue) -> StoreError {
@@ -112,7 +119,13 @@ impl IdbStore {
             }
             Err(e) => return Err(dom("open", e)),
         };
-        Ok(IdbStore { db })
+        let closing = db.clone();
+        let on_versionchange = Closure::<dyn FnMut(JsValue)>::new(move |_| closing.close());
+        db.set_onversionchange(Some(on_versionchange.as_ref().unchecked_ref()));
+        Ok(IdbStore {
+            db,
+            _on_versionchange: on_versionchange,
+        })
     }
 
     /// `db.transaction("kv", "readwrite", {durability: "strict"})`: the transaction completes only

@@ -38,24 +38,50 @@ async fn commits_are_loaded_after_reopening() {
     }
 }
 
-#[tabmesh_testkit::test]
-async fn a_database_of_a_newer_schema_is_refused() {
-    let name = fresh_name("newer");
-    // A newer build created the database at a higher version.
+/// Opens `name` at `version` with the raw API (what a newer build would do), or fails.
+async fn open_raw(name: &str, version: u32) -> Result<web_sys::IdbDatabase, wasm_bindgen::JsValue> {
     let factory: web_sys::IdbFactory = Reflect::get(&js_sys::global(), &"indexedDB".into())
         .unwrap()
         .dyn_into()
         .unwrap();
-    let open = factory
-        .open_with_u32(&name, IDB_SCHEMA_VERSION + 1)
-        .unwrap();
+    let open = factory.open_with_u32(name, version).unwrap();
     let done = js_sys::Promise::new(&mut |resolve, reject| {
         open.set_onsuccess(Some(&resolve));
         open.set_onerror(Some(&reject));
+        // An older connection that does not close would leave the open blocked: fail instead.
+        open.set_onblocked(Some(&reject));
     });
-    JsFuture::from(done).await.unwrap();
-    let db: web_sys::IdbDatabase = open.result().unwrap().dyn_into().unwrap();
-    db.close();
+    JsFuture::from(done).await?;
+    Ok(open.result().unwrap().dyn_into().unwrap())
+}
+
+#[tabmesh_testkit::test]
+async fn a_newer_tab_is_not_blocked_by_an_open_store() {
+    let name = fresh_name("versionchange");
+    let mut store = IdbStore::open(&name).await.unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put(b"k".to_vec(), b"v".to_vec());
+    store.commit(&batch).await.unwrap();
+    // A tab with a newer build upgrades the database: the store makes way (no `blocked`)...
+    let newer = open_raw(&name, IDB_SCHEMA_VERSION + 1)
+        .await
+        .expect("not blocked");
+    newer.close();
+    // ...and refuses further calls with a typed error instead of writing to a closed database.
+    assert!(matches!(
+        store.commit(&batch).await,
+        Err(StoreError::Browser(_))
+    ));
+}
+
+#[tabmesh_testkit::test]
+async fn a_database_of_a_newer_schema_is_refused() {
+    let name = fresh_name("newer");
+    // A newer build created the database at a higher version.
+    open_raw(&name, IDB_SCHEMA_VERSION + 1)
+        .await
+        .unwrap()
+        .close();
 
     match IdbStore::open(&name).await {
         Err(StoreError::NewerVersion { supported }) => assert_eq!(supported, IDB_SCHEMA_VERSION),
