@@ -190,31 +190,31 @@ pub fn key_box(data: &[u8]) {
     }
 }
 
-/// `tabmesh_node::Wire::decode`; round trip; `Wire::gossip_delta_id` agrees with the decoding
-/// (an id exactly for a gossiped delta, the id of that delta).
+/// `tabmesh_node::Wire::decode`; round trip; `Wire::gossip_delta` agrees with the decoding
+/// (a context and id exactly for a gossiped delta, those of that delta).
 pub fn wire(data: &[u8]) {
     let decoded = Wire::decode(data);
-    let gossip_id = Wire::gossip_delta_id(data);
+    let gossip_id = Wire::gossip_delta(data);
     match decoded {
         Ok(w) => {
             round_trip("Wire", &w, &w.encode(), Wire::decode);
             let expected = match &w {
                 Wire::Gossip(f) => match &f.message {
-                    Message::Delta(env) => Some(env.id()),
+                    Message::Delta(env) => Some((f.context, env.id())),
                     _ => None,
                 },
                 _ => None,
             };
             assert_eq!(
                 gossip_id, expected,
-                "Wire::gossip_delta_id disagrees with decode"
+                "Wire::gossip_delta disagrees with decode"
             );
         }
         Err(e) => {
             refused(&e);
             assert_eq!(
                 gossip_id, None,
-                "Wire::gossip_delta_id of bytes that do not decode"
+                "Wire::gossip_delta of bytes that do not decode"
             );
         }
     }

@@ -19,7 +19,6 @@ use libp2p::gossipsub::{self, MessageId, TopicHash, ValidationMode};
 use tabmesh_base::codec::{CodecError, Reader, Writer};
 use tabmesh_base::{ContextId, DeltaId, Hasher};
 use tabmesh_node::Wire;
-use tabmesh_sync::Message;
 
 use crate::limits::{GOSSIP_HANDLER_QUEUE, GOSSIP_MAX, INLINE_MAX};
 use crate::topic::context_of;
@@ -121,15 +120,9 @@ impl GossipMsg {
     }
 }
 
-/// The context and id of a delta frame, if it is one (decoded once).
+/// The context and id of a delta frame ([`Wire::gossip_delta`]), or [`GossipError::NotADelta`].
 pub fn delta_frame(bytes: &[u8]) -> Result<(ContextId, DeltaId), GossipError> {
-    match Wire::decode(bytes) {
-        Ok(Wire::Gossip(frame)) => match frame.message {
-            Message::Delta(env) => Ok((frame.context, env.id())),
-            _ => Err(GossipError::NotADelta),
-        },
-        _ => Err(GossipError::NotADelta),
-    }
+    Wire::gossip_delta(bytes).ok_or(GossipError::NotADelta)
 }
 
 /// A gossip message that passed [`validate`].

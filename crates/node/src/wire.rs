@@ -7,7 +7,7 @@
 
 use tabmesh_base::{
     codec::{Reader, Writer},
-    CodecError, ContextId, Hash,
+    CodecError, ContextId, DeltaId, Hash,
 };
 use tabmesh_sync::{Frame, Message, Sealed, SyncError, MAX_FRAME};
 
@@ -51,12 +51,13 @@ impl Wire {
         w.finish()
     }
 
-    /// The id of the delta a gossiped message carries (what the network deduplicates gossip by),
-    /// or `None` when the bytes are not a well-formed gossiped delta.
-    pub fn gossip_delta_id(bytes: &[u8]) -> Option<tabmesh_base::DeltaId> {
+    /// The context and id of the delta a gossiped message carries (the network deduplicates
+    /// gossip by the id and checks the context against the topic), or `None` when the bytes are
+    /// not a well-formed gossiped delta. Decodes once.
+    pub fn gossip_delta(bytes: &[u8]) -> Option<(ContextId, DeltaId)> {
         match Wire::decode(bytes) {
             Ok(Wire::Gossip(frame)) => match frame.message {
-                Message::Delta(env) => Some(env.id()),
+                Message::Delta(env) => Some((frame.context, env.id())),
                 _ => None,
             },
             _ => None,

@@ -338,12 +338,12 @@ fn a_new_node_flushes_its_key_before_any_input_and_gossip_names_its_delta() {
         .collect();
     assert!(!published.is_empty());
     for (bytes, delta) in &published {
-        assert_eq!(Wire::gossip_delta_id(bytes), Some(*delta));
+        assert_eq!(Wire::gossip_delta(bytes), Some((ctx, *delta)));
     }
-    assert_eq!(Wire::gossip_delta_id(b"junk"), None);
+    assert_eq!(Wire::gossip_delta(b"junk"), None);
     let request = stranger_request(ctx, a.id(), a.id(), 3);
     assert_eq!(
-        Wire::gossip_delta_id(&request),
+        Wire::gossip_delta(&request),
         None,
         "a sealed request is no gossip"
     );
