@@ -53,6 +53,7 @@ use libp2p::{connection_limits, gossipsub, identify, identity, noise, ping, rela
 use libp2p_webrtc as webrtc;
 use tabmesh_net::behaviour::{new_gossip, new_identify, Gossip};
 use tabmesh_net::limits::IDLE_TIMEOUT;
+use tabmesh_net::now_ms;
 
 pub use cli::Args;
 pub use hub::Hub;
@@ -197,10 +198,6 @@ async fn build(args: &Args, key: identity::Keypair) -> anyhow::Result<Swarm<Beha
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build())
-}
-
-fn now_ms() -> u64 {
-    tabmesh_net::now_ms()
 }
 
 /// Runs the relay until SIGINT or SIGTERM.

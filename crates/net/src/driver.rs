@@ -656,19 +656,29 @@ impl<S: AsyncStore> Driver<S> {
         true
     }
 
+    /// `node` is gone from every context it was heard on.
     fn forget_peer(&mut self, now: u64, node: NodeId) {
         let contexts: Vec<ContextId> = self
             .topics
-            .iter_mut()
-            .filter_map(|(c, t)| t.peers.remove(&node).map(|_| *c))
+            .iter()
+            .filter(|(_, t)| t.peers.contains_key(&node))
+            .map(|(c, _)| *c)
             .collect();
         for context in contexts {
-            self.core.peer_left(now, context, node);
-            self.emit(NetEvent::PeerLeft {
-                context,
-                peer: node,
-            });
+            self.peer_left(now, context, node);
         }
+    }
+
+    /// `node` is no longer a peer of `context`.
+    fn peer_left(&mut self, now: u64, context: ContextId, node: NodeId) {
+        if let Some(t) = self.topics.get_mut(&context) {
+            t.peers.remove(&node);
+        }
+        self.core.peer_left(now, context, node);
+        self.emit(NetEvent::PeerLeft {
+            context,
+            peer: node,
+        });
     }
 
     fn on_tick(&mut self) {
@@ -689,31 +699,31 @@ impl<S: AsyncStore> Driver<S> {
             self.relay.retry_at = None;
             self.listen_on_relay(now);
         }
-        // Hellos and silent peers.
-        let contexts: Vec<ContextId> = self.topics.keys().copied().collect();
-        for context in contexts {
-            let Some(t) = self.topics.get_mut(&context) else {
-                continue;
-            };
-            let silent: Vec<NodeId> = t
-                .peers
+        // Silent peers, then hellos.
+        let silent: Vec<(ContextId, NodeId)> = self
+            .topics
+            .iter()
+            .flat_map(|(c, t)| {
+                t.peers
+                    .iter()
+                    .filter(|(_, seen)| **seen + PEER_TTL_MS <= now)
+                    .map(|(n, _)| (*c, *n))
+            })
+            .collect();
+        for (context, node) in silent {
+            self.peer_left(now, context, node);
+        }
+        if self.relay.reserved {
+            let due: Vec<ContextId> = self
+                .topics
                 .iter()
-                .filter(|(_, seen)| **seen + PEER_TTL_MS <= now)
-                .map(|(n, _)| *n)
+                .filter(|(_, t)| {
+                    t.hello_at.is_none_or(|at| at + HELLO_EVERY_MS <= now)
+                        || t.answer_at.is_some_and(|at| at <= now)
+                })
+                .map(|(c, _)| *c)
                 .collect();
-            for node in &silent {
-                t.peers.remove(node);
-            }
-            let hello_due = t.hello_at.is_none_or(|at| at + HELLO_EVERY_MS <= now)
-                || t.answer_at.is_some_and(|at| at <= now);
-            for node in silent {
-                self.core.peer_left(now, context, node);
-                self.emit(NetEvent::PeerLeft {
-                    context,
-                    peer: node,
-                });
-            }
-            if hello_due && self.relay.reserved {
+            for context in due {
                 self.hello(now, context, false);
             }
         }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::harness::{app, work_dir, Peer, Relay, Server};
+use crate::harness::{app, share, work_dir, Peer, Relay, Server};
 
 fn full() -> bool {
     std::env::var("TABMESH_BENCH").is_ok_and(|v| v == "full")
@@ -31,26 +31,6 @@ fn stats(mut xs: Vec<f64>) -> Value {
 
 fn t(v: &Value) -> f64 {
     v["t_ms"].as_f64().unwrap_or(f64::NAN)
-}
-
-/// A context on `a` joined by `b`; returns its id.
-fn pair(a: &mut Peer, b: &mut Peer, kv: Option<&str>) -> anyhow::Result<String> {
-    let create = match kv {
-        Some(kv) => json!({"cmd": "create", "app": kv}),
-        None => json!({"cmd": "create"}),
-    };
-    let ctx = a.cmd(create)?["ctx"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let link = a.cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"].clone();
-    let mut join = json!({"cmd": "join", "link": link});
-    if let Some(kv) = kv {
-        join["app"] = json!(kv);
-    }
-    b.cmd(join)?;
-    b.wait_event(|e| e["ev"] == "joined" && e["ctx"] == json!(ctx))?;
-    Ok(ctx)
 }
 
 /// `n` writes on `a`, `gap` apart: the one-way gossip latency of each to `b`, in ms.
@@ -99,12 +79,12 @@ fn network_figures() -> anyhow::Result<()> {
     // Native → native through the hub.
     let mut a = Peer::spawn(&dir, "a", relay.ws(), &dir.join("a"))?;
     let mut b = Peer::spawn(&dir, "b", relay.ws(), &dir.join("b"))?;
-    let ctx = pair(&mut a, &mut b, Some(&kv))?;
+    let ctx = share(&mut a, &mut [&mut b], Some(&kv))?;
     let native = gossip_latency(&mut a, &b, &ctx, n_gossip)?;
     let native_sync = sync_rounds(&mut a, &ctx, n_gossip.min(50))?;
 
     // Announce + fetch over a circuit: a plain context, `fill` writes of 2 MiB.
-    let plain = pair(&mut a, &mut b, None)?;
+    let plain = share(&mut a, &mut [&mut b], None)?;
     let mut fetch_ms = Vec::new();
     let mut mib_s = Vec::new();
     for _ in 0..n_fetch {
@@ -120,7 +100,7 @@ fn network_figures() -> anyhow::Result<()> {
     let server = Server::start()?;
     let mut p = Peer::spawn_page(&dir, "page-1", relay.ws(), &server)?;
     let mut q = Peer::spawn_page(&dir, "page-2", relay.ws(), &server)?;
-    let ctx = pair(&mut p, &mut q, Some(&kv))?;
+    let ctx = share(&mut p, &mut [&mut q], Some(&kv))?;
     let pages = gossip_latency(&mut p, &q, &ctx, n_gossip.min(100))?;
     let page_sync = sync_rounds(&mut p, &ctx, n_gossip.min(50))?;
 

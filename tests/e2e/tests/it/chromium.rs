@@ -1,20 +1,10 @@
 //! A tabmesh node in headless Chromium (a real page, the wasm32 build of `tabmesh-net`) with a
 //! native peer and with other pages, through a real relay process on 127.0.0.1.
 
-use crate::harness::{app, converge, work_dir, Peer, Relay, Server};
+use crate::harness::{app, converge, ctx_of, set, share, work_dir, Peer, Relay, Server};
 use serde_json::json;
 
 type Result = anyhow::Result<()>;
-
-fn ctx_of(v: &serde_json::Value) -> String {
-    v["ctx"].as_str().unwrap_or_default().to_string()
-}
-
-fn set(p: &mut Peer, ctx: &str, key: &str, value: &str) -> anyhow::Result<String> {
-    let args = json!({"key": key, "value": value}).to_string();
-    let out = p.cmd(json!({"cmd": "exec", "ctx": ctx, "method": "set", "args": args}))?;
-    Ok(out["delta"].as_str().unwrap_or_default().to_string())
-}
 
 #[test]
 fn a_chromium_page_and_a_native_peer_converge_catching_up_over_a_circuit() -> Result {
@@ -58,13 +48,12 @@ fn with_three_pages_gossip_propagates_through_the_relay() -> Result {
     for name in ["page-1", "page-2", "page-3"] {
         pages.push(Peer::spawn_page(&dir, name, relay.ws(), &server)?);
     }
-    let kv = app("kv-store")?;
-    let ctx = ctx_of(&pages[0].cmd(json!({"cmd": "create", "app": kv}))?);
-    for i in 1..3 {
-        let link = pages[0].cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"].clone();
-        pages[i].cmd(json!({"cmd": "join", "link": link, "app": kv}))?;
-        pages[i].wait_event(|e| e["ev"] == "joined")?;
-    }
+    let ctx = {
+        let [first, second, third] = &mut pages[..] else {
+            anyhow::bail!("three pages");
+        };
+        share(first, &mut [second, third], Some(&app("kv-store")?))?
+    };
     let delta = set(&mut pages[0], &ctx, "k", "v")?;
     for p in &pages[1..] {
         let got = p.wait_event(|e| e["ev"] == "gossiped" && e["delta"] == json!(delta))?;
@@ -116,11 +105,7 @@ fn a_page_dials_the_relay_over_webrtc_direct_and_the_certhash_survives_a_restart
     let mut page = Peer::spawn_page(&dir, "page", &webrtc, &server)?;
     page.wait_event(|e| e["ev"] == "reserved")?;
     let mut native = Peer::spawn(&dir, "native", relay.ws(), &dir.join("native"))?;
-    let kv = app("kv-store")?;
-    let ctx = ctx_of(&native.cmd(json!({"cmd": "create", "app": kv}))?);
-    let link = native.cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"].clone();
-    page.cmd(json!({"cmd": "join", "link": link, "app": kv}))?;
-    page.wait_event(|e| e["ev"] == "joined")?;
+    let ctx = share(&mut native, &mut [&mut page], Some(&app("kv-store")?))?;
     set(&mut page, &ctx, "over", "webrtc")?;
     let entries = converge(&mut [&mut native, &mut page], &ctx)?;
     assert_eq!(entries, json!([["over", "webrtc"]]));
@@ -147,11 +132,7 @@ fn a_page_on_indexeddb_comes_back_with_its_state_and_syncs_what_it_missed() -> R
     let relay = Relay::spawn(&dir, "relay", &["--listen", "/ip4/127.0.0.1/tcp/0/ws"])?;
     let mut page = Peer::spawn_page_on(&dir, "page", relay.ws(), &server, Some("node-1"))?;
     let mut native = Peer::spawn(&dir, "native", relay.ws(), &dir.join("native"))?;
-    let kv = app("kv-store")?;
-    let ctx = ctx_of(&page.cmd(json!({"cmd": "create", "app": kv}))?);
-    let link = page.cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"].clone();
-    native.cmd(json!({"cmd": "join", "link": link, "app": kv}))?;
-    native.wait_event(|e| e["ev"] == "joined")?;
+    let ctx = share(&mut page, &mut [&mut native], Some(&app("kv-store")?))?;
     set(&mut page, &ctx, "page", "durable")?;
     converge(&mut [&mut native, &mut page], &ctx)?;
     let node_id = page.node_id.clone();

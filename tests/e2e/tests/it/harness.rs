@@ -471,3 +471,42 @@ fn serve_one(mut stream: std::net::TcpStream, page: &Path, apps: &Path) {
         ),
     };
 }
+
+/// The context id in a reply (`{"ctx": …}`).
+pub(crate) fn ctx_of(reply: &Value) -> String {
+    reply["ctx"].as_str().unwrap_or_default().to_string()
+}
+
+/// A context created on `a` (running the module at `app`, or plain state without one) that
+/// `others` join, each by its own invitation; returns its id once every joiner is a member.
+pub(crate) fn share(
+    a: &mut Peer,
+    others: &mut [&mut Peer],
+    app: Option<&str>,
+) -> anyhow::Result<String> {
+    let mut create = json!({"cmd": "create"});
+    if let Some(app) = app {
+        create["app"] = json!(app);
+    }
+    let ctx = ctx_of(&a.cmd(create)?);
+    for p in others.iter_mut() {
+        let link = a.cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"].clone();
+        let mut join = json!({"cmd": "join", "link": link});
+        if let Some(app) = app {
+            join["app"] = json!(app);
+        }
+        let joined = p.cmd(join)?;
+        assert_eq!(joined["ctx"], json!(ctx));
+    }
+    for p in others.iter() {
+        p.wait_event(|e| e["ev"] == "joined" && e["ctx"] == json!(ctx))?;
+    }
+    Ok(ctx)
+}
+
+/// kv-store's `set(key, value)` on `p`; returns the delta id (hex).
+pub(crate) fn set(p: &mut Peer, ctx: &str, key: &str, value: &str) -> anyhow::Result<String> {
+    let args = json!({"key": key, "value": value}).to_string();
+    let out = p.cmd(json!({"cmd": "exec", "ctx": ctx, "method": "set", "args": args}))?;
+    Ok(out["delta"].as_str().unwrap_or_default().to_string())
+}

@@ -1,33 +1,16 @@
 //! Native peers as separate OS processes, connected only through a real relay process, on
 //! 127.0.0.1: convergence, crash and restart, relay restart, relay limits, large deltas.
 
-use crate::harness::{app, converge, converge_roots, terminate, wait_exit, work_dir, Peer, Relay};
+use crate::harness::{
+    app, converge, converge_roots, set, share, terminate, wait_exit, work_dir, Peer, Relay,
+};
 use serde_json::{json, Value};
 
 type Result = anyhow::Result<()>;
 
-/// A context on `a` (kv-store) that `others` join; returns its id once every joiner is a member.
+/// A kv-store context on `a` that `others` join.
 fn shared_context(a: &mut Peer, others: &mut [&mut Peer]) -> anyhow::Result<String> {
-    let kv = app("kv-store")?;
-    let ctx = a.cmd(json!({"cmd": "create", "app": kv}))?["ctx"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    for p in others.iter_mut() {
-        let link = a.cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"].clone();
-        let joined = p.cmd(json!({"cmd": "join", "link": link, "app": kv}))?;
-        assert_eq!(joined["ctx"], json!(ctx));
-    }
-    for p in others.iter() {
-        p.wait_event(|e| e["ev"] == "joined" && e["ctx"] == json!(ctx))?;
-    }
-    Ok(ctx)
-}
-
-fn set(p: &mut Peer, ctx: &str, key: &str, value: &str) -> anyhow::Result<String> {
-    let args = json!({"key": key, "value": value}).to_string();
-    let out = p.cmd(json!({"cmd": "exec", "ctx": ctx, "method": "set", "args": args}))?;
-    Ok(out["delta"].as_str().unwrap_or_default().to_string())
+    share(a, others, Some(&app("kv-store")?))
 }
 
 fn gossiped_via(p: &Peer, delta: &str) -> Vec<String> {
@@ -203,13 +186,7 @@ fn a_2_mib_delta_crosses_by_announce_and_fetch() -> Result {
     let mut a = Peer::spawn(&dir, "a", relay.ws(), &dir.join("a"))?;
     let mut b = Peer::spawn(&dir, "b", relay.ws(), &dir.join("b"))?;
     // A context of plain state (no app): written with `fill`.
-    let ctx = a.cmd(json!({"cmd": "create"}))?["ctx"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let link = a.cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"].clone();
-    b.cmd(json!({"cmd": "join", "link": link}))?;
-    b.wait_event(|e| e["ev"] == "joined")?;
+    let ctx = share(&mut a, &mut [&mut b], None)?;
     converge_roots(&mut [&mut a, &mut b], &ctx)?;
 
     let delta = a.cmd(json!({"cmd": "fill", "ctx": ctx, "kib": 2048}))?["delta"].clone();
