@@ -45,6 +45,26 @@ fn refusal(sim: &Sim, i: usize, id: DeltaId) -> Option<SyncError> {
     refusals(sim, i, id).pop()
 }
 
+/// Node 0 refused the join `id` under the governance rules, and `joiner` is no member there.
+fn assert_join_refused(sim: &Sim, id: DeltaId, joiner: &Keypair) {
+    let why = refusal(sim, 0, id);
+    assert!(
+        matches!(
+            why,
+            Some(SyncError::Access(AccessError::Governance {
+                op: "join",
+                ..
+            }))
+        ),
+        "{id:?}: {why:?}"
+    );
+    assert!(!sim
+        .r(0)
+        .membership()
+        .members
+        .contains_key(&member_of(joiner)));
+}
+
 /// The deltas node `i` reported void, with author and reason.
 fn voided(sim: &Sim, i: usize) -> Vec<(DeltaId, MemberId, VoidReason)> {
     sim.nodes[i]
@@ -1017,22 +1037,7 @@ fn a_join_with_a_bad_proof_or_a_members_invitation_is_rejected() {
     for (n, op) in [stolen, promoted].into_iter().enumerate() {
         let env = seal_join(op, n as u8);
         sim.gossip(1, 0, &env);
-        assert!(
-            matches!(
-                refusal(&sim, 0, env.id()),
-                Some(SyncError::Access(AccessError::Governance {
-                    op: "join",
-                    ..
-                }))
-            ),
-            "{n}: {:?}",
-            refusal(&sim, 0, env.id())
-        );
-        assert!(!sim
-            .r(0)
-            .membership()
-            .members
-            .contains_key(&member_of(&joiner)));
+        assert_join_refused(&sim, env.id(), &joiner);
     }
     // A member that is not an admin cannot invite (its replica refuses; see above), and a link it
     // forged itself is refused by peers.
@@ -1049,22 +1054,7 @@ fn a_join_with_a_bad_proof_or_a_members_invitation_is_rejected() {
     .unwrap();
     let env = seal_join(join_op(&forged, &joiner, &material), 9);
     sim.gossip(1, 0, &env);
-    assert!(
-        matches!(
-            refusal(&sim, 0, env.id()),
-            Some(SyncError::Access(AccessError::Governance {
-                op: "join",
-                ..
-            }))
-        ),
-        "{:?}",
-        refusal(&sim, 0, env.id())
-    );
-    assert!(!sim
-        .r(0)
-        .membership()
-        .members
-        .contains_key(&member_of(&joiner)));
+    assert_join_refused(&sim, env.id(), &joiner);
 }
 
 #[test]
