@@ -193,18 +193,7 @@ impl Net {
         role: Role,
         module: Option<&[u8]>,
     ) -> DeltaId {
-        let ctx = self.ctx;
-        let link = self.nodes[inviter].invite(ctx, role, FAR, "").unwrap();
-        let now = self.tick();
-        assert_eq!(self.nodes[joiner].join_context(now, &link, module), Ok(ctx));
-        self.pump();
-        assert!(
-            !self.nodes[joiner].is_joining(&ctx),
-            "node {joiner} did not finish its join: {:?}",
-            self.events[joiner]
-        );
-        self.joined(joiner)
-            .unwrap_or_else(|| panic!("node {joiner}: {:?}", self.events[joiner]))
+        self.join_with(joiner, inviter, role, module, false)
     }
 
     /// The join delta node `i` wrote in `self.ctx`, if it did.
@@ -478,20 +467,36 @@ impl Net {
         role: Role,
         module: Option<&[u8]>,
     ) -> DeltaId {
+        self.join_with(joiner, inviter, role, module, true)
+    }
+
+    /// [`Net::join`], the joiner first given the context's gossip so far if `replay_history`.
+    fn join_with(
+        &mut self,
+        joiner: usize,
+        inviter: usize,
+        role: Role,
+        module: Option<&[u8]>,
+        replay_history: bool,
+    ) -> DeltaId {
         let ctx = self.ctx;
         let link = self.nodes[inviter].invite(ctx, role, FAR, "").unwrap();
         let now = self.tick();
         assert_eq!(self.nodes[joiner].join_context(now, &link, module), Ok(ctx));
-        let history: Vec<(usize, Vec<u8>)> = self
-            .wire
-            .iter()
-            .filter(|s| s.to.is_none() && s.from != joiner)
-            .filter(|s| matches!(Wire::decode(&s.bytes), Ok(Wire::Gossip(f)) if f.context == ctx))
-            .map(|s| (s.from, s.bytes.clone()))
-            .collect();
-        for (from, bytes) in history {
-            let id = self.nodes[from].id();
-            self.inject(joiner, id, &bytes);
+        if replay_history {
+            let history: Vec<(usize, Vec<u8>)> = self
+                .wire
+                .iter()
+                .filter(|s| s.to.is_none() && s.from != joiner)
+                .filter(
+                    |s| matches!(Wire::decode(&s.bytes), Ok(Wire::Gossip(f)) if f.context == ctx),
+                )
+                .map(|s| (s.from, s.bytes.clone()))
+                .collect();
+            for (from, bytes) in history {
+                let id = self.nodes[from].id();
+                self.inject(joiner, id, &bytes);
+            }
         }
         self.pump();
         assert!(
