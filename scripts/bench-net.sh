@@ -11,6 +11,6 @@ cd "$ROOT"
 
 bash "$ROOT/scripts/bootstrap.sh"
 bash "$ROOT/scripts/build-apps.sh" "$@"
-bash "$ROOT/scripts/build-e2e-page.sh" "$@"
+bash "$ROOT/scripts/build-pkg.sh" "$@"
 say "bench: network figures (release relay and peers, headless Chromium pages) → target/bench/net.json"
 TABMESH_BENCH=full cargo test -p tabmesh-e2e --release --test e2e "$@" -- bench --nocapture

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Counts the tests that ran per crate natively, as doctests and in headless Chromium.
+"""Counts the tests that ran per crate natively, as doctests and in headless Chromium, and the npm
+package's JS tests.
 
-Reads the logs of `cargo test` (native, doc) and of the wasm-bindgen-test-runner run (browser) and
-prints one table. Exits non-zero if any log reports a failure or no test ran at all, so a silent
+Reads the logs of `cargo test` (native, doc), of the wasm-bindgen-test-runner run (browser) and of
+`node --test` (js, counted under the package `pkg`) and prints one table. Exits non-zero if any log reports a failure or no test ran at all, so a silent
 skip can't pass for a green run. The last line is the plain 'N passed, N failed' summary.
 """
 import re
@@ -52,13 +53,32 @@ def parse_browser(path, counts):
     return failed
 
 
+JS_COUNT = re.compile(r"^# (pass|fail|skipped|todo) (\d+)")
+
+
+def parse_js(path, counts):
+    failed = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if m := JS_COUNT.match(line):
+                n = int(m.group(2))
+                if m.group(1) == "pass":
+                    counts["pkg"]["js"] += n
+                elif m.group(1) == "fail":
+                    failed += n
+                else:
+                    counts["pkg"]["js ignored"] += n
+    return failed
+
+
 def main():
-    native, doc, browser = sys.argv[1:4]
+    native, doc, browser, js = sys.argv[1:5]
     counts = defaultdict(lambda: defaultdict(int))
     failed = parse_cargo(native, counts, "native")
     failed += parse_cargo(doc, counts, "doc")
     failed += parse_browser(browser, counts)
-    cols = ["native", "doc", "browser"]
+    failed += parse_js(js, counts)
+    cols = ["native", "doc", "browser", "js"]
     print()
     print(f"{'crate':<24}" + "".join(f"{c:>10}" for c in cols) + f"{'ignored':>10}")
     total = defaultdict(int)
@@ -73,9 +93,10 @@ def main():
         total["ignored"] += ignored
     print(f"{'total':<24}" + "".join(f"{total[c]:>10}" for c in cols) + f"{total['ignored']:>10}")
     passed = sum(total[c] for c in cols)
-    if total["browser"] == 0:
-        print("error: no test ran in the browser", file=sys.stderr)
-        failed = failed or 1
+    for place in ("browser", "js"):
+        if total[place] == 0:
+            print(f"error: no {place} test ran", file=sys.stderr)
+            failed = failed or 1
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

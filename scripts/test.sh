@@ -4,8 +4,9 @@
 #   2. clippy -D warnings on all targets, natively and for wasm32 on the crates that ship to browsers
 #   3. the example apps built to wasm32 (scripts/build-apps.sh), then native tests (unit,
 #      integration, benches in test mode, doctests), among them the end-to-end tests of tests/e2e:
-#      real relay and peer processes and headless Chromium pages (scripts/build-e2e-page.sh) on
-#      127.0.0.1
+#      real relay and peer processes, headless Chromium pages and Node.js processes running the npm
+#      package (scripts/build-pkg.sh, the tests' wasm-test profile) on 127.0.0.1
+#   3b. the package's JS tests (node --test pkg/test)
 #   4. the deterministic simulator: 1000 seeds under heavy chaos must all converge
 #   5. the same test sources in headless Chromium (one optimised wasm32 binary)
 # Then prints how many tests ran per crate in each place, and a phase-time table.
@@ -23,7 +24,7 @@ mkdir -p "$LOG_DIR"
 
 # Library crates that ship to the browser (compiled and linted for wasm32), and the guest SDK. The
 # browser crates' test sources are linted for wasm32 through tests/browser, which includes them.
-WASM_LIBS=(-p tabmesh-base -p tabmesh-auth -p tabmesh-dag -p tabmesh-state -p tabmesh-sync -p tabmesh-blobs -p tabmesh-node -p tabmesh-storage -p tabmesh-net -p tabmesh-abi -p tabmesh-runtime -p tabmesh-sdk)
+WASM_LIBS=(-p tabmesh-base -p tabmesh-auth -p tabmesh-dag -p tabmesh-state -p tabmesh-sync -p tabmesh-blobs -p tabmesh-node -p tabmesh-storage -p tabmesh-net -p tabmesh-peer -p tabmesh-web -p tabmesh-abi -p tabmesh-runtime -p tabmesh-sdk)
 
 phase "bootstrap (tools and browser)"
 bash "$ROOT/scripts/bootstrap.sh"
@@ -39,13 +40,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 phase "clippy wasm32 (browser crates and the browser test binary)"
 cargo clippy "${WASM_LIBS[@]}" --lib --locked --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p tabmesh-browser-tests --tests --locked --target wasm32-unknown-unknown -- -D warnings
-cargo clippy -p tabmesh-e2e-page --lib --locked --target wasm32-unknown-unknown -- -D warnings
 
 phase "example apps to wasm32 (scripts/build-apps.sh → target/apps/*.wasm, read by the runtime's app tests)"
 bash "$ROOT/scripts/build-apps.sh" --locked
 
-phase "end-to-end page to wasm32 (scripts/build-e2e-page.sh → target/e2e-page, served to Chromium by tests/e2e)"
-bash "$ROOT/scripts/build-e2e-page.sh" --locked
+phase "the npm package (scripts/build-pkg.sh --profile wasm-test → pkg/wasm, pkg/dist; used by tests/e2e)"
+bash "$ROOT/scripts/build-pkg.sh" --profile wasm-test --locked
+
+phase "the package's JS tests (node --test pkg/test)"
+node --test "$ROOT/pkg/test/" 2>&1 | tee "$LOG_DIR/js.log"
 
 phase "native tests (all targets)"
 cargo test --workspace --all-targets --locked 2>&1 | tee "$LOG_DIR/native.log"
@@ -66,5 +69,5 @@ cargo test -p tabmesh-browser-tests --target wasm32-unknown-unknown --profile wa
     2>&1 | tee "$LOG_DIR/browser.log"
 
 phase_end
-python3 "$ROOT/scripts/count-tests.py" "$LOG_DIR/native.log" "$LOG_DIR/doc.log" "$LOG_DIR/browser.log"
+python3 "$ROOT/scripts/count-tests.py" "$LOG_DIR/native.log" "$LOG_DIR/doc.log" "$LOG_DIR/browser.log" "$LOG_DIR/js.log"
 phase_table

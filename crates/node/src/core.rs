@@ -1027,6 +1027,9 @@ impl NodeCore {
         hop: u8,
         completes: Option<&DueHandler>,
     ) -> Result<ExecOutcome, NodeError> {
+        if !self.contexts.contains_key(&context) {
+            return Err(NodeError::UnknownContext(context));
+        }
         let app = *self.apps.get(&context).ok_or(NodeError::NoApp(context))?;
         if !self.runtime.contains(&app) {
             let module = self

@@ -5,8 +5,9 @@ use anyhow::anyhow;
 use serde_json::{json, Value};
 use tabmesh_auth::Role;
 use tabmesh_base::{ContextId, Hash};
-use tabmesh_net::{now_ms, NetEvent, Node};
-use tabmesh_node::NodeEvent;
+use tabmesh_net::{now_ms, NetEvent, NetStats, Node};
+use tabmesh_node::{NodeCore, NodeEvent};
+use tabmesh_sync::{SessionOutcome, SyncEvent};
 
 /// A line with its `t_ms` (the wall clock), as text.
 pub fn stamp(mut line: Value) -> String {
@@ -23,7 +24,8 @@ pub fn ready_line(node: &Node) -> Value {
     })
 }
 
-pub(crate) fn hex(bytes: &[u8; 32]) -> String {
+/// 32 bytes (an id) as lowercase hex.
+pub fn hex(bytes: &[u8; 32]) -> String {
     Hash(*bytes).to_hex()
 }
 
@@ -58,12 +60,112 @@ pub fn event_line(event: NetEvent) -> Option<Value> {
             json!({"ev": "circuit", "peer": peer.to_string(), "limit": limit})
         }
         NetEvent::Lagged(n) => json!({"ev": "lagged", "n": n}),
-        NetEvent::Node(NodeEvent::Joined { context, delta }) => {
-            json!({"ev": "joined", "ctx": hex(&context.0), "delta": hex(&delta.0)})
-        }
-        NetEvent::Node(other) => json!({"ev": "node", "debug": format!("{other:?}")}),
+        NetEvent::Node(event) => node_event_line(event),
         _ => return None,
     })
+}
+
+/// A core event as JSON: `ev` names it; `ctx`, `delta`, `peer`, … are hex ids.
+fn node_event_line(event: NodeEvent) -> Value {
+    match event {
+        NodeEvent::Sync { context, event } => sync_event_line(context, event),
+        NodeEvent::Joined { context, delta } => {
+            json!({"ev": "joined", "ctx": hex(&context.0), "delta": hex(&delta.0)})
+        }
+        NodeEvent::JoinFailed { context, error } => {
+            json!({"ev": "join_failed", "ctx": hex(&context.0), "error": error.to_string()})
+        }
+        NodeEvent::AppChanged {
+            context,
+            app,
+            available,
+        } => json!({
+            "ev": "app_changed", "ctx": hex(&context.0), "app": app.to_hex(),
+            "available": available,
+        }),
+        NodeEvent::Rejected { from, error } => {
+            json!({"ev": "rejected", "from": hex(&from.0), "error": error.to_string()})
+        }
+        NodeEvent::HandlerRan {
+            context,
+            cause,
+            index,
+            handler,
+            delta,
+            logs,
+        } => json!({
+            "ev": "handler", "ctx": hex(&context.0), "cause": hex(&cause.0), "index": index,
+            "handler": handler, "delta": delta.map(|d| hex(&d.0)), "logs": logs,
+        }),
+        NodeEvent::HandlerFailed {
+            context,
+            cause,
+            index,
+            handler,
+            error,
+        } => json!({
+            "ev": "handler_failed", "ctx": hex(&context.0), "cause": hex(&cause.0),
+            "index": index, "handler": handler, "error": error.to_string(),
+        }),
+        NodeEvent::ClockFarAhead { from, ahead_ms } => json!({
+            "ev": "clock_ahead", "from": from.map(|f| hex(&f.0)), "ahead_ms": ahead_ms,
+        }),
+        other => json!({"ev": "node", "debug": format!("{other:?}")}),
+    }
+}
+
+/// A context's sync event as JSON (`applied`, `state`, `sync`, `rejected`, `voided`).
+fn sync_event_line(context: ContextId, event: SyncEvent) -> Value {
+    let ctx = hex(&context.0);
+    match event {
+        SyncEvent::Applied { ids, root } => json!({
+            "ev": "applied", "ctx": ctx, "deltas": ids.iter().map(|d| hex(&d.0)).collect::<Vec<_>>(),
+            "root": root.to_hex(),
+        }),
+        SyncEvent::StateReplaced { root } => {
+            json!({"ev": "state", "ctx": ctx, "root": root.to_hex(), "why": "replaced"})
+        }
+        SyncEvent::Rebuilt { root } => {
+            json!({"ev": "state", "ctx": ctx, "root": root.to_hex(), "why": "rebuilt"})
+        }
+        SyncEvent::SessionEnded {
+            peer,
+            protocol,
+            outcome,
+        } => {
+            let mut line = json!({
+                "ev": "sync", "ctx": ctx, "peer": hex(&peer.0),
+                "protocol": format!("{protocol:?}"),
+            });
+            let (name, detail) = match outcome {
+                SessionOutcome::InSync => ("in_sync", Value::Null),
+                SessionOutcome::Pulled { deltas } => ("pulled", json!({"deltas": deltas})),
+                SessionOutcome::Converged { pulled, pushed } => {
+                    ("converged", json!({"pulled": pulled, "pushed": pushed}))
+                }
+                SessionOutcome::Diverged { local, remote } => (
+                    "diverged",
+                    json!({"local": local.to_hex(), "remote": remote.to_hex()}),
+                ),
+                SessionOutcome::Failed(why) => ("failed", json!({"why": format!("{why:?}")})),
+                other => ("other", json!({"debug": format!("{other:?}")})),
+            };
+            line["outcome"] = json!(name);
+            if !detail.is_null() {
+                line["detail"] = detail;
+            }
+            line
+        }
+        SyncEvent::Rejected { from, error } => json!({
+            "ev": "rejected", "ctx": ctx, "from": from.map(|f| hex(&f.0)),
+            "error": error.to_string(),
+        }),
+        SyncEvent::Voided { id, author, reason } => json!({
+            "ev": "voided", "ctx": ctx, "delta": hex(&id.0), "author": hex(&author.0),
+            "reason": format!("{reason:?}"),
+        }),
+        other => json!({"ev": "sync_other", "ctx": ctx, "debug": format!("{other:?}")}),
+    }
 }
 
 fn field<'a>(request: &'a Value, name: &str) -> anyhow::Result<&'a str> {
@@ -129,22 +231,9 @@ pub async fn command(
         }
         "state" => {
             let ctx = context(request)?;
-            node.call(move |core, _| {
-                let r = core
-                    .replica(&ctx)
-                    .ok_or_else(|| anyhow!("unknown context"))?;
-                let s = r.summary();
-                Ok::<_, anyhow::Error>(json!({
-                    "root": s.root.to_hex(),
-                    "heads": s.heads.iter().map(|h| hex(&h.0)).collect::<Vec<_>>(),
-                    "applied": s.applied,
-                    "pending": s.pending,
-                    "entities": s.entities,
-                    "member": core.member(&ctx).is_some() && !core.is_joining(&ctx),
-                    "peers": r.peers().count(),
-                }))
-            })
-            .await?
+            node.call(move |core, _| context_state(core, &ctx))
+                .await?
+                .ok_or_else(|| anyhow!("unknown context"))
         }
         "fill" => {
             // A plain write of `kib` KiB in one delta: map "fill", 64 KiB values (the largest
@@ -173,16 +262,37 @@ pub async fn command(
             node.call(move |core, now| core.sync_now(now, ctx)).await?;
             Ok(json!({}))
         }
-        "stats" => {
-            let s = node.stats().await?;
-            Ok(json!({
-                "reserved": s.reserved, "reservations": s.reservations,
-                "connected": s.connected, "published": s.published, "gossiped": s.gossiped,
-                "gossip_rejected": s.gossip_rejected, "outbox": s.outbox,
-                "sent": s.sent, "received": s.received, "send_dropped": s.send_dropped,
-                "send_failed": s.send_failed, "fetched": s.fetched,
-            }))
-        }
+        "stats" => Ok(stats_json(&node.stats().await?)),
         other => Err(anyhow!("unknown command {other:?}")),
     }
+}
+
+/// A context's state as JSON (`None`: no such context here): its root, heads, counters, whether
+/// this node is a member (or still joining), its app and its peers.
+pub fn context_state(core: &NodeCore, ctx: &ContextId) -> Option<Value> {
+    let replica = core.replica(ctx)?;
+    let s = replica.summary();
+    Some(json!({
+        "ctx": hex(&ctx.0),
+        "root": s.root.to_hex(),
+        "heads": s.heads.iter().map(|h| hex(&h.0)).collect::<Vec<_>>(),
+        "applied": s.applied,
+        "pending": s.pending,
+        "entities": s.entities,
+        "member": core.member(ctx).is_some() && !core.is_joining(ctx),
+        "joining": core.is_joining(ctx),
+        "app": core.app(ctx).map(|a| a.to_hex()),
+        "peers": replica.peers().map(|p| hex(&p.0)).collect::<Vec<_>>(),
+    }))
+}
+
+/// The network counters as JSON.
+pub fn stats_json(s: &NetStats) -> Value {
+    json!({
+        "reserved": s.reserved, "reservations": s.reservations, "connected": s.connected,
+        "published": s.published, "gossiped": s.gossiped, "gossip_rejected": s.gossip_rejected,
+        "outbox": s.outbox, "outbox_dropped": s.outbox_dropped, "sent": s.sent,
+        "received": s.received, "send_dropped": s.send_dropped, "send_failed": s.send_failed,
+        "fetched": s.fetched, "events_dropped": s.events_dropped,
+    })
 }

@@ -66,7 +66,6 @@ pub enum StoreError {
 
 impl StoreError {
     /// An [`StoreError::Io`] about `path`, for `map_err`.
-    #[cfg(not(js_host))]
     pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
         move |source| StoreError::Io {
             path: path.to_path_buf(),

@@ -1,11 +1,17 @@
 //! [`FileStore`]: the store in a directory, as snapshot generations and write-ahead logs.
+//!
+//! The formats ([`format`]), the recovery and the order of writes and syncs are here, once; every
+//! file system call goes through a [`Disk`]: `StdDisk` natively, `JsDisk` in a JS host (Node.js's
+//! `node:fs`, through a JS object).
 
+mod disk;
 mod format;
+#[cfg(js_host)]
+mod js;
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use tabmesh_base::codec::VERSION;
@@ -13,7 +19,19 @@ use tabmesh_base::{MemoryKv, WriteBatch};
 
 use crate::{codec, Store, StoreError};
 
+pub use self::disk::Disk;
+#[cfg(not(js_host))]
+pub use self::disk::StdDisk;
+#[cfg(js_host)]
+pub use self::js::JsDisk;
+
 use self::format::Frame;
+
+// The disk a `FileStore` uses unless told otherwise (its type parameter's default).
+#[cfg(not(js_host))]
+use self::disk::StdDisk as PlatformDisk;
+#[cfg(js_host)]
+use self::js::JsDisk as PlatformDisk;
 
 /// The default [`Config::compact_at`]: 16 MiB.
 pub const DEFAULT_COMPACT_AT: u64 = 16 << 20;
@@ -40,7 +58,10 @@ impl Default for Config {
     }
 }
 
-/// A [`Store`] in a directory (native and WASI only: absent in a JS host).
+/// A [`Store`] in a directory: natively (and in WASI) on the file system through `StdDisk`
+/// (`FileStore::open`); in Node.js through a JS object wrapping `node:fs` (`JsDisk`,
+/// `FileStore::open_js`); on any other [`Disk`] with [`FileStore::open_on`]. The type parameter
+/// defaults to the platform's disk: `StdDisk`, or `JsDisk` in a JS host.
 ///
 /// The directory holds one **generation** `g`: `snap-<g>`, the full image after record `s`, and
 /// `log-<g>`, the records `s + 1, s + 2, …` committed since (see the crate docs for the formats).
@@ -68,7 +89,8 @@ impl Default for Config {
 /// # Ok(())
 /// # }
 /// ```
-pub struct FileStore {
+pub struct FileStore<D: Disk = PlatformDisk> {
+    disk: D,
     dir: PathBuf,
     config: Config,
     /// The current generation.
@@ -76,7 +98,7 @@ pub struct FileStore {
     /// The sequence number of the last committed record (the snapshot's if the log is empty).
     seq: u64,
     /// `log-<generation>`, opened for appending.
-    log: File,
+    log: D::Log,
     /// Bytes in the log (all whole records).
     log_len: u64,
     /// Bytes in `snap-<generation>`.
@@ -87,7 +109,7 @@ pub struct FileStore {
     poisoned: bool,
 }
 
-impl fmt::Debug for FileStore {
+impl<D: Disk> fmt::Debug for FileStore<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FileStore")
             .field("dir", &self.dir)
@@ -102,35 +124,64 @@ impl fmt::Debug for FileStore {
     }
 }
 
-impl FileStore {
+#[cfg(not(js_host))]
+impl FileStore<StdDisk> {
     /// Opens (creating it if needed) the store in `dir`, with the default [`Config`].
     pub fn open(dir: impl AsRef<Path>) -> Result<FileStore, StoreError> {
         FileStore::open_with(dir, Config::default())
     }
 
-    /// Opens (creating it if needed) the store in `dir`: recovers what was committed (see
-    /// [`FileStore`]), dropping a torn record at the tail of the log and the leftovers of an
+    /// Opens (creating it if needed) the store in `dir` on the native file system: recovers
+    /// what was committed (see [`FileStore::open_on`]).
+    pub fn open_with(dir: impl AsRef<Path>, config: Config) -> Result<FileStore, StoreError> {
+        FileStore::open_on(StdDisk, dir, config)
+    }
+}
+
+#[cfg(js_host)]
+impl FileStore<JsDisk> {
+    /// Opens (creating it if needed) the store in the directory `dir` through `fs`, a JS object
+    /// whose synchronous methods do the file system calls (in Node.js, over `node:fs`; the
+    /// interface is [`JsDisk`]'s): recovers what was committed (see [`FileStore::open_on`]).
+    ///
+    /// Refused with [`StoreError::Io`] (about `dir`) when `fs` lacks one of the methods.
+    pub fn open_js(
+        fs: wasm_bindgen::JsValue,
+        dir: &str,
+        config: Config,
+    ) -> Result<FileStore<JsDisk>, StoreError> {
+        let disk = JsDisk::new(fs).map_err(StoreError::io(Path::new(dir)))?;
+        FileStore::open_on(disk, dir, config)
+    }
+}
+
+impl<D: Disk> FileStore<D> {
+    /// Opens (creating it if needed) the store in `dir` on `disk`: recovers what was committed
+    /// (see [`FileStore`]), dropping a torn record at the tail of the log and the leftovers of an
     /// interrupted compaction.
     ///
     /// Refused with [`StoreError::Corrupt`] when what is on disk was damaged (a record that fails
     /// its checksum before the tail, a snapshot that fails its checksum, a log without its
     /// snapshot) or written in an unknown format version; with [`StoreError::Io`] when a file
     /// system call fails.
-    pub fn open_with(dir: impl AsRef<Path>, config: Config) -> Result<FileStore, StoreError> {
+    pub fn open_on(
+        disk: D,
+        dir: impl AsRef<Path>,
+        config: Config,
+    ) -> Result<FileStore<D>, StoreError> {
         let dir = dir.as_ref().to_path_buf();
-        let created = !dir.exists();
-        fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
+        let created = disk.create_dir_all(&dir).map_err(StoreError::io(&dir))?;
         if created {
             // The new directory's entry must survive a crash too.
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(parent)?;
+                sync_dir(&disk, parent)?;
             }
         }
-        let listing = Listing::read(&dir)?;
+        let listing = Listing::read(&disk, &dir)?;
 
         // A temporary snapshot is a compaction that did not finish: its generation never existed.
         for &generation in &listing.tmps {
-            remove(&dir.join(tmp_name(generation)))?;
+            remove(&disk, &dir.join(tmp_name(generation)))?;
         }
         let generation = match listing.snaps.last() {
             Some(&generation) => generation,
@@ -143,7 +194,7 @@ impl FileStore {
                     )));
                 }
                 // A new store: generation 0 is an empty image.
-                write_snapshot(&dir, 0, 0, &MemoryKv::new())?;
+                write_snapshot(&disk, &dir, 0, 0, &MemoryKv::new())?;
                 0
             }
         };
@@ -156,28 +207,32 @@ impl FileStore {
         }
 
         let snap_path = dir.join(snap_name(generation));
-        let snap = fs::read(&snap_path).map_err(StoreError::io(&snap_path))?;
+        let snap = disk
+            .read(&snap_path)
+            .and_then(|snap| snap.ok_or_else(|| io::ErrorKind::NotFound.into()))
+            .map_err(StoreError::io(&snap_path))?;
         let (seq, mut mirror) = format::parse_snapshot(&snap)
             .map_err(|why| StoreError::Corrupt(format!("{}: {why}", snap_path.display())))?;
         let snap_len = len64(snap.len());
         drop(snap);
-        let (log, log_len, seq) = recover_log(&dir, generation, seq, &mut mirror)?;
+        let (log, log_len, seq) = recover_log(&disk, &dir, generation, seq, &mut mirror)?;
 
         // Older generations: a compaction that stopped before deleting them. The newest is whole.
         let mut removed = !listing.tmps.is_empty();
         for &old in listing.snaps.range(..generation) {
-            remove(&dir.join(snap_name(old)))?;
+            remove(&disk, &dir.join(snap_name(old)))?;
             removed = true;
         }
         for &old in listing.logs.range(..generation) {
-            remove(&dir.join(log_name(old)))?;
+            remove(&disk, &dir.join(log_name(old)))?;
             removed = true;
         }
         if removed {
-            sync_dir(&dir)?;
+            sync_dir(&disk, &dir)?;
         }
 
         Ok(FileStore {
+            disk,
             dir,
             config,
             generation,
@@ -203,8 +258,8 @@ impl FileStore {
         self.check_healthy()?;
         self.poisoned = true;
         let next = self.generation + 1;
-        let snap_len = write_snapshot(&self.dir, next, self.seq, &self.mirror)?;
-        let log = create_log(&self.dir, next)?;
+        let snap_len = write_snapshot(&self.disk, &self.dir, next, self.seq, &self.mirror)?;
+        let log = create_log(&self.disk, &self.dir, next)?;
         // `snap-<next>` and `log-<next>` are durable: from here on, generation `next` is the store.
         let old = self.generation;
         self.generation = next;
@@ -212,9 +267,9 @@ impl FileStore {
         self.log_len = 0;
         self.snap_len = snap_len;
         self.poisoned = false;
-        remove(&self.dir.join(snap_name(old)))?;
-        remove(&self.dir.join(log_name(old)))?;
-        sync_dir(&self.dir)
+        remove(&self.disk, &self.dir.join(snap_name(old)))?;
+        remove(&self.disk, &self.dir.join(log_name(old)))?;
+        sync_dir(&self.disk, &self.dir)
     }
 
     fn check_healthy(&self) -> Result<(), StoreError> {
@@ -234,15 +289,15 @@ impl FileStore {
     }
 }
 
-impl Store for FileStore {
+impl<D: Disk> Store for FileStore<D> {
     /// A copy of the in-memory mirror of what was committed (opening read it from disk).
     fn load(&mut self) -> Result<MemoryKv, StoreError> {
         self.check_healthy()?;
         Ok(self.mirror.clone())
     }
 
-    /// Appends one record to the log with one `write_all`, then `sync_data`; then compacts if
-    /// the log outgrew its bound. An empty batch writes nothing.
+    /// Appends one record to the log ([`Disk::append`]: one `write_all`, then `sync_data`); then
+    /// compacts if the log outgrew its bound. An empty batch writes nothing.
     fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
         self.check_healthy()?;
         if batch.is_empty() {
@@ -255,20 +310,12 @@ impl Store for FileStore {
         let path = self.dir.join(log_name(self.generation));
         // Until the record is synced, the log's tail is unknown.
         self.poisoned = true;
-        let written = self
-            .log
-            .write_all(&record)
-            .and_then(|()| self.log.sync_data());
-        if let Err(e) = written {
+        if let Err(e) = self.disk.append(&mut self.log, &record) {
             // The record may sit in the page cache without being durable (a failed sync can even
             // mark its pages clean). Cut the log back to its last durable length and sync that:
             // if it works, the batch is known not committed and the store stays usable;
             // otherwise it stays poisoned (reopen it).
-            let restored = self
-                .log
-                .set_len(self.log_len)
-                .and_then(|()| self.log.sync_all());
-            if restored.is_ok() {
+            if self.disk.truncate(&mut self.log, self.log_len).is_ok() {
                 self.poisoned = false;
             }
             return Err(StoreError::io(&path)(e));
@@ -294,14 +341,10 @@ struct Listing {
 }
 
 impl Listing {
-    fn read(dir: &Path) -> Result<Listing, StoreError> {
+    fn read(disk: &impl Disk, dir: &Path) -> Result<Listing, StoreError> {
         let mut listing = Listing::default();
-        for entry in fs::read_dir(dir).map_err(StoreError::io(dir))? {
-            let entry = entry.map_err(StoreError::io(dir))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else {
-                continue;
-            };
+        for name in disk.list(dir).map_err(StoreError::io(dir))? {
+            let name = name.as_str();
             if let Some(rest) = name.strip_prefix("snap-") {
                 if let Some(generation) = rest.strip_suffix(".tmp").and_then(parse_generation) {
                     listing.tmps.insert(generation);
@@ -338,89 +381,65 @@ fn len64(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
-fn remove(path: &Path) -> Result<(), StoreError> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != ErrorKind::NotFound => Err(StoreError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        }),
-        _ => Ok(()),
-    }
+/// Removes the file `path` (a missing one is fine).
+fn remove(disk: &impl Disk, path: &Path) -> Result<(), StoreError> {
+    disk.remove(path).map_err(StoreError::io(path))
 }
 
 /// Makes the directory's entries (creations, renames, removals) durable.
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    // Unix syncs a directory through a handle on it; elsewhere (Windows, WASI) a directory cannot
-    // be opened as a file, and renames are journaled by the file system.
-    if cfg!(unix) {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(StoreError::io(dir))?;
-    }
-    Ok(())
+fn sync_dir(disk: &impl Disk, dir: &Path) -> Result<(), StoreError> {
+    disk.sync_dir(dir).map_err(StoreError::io(dir))
 }
 
 /// Writes `snap-<generation>` holding `kv` as the image after record `seq`: through a synced
 /// `.tmp` file renamed into place, then a directory sync. Returns its size.
-fn write_snapshot(dir: &Path, generation: u64, seq: u64, kv: &MemoryKv) -> Result<u64, StoreError> {
+fn write_snapshot(
+    disk: &impl Disk,
+    dir: &Path,
+    generation: u64,
+    seq: u64,
+    kv: &MemoryKv,
+) -> Result<u64, StoreError> {
     let bytes = format::snapshot(seq, kv);
     let tmp = dir.join(tmp_name(generation));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
+    disk.write_synced(&tmp, &bytes)
         .map_err(StoreError::io(&tmp))?;
-    file.write_all(&bytes).map_err(StoreError::io(&tmp))?;
-    file.sync_all().map_err(StoreError::io(&tmp))?;
-    drop(file);
     let path = dir.join(snap_name(generation));
-    fs::rename(&tmp, &path).map_err(StoreError::io(&path))?;
-    sync_dir(dir)?;
+    disk.rename(&tmp, &path).map_err(StoreError::io(&path))?;
+    sync_dir(disk, dir)?;
     Ok(len64(bytes.len()))
 }
 
 /// Creates the empty `log-<generation>` and makes it durable, before any record goes in.
-fn create_log(dir: &Path, generation: u64) -> Result<File, StoreError> {
+fn create_log<D: Disk>(disk: &D, dir: &Path, generation: u64) -> Result<D::Log, StoreError> {
     let path = dir.join(log_name(generation));
-    let file = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(StoreError::io(&path))?;
-    file.sync_all().map_err(StoreError::io(&path))?;
-    sync_dir(dir)?;
-    Ok(file)
+    let log = disk.create_log(&path).map_err(StoreError::io(&path))?;
+    sync_dir(disk, dir)?;
+    Ok(log)
 }
 
 /// Replays `log-<generation>` onto `mirror` (the snapshot's image after record `seq`), cuts a torn
 /// tail off, and opens the log for appending. A missing log (a compaction stopped before creating
 /// it) is created empty. Returns the log, its length and the last sequence number.
-fn recover_log(
+fn recover_log<D: Disk>(
+    disk: &D,
     dir: &Path,
     generation: u64,
     seq: u64,
     mirror: &mut MemoryKv,
-) -> Result<(File, u64, u64), StoreError> {
+) -> Result<(D::Log, u64, u64), StoreError> {
     let path = dir.join(log_name(generation));
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            return Ok((create_log(dir, generation)?, 0, seq));
-        }
-        Err(source) => return Err(StoreError::Io { path, source }),
+    let Some(bytes) = disk.read(&path).map_err(StoreError::io(&path))? else {
+        return Ok((create_log(disk, dir, generation)?, 0, seq));
     };
     let (whole, seq) = replay(&path, &bytes, seq, mirror)?;
-    let file = OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .map_err(StoreError::io(&path))?;
+    let mut log = disk.open_log(&path).map_err(StoreError::io(&path))?;
     if whole < bytes.len() {
         // A torn tail: the last write before a crash did not finish, so it never returned.
-        file.set_len(len64(whole)).map_err(StoreError::io(&path))?;
-        file.sync_all().map_err(StoreError::io(&path))?;
+        disk.truncate(&mut log, len64(whole))
+            .map_err(StoreError::io(&path))?;
     }
-    Ok((file, len64(whole), seq))
+    Ok((log, len64(whole), seq))
 }
 
 /// Applies the whole records of `log` to `mirror`, from sequence number `seq + 1`. Returns the

@@ -7,8 +7,11 @@
 //! across a crash) and **durably** (once `commit` returns, the batch survives a crash).
 //!
 //! - [`MemoryStore`]: in memory, for tests and the browser-less simulator; compiles everywhere.
-//! - `FileStore` (not in a JS host: absent on `wasm32-unknown-unknown`): a directory holding a
-//!   snapshot and a write-ahead log, with [`Config`] for when the log is compacted.
+//! - [`FileStore`]: a directory holding a snapshot and a write-ahead log, with [`Config`] for when
+//!   the log is compacted. Its file system calls go through a [`Disk`]: natively `StdDisk`
+//!   ([`std::fs`]; `FileStore::open`), in Node.js `JsDisk` (a JS object wrapping `node:fs`'s
+//!   synchronous calls; `FileStore::open_js`, only in a JS host). The formats and the recovery are
+//!   the same code on both.
 //! - [`codec`]: the encoding of a batch (a log record's payload).
 //! - [`AsyncStore`]: the same contract with asynchronous operations, which the drivers take; every
 //!   [`Store`] is one.
@@ -16,7 +19,8 @@
 //!   strict durability per commit; schema version `IDB_SCHEMA_VERSION`.
 //!
 //! What it deliberately is not: it reads no clock, draws no randomness, spawns no thread and
-//! never sleeps; it does IO only in `FileStore`, only when called. It is not a database: the whole
+//! never sleeps; it does IO only in `FileStore` (through its [`Disk`]) and `IdbStore`, only when
+//! called. It is not a database: the whole
 //! store is held in memory (the node loads all of it anyway), there are no reads from disk after
 //! opening, and one process at a time may use a directory (not enforced).
 //!
@@ -85,15 +89,17 @@ use std::future::Future;
 
 pub mod codec;
 mod error;
-#[cfg(not(js_host))]
 mod file;
 #[cfg(js_host)]
 mod idb;
 mod memory;
 
 pub use error::StoreError;
+#[cfg(js_host)]
+pub use file::JsDisk;
 #[cfg(not(js_host))]
-pub use file::{Config, FileStore, COMPACT_FACTOR, DEFAULT_COMPACT_AT};
+pub use file::StdDisk;
+pub use file::{Config, Disk, FileStore, COMPACT_FACTOR, DEFAULT_COMPACT_AT};
 #[cfg(js_host)]
 pub use idb::{IdbStore, IDB_SCHEMA_VERSION};
 pub use memory::MemoryStore;

@@ -1,7 +1,7 @@
 use tabmesh_testkit::test;
 
 use tabmesh_auth::Role;
-use tabmesh_base::{Hash, MemoryKv};
+use tabmesh_base::{ContextId, Hash, MemoryKv};
 use tabmesh_node::{NodeConfig, NodeCore, NodeError, NodeEvent, Output, Seed, TimerKey, Wire};
 use tabmesh_runtime::abi::{decode_result, Op, StorageOp, Value};
 use tabmesh_runtime::RuntimeError;
@@ -294,6 +294,12 @@ fn a_trap_discards_every_write_and_makes_no_delta() {
     assert_eq!(
         a.execute(T0 + 3, other, "op", b""),
         Err(NodeError::NoApp(other))
+    );
+    // A context this node does not host is that, whatever apps it has.
+    let unknown = ContextId([0xab; 32]);
+    assert_eq!(
+        a.execute(T0 + 3, unknown, "op", b""),
+        Err(NodeError::UnknownContext(unknown))
     );
     // A failing init hook creates nothing.
     let bad = wat::parse_str(

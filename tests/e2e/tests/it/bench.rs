@@ -50,12 +50,7 @@ fn gossip_latency(a: &mut Peer, b: &Peer, ctx: &str, n: usize) -> anyhow::Result
 /// `n` sync rounds started on `a` with its only peer, in step: each is one summary request and
 /// response over their circuit, in ms (from the `sync` reply to the session's end).
 fn sync_rounds(a: &mut Peer, ctx: &str, n: usize) -> anyhow::Result<Vec<f64>> {
-    let ended = |e: &Value| {
-        e["ev"] == "node"
-            && e["debug"]
-                .as_str()
-                .is_some_and(|d| d.contains("SessionEnded") && d.contains("InSync"))
-    };
+    let ended = |e: &Value| e["ev"] == "sync" && e["outcome"] == "in_sync";
     let mut out = Vec::new();
     for _ in 0..n {
         let before = a.count(ended);

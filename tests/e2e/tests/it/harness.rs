@@ -415,44 +415,48 @@ impl Server {
     /// Starts serving (a thread per connection, for the life of the test process).
     pub(crate) fn start() -> anyhow::Result<Server> {
         let apps = tabmesh_testkit::apps_dir();
-        let page = apps
-            .parent()
-            .map(|t| t.join("e2e-page"))
-            .ok_or_else(|| anyhow!("no target directory"))?;
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let page = root.join("page");
+        let pkg = root.join("../../pkg");
         anyhow::ensure!(
-            page.join("page_bg.wasm").exists(),
-            "{} is missing: build the page first (scripts/build-e2e-page.sh)",
-            page.display()
+            pkg.join("wasm/tabmesh_web_bg.wasm").exists() && pkg.join("dist/browser.js").exists(),
+            "{} is not built: build the package first (scripts/build-pkg.sh)",
+            pkg.display()
         );
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let url = format!("http://{}", listener.local_addr()?);
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
-                let (page, apps) = (page.clone(), apps.clone());
-                std::thread::spawn(move || serve_one(stream, &page, &apps));
+                let dirs = [
+                    ("/apps/", apps.clone()),
+                    ("/pkg/", pkg.clone()),
+                    ("/", page.clone()),
+                ];
+                std::thread::spawn(move || serve_one(stream, &dirs));
             }
         });
         Ok(Server { url })
     }
 }
 
-fn serve_one(mut stream: std::net::TcpStream, page: &Path, apps: &Path) {
+/// Serves one request from the first directory whose URL prefix matches.
+fn serve_one(mut stream: std::net::TcpStream, dirs: &[(&str, PathBuf)]) {
     let mut line = String::new();
     if BufReader::new(&stream).read_line(&mut line).is_err() {
         return;
     }
     let path = line.split_whitespace().nth(1).unwrap_or("/");
     let path = path.split('?').next().unwrap_or("/");
-    let file = match path.strip_prefix("/apps/") {
-        Some(name) => apps.join(name),
-        None => page.join(path.trim_start_matches('/')),
-    };
-    let body = if path.contains("..") {
-        None
-    } else {
-        std::fs::read(&file).ok()
-    };
-    let kind = match file.extension().and_then(|e| e.to_str()) {
+    let file = dirs
+        .iter()
+        .find_map(|(prefix, dir)| path.strip_prefix(prefix).map(|rest| dir.join(rest)))
+        .filter(|_| !path.contains(".."));
+    let body = file.as_ref().and_then(|f| std::fs::read(f).ok());
+    let kind = match file
+        .as_ref()
+        .and_then(|f| f.extension())
+        .and_then(|e| e.to_str())
+    {
         Some("wasm") => "application/wasm",
         Some("js") => "text/javascript",
         Some("html") => "text/html; charset=utf-8",

@@ -1,0 +1,120 @@
+// The shapes the node reports: events, context states, network counters, execute results.
+// Ids (contexts, deltas, nodes, roots) are lowercase hex strings of 32 bytes; a libp2p peer id
+// is its usual base58 text.
+
+/** Every event has `ev`; events of one context carry its id in `ctx`. */
+export type NodeEvent =
+  /** The node runs (first event of a started node). */
+  | { ev: "ready"; peer: string; node: string }
+  /** Deltas were applied (this node's own writes too); `root` is the state root after. */
+  | { ev: "applied"; ctx: string; deltas: string[]; root: string }
+  /** The state changed without deltas (Merkle repair, snapshot, rebuild after a removal). */
+  | { ev: "state"; ctx: string; root: string; why: "replaced" | "rebuilt" }
+  /** A sync session with a peer ended. */
+  | {
+      ev: "sync";
+      ctx: string;
+      peer: string;
+      protocol: string;
+      outcome: "in_sync" | "pulled" | "converged" | "diverged" | "failed" | "other";
+      detail?: Record<string, unknown>;
+    }
+  /** The relay holds our reservation (peers can reach us); `limit`: [seconds, bytes] per circuit. */
+  | { ev: "reserved"; relay: string; limit: [number | null, number | null] | null }
+  /** The relay connection or reservation was lost; it is retried with backoff. */
+  | { ev: "relay_lost" }
+  | { ev: "peer_joined"; ctx: string; peer: string }
+  | { ev: "peer_left"; ctx: string; peer: string }
+  /** A delta arrived by gossip from `from`, forwarded by `via` (the relay's peer id). */
+  | { ev: "gossiped"; ctx: string; delta: string; from: string; via: string }
+  /** A large (announced) delta was fetched. */
+  | { ev: "fetched"; ctx: string; delta: string; len: number }
+  | { ev: "circuit"; peer: string; limit: [number | null, number | null] | null }
+  /** This node is now a member of a context it joined. */
+  | { ev: "joined"; ctx: string; delta: string }
+  | { ev: "join_failed"; ctx: string; error: string }
+  | { ev: "app_changed"; ctx: string; app: string; available: boolean }
+  /** Something a peer sent was refused (nothing changed because of it). */
+  | { ev: "rejected"; ctx?: string; from: string | null; error: string }
+  | { ev: "voided"; ctx: string; delta: string; author: string; reason: string }
+  | {
+      ev: "handler";
+      ctx: string;
+      cause: string;
+      index: number;
+      handler: string;
+      delta: string | null;
+      logs: string[];
+    }
+  | { ev: "handler_failed"; ctx: string; cause: string; index: number; handler: string; error: string }
+  | { ev: "clock_ahead"; from: string | null; ahead_ms: number }
+  /** A slow consumer missed `n` events (its queue was full). */
+  | { ev: "lagged"; n: number }
+  /** Tabs: this tab's node became the one serving every tab of its name. */
+  | { ev: "leader"; peer: string; node: string }
+  /** The node stopped (`error`: why, if it failed). */
+  | { ev: "stopped"; error: { code: string; message: string } | null };
+
+/** The state of one context on this node. */
+export interface ContextState {
+  ctx: string;
+  root: string;
+  heads: string[];
+  applied: number;
+  pending: number;
+  entities: number;
+  member: boolean;
+  joining: boolean;
+  app: string | null;
+  peers: string[];
+}
+
+/** The network counters of a node. */
+export interface NetStats {
+  reserved: boolean;
+  reservations: number;
+  connected: number;
+  published: number;
+  gossiped: number;
+  gossip_rejected: number;
+  outbox: number;
+  outbox_dropped: number;
+  sent: number;
+  received: number;
+  send_dropped: number;
+  send_failed: number;
+  fetched: number;
+  events_dropped: number;
+}
+
+/** What one `execute` produced, before the facade decodes `ret`. */
+export interface RawOutcome {
+  ret: Uint8Array | null;
+  delta: string | null;
+  root: string | null;
+  logs: string[];
+  events: { kind: string; data: Uint8Array; handler: string | null }[];
+}
+
+/** Codes of `TabmeshError` (see crates/web for when each is raised). */
+export type ErrorCode =
+  | "INVALID_ARGUMENT"
+  | "BUSY"
+  | "UNKNOWN_CONTEXT"
+  | "CONTEXT_EXISTS"
+  | "TOO_MANY_CONTEXTS"
+  | "NO_APP"
+  | "APP_MISMATCH"
+  | "APP_ERROR"
+  | "UNSUPPORTED"
+  | "INVALID_INVITATION"
+  | "INVITATION_EXPIRED"
+  | "REFUSED"
+  | "QUOTA_EXCEEDED"
+  | "NEWER_VERSION"
+  | "STORAGE"
+  | "STOPPED"
+  | "NETWORK"
+  | "NODE"
+  | "IN_USE"
+  | "LEADER_GONE";
