@@ -55,6 +55,58 @@ fn log_file(dir: &Path, name: &str) -> anyhow::Result<std::fs::File> {
         .context("opening a log file")
 }
 
+/// A scratch npm project (`target/e2e-node/`) with the package's tarball (`npm pack pkg`)
+/// installed as a user would, plus `node-peer.mjs` and its `control.js`: made once per test run.
+pub(crate) fn node_install() -> anyhow::Result<PathBuf> {
+    static INSTALL: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    INSTALL
+        .get_or_init(|| make_node_install().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow!("installing the packed package: {e}"))
+}
+
+fn make_node_install() -> anyhow::Result<PathBuf> {
+    let e2e = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tabmesh_testkit::apps_dir()
+        .parent()
+        .map(|t| t.join("e2e-node"))
+        .ok_or_else(|| anyhow!("no target directory"))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let npm = |args: &[&str]| -> anyhow::Result<String> {
+        let out = Command::new("npm")
+            .args(args)
+            .current_dir(&dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .context("running npm")?;
+        anyhow::ensure!(out.status.success(), "npm {args:?} failed: {}", out.status);
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let pkg = e2e.join("../../pkg");
+    let packed = npm(&[
+        "pack",
+        &pkg.display().to_string(),
+        "--pack-destination",
+        ".",
+    ])?;
+    let tarball = packed.lines().last().unwrap_or_default().trim().to_string();
+    std::fs::write(
+        dir.join("package.json"),
+        r#"{"name": "e2e-node", "private": true, "type": "module"}"#,
+    )?;
+    npm(&[
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--prefer-offline",
+        &format!("./{tarball}"),
+    ])?;
+    std::fs::copy(e2e.join("node-peer.mjs"), dir.join("node-peer.mjs"))?;
+    std::fs::copy(e2e.join("page/control.js"), dir.join("control.js"))?;
+    Ok(dir)
+}
+
 /// Sends SIGTERM to a process.
 pub(crate) fn terminate(child: &Child) -> anyhow::Result<()> {
     let status = Command::new("kill")
@@ -237,6 +289,23 @@ impl Peer {
         Peer::launch(dir, name, command)
     }
 
+    /// Starts a Node.js process running the packed npm package (`tests/e2e/node-peer.mjs` in a
+    /// scratch install of the tarball, see [`node_install`]) on state directory `store`,
+    /// connecting to `relay`, and waits until it is ready.
+    pub(crate) fn spawn_node(
+        dir: &Path,
+        name: &str,
+        relay: &str,
+        store: &Path,
+    ) -> anyhow::Result<Peer> {
+        let mut command = Command::new("node");
+        command
+            .arg(node_install()?.join("node-peer.mjs"))
+            .args(["--relay", relay, "--dir"])
+            .arg(store);
+        Peer::launch(dir, name, command)
+    }
+
     fn launch(dir: &Path, name: &str, mut command: Command) -> anyhow::Result<Peer> {
         let mut child = command
             .stdin(Stdio::piped())
@@ -403,8 +472,9 @@ pub(crate) fn wait_until(cond: impl Fn() -> bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A static HTTP server on 127.0.0.1 for the Chromium page: `target/e2e-page/` (built by
-/// `scripts/build-e2e-page.sh`) at `/`, the example apps at `/apps/`.
+/// A static HTTP server on 127.0.0.1 for the Chromium pages: the test page (`tests/e2e/page/`)
+/// at `/`, the npm package (`pkg/`, built by `scripts/build-pkg.sh`) at `/pkg/`, the example
+/// apps at `/apps/`.
 #[derive(Debug)]
 pub(crate) struct Server {
     /// `http://127.0.0.1:<port>`.

@@ -5,3 +5,5 @@ mod bench;
 mod chromium;
 mod harness;
 mod net;
+mod nodejs;
+mod tabs;

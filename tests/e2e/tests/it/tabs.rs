@@ -1,0 +1,129 @@
+//! Tabs of one origin share one node (the npm package's leader election): two pages of one
+//! browser context, a leader and a follower, write concurrently; the leader's tab closes; the
+//! follower takes over without losing an acknowledged write, and a native peer converges with it.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::Context as _;
+use serde_json::{json, Value};
+
+use crate::harness::{app, ctx_of, wait_exit, work_dir, Peer, Relay, Server, WAIT};
+
+type Result = anyhow::Result<()>;
+
+/// A scenario script of tests/e2e run with `node` (stderr into `<dir>/<name>.log`): it prints
+/// one JSON line, then runs on until its stdin closes (when this is dropped).
+struct Script {
+    child: Child,
+}
+
+impl Script {
+    /// Starts `script` and waits (bounded) for its JSON line.
+    fn run(dir: &Path, name: &str, script: &str, args: &[&str]) -> anyhow::Result<(Script, Value)> {
+        let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
+        let mut child = Command::new("node")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {script}"))?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let script = Script { child };
+        let line = rx
+            .recv_timeout(2 * WAIT)
+            .with_context(|| format!("{name} printed nothing in time (see {name}.log)"))?;
+        let value = serde_json::from_str(&line)
+            .with_context(|| format!("{name} printed {line:?} (see {name}.log)"))?;
+        Ok((script, value))
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        if wait_exit(&mut self.child).is_err() {
+            let _ = self.child.kill();
+        }
+    }
+}
+
+fn keys(list: &Value) -> BTreeSet<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn two_tabs_share_one_node_and_closing_the_leader_loses_no_acknowledged_write() -> Result {
+    let dir = work_dir("tabs");
+    let server = Server::start()?;
+    let relay = Relay::spawn(&dir, "relay", &["--listen", "/ip4/127.0.0.1/tcp/0/ws"])?;
+    let mut native = Peer::spawn(&dir, "native", relay.ws(), &dir.join("native"))?;
+    let kv = app("kv-store")?;
+    let ctx = ctx_of(&native.cmd(json!({"cmd": "create", "app": kv}))?);
+    let link = native.cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"]
+        .as_str()
+        .context("a link")?
+        .to_string();
+
+    let url = format!("{}/index.html?relay={}&db=shared", server.url, relay.ws());
+    let (_tabs, out) = Script::run(&dir, "tabs", "tabs.mjs", &[&url, &link, "kv-store"])?;
+
+    // One node for both tabs: the first leads, the second follows with the same node id; once
+    // the leader's tab is gone the follower leads, still the same node.
+    let node = out["before"][0]["node"].clone();
+    assert_eq!(out["before"][0]["role"], "leader");
+    assert_eq!(out["before"][1], json!({"role": "follower", "node": node}));
+    assert_eq!(out["after"], json!({"role": "leader", "node": node}));
+    assert_eq!(out["ctx"], json!(ctx));
+
+    // Every acknowledged write of both tabs is in the state.
+    let written: BTreeSet<String> = out["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e[0].as_str().map(String::from))
+        .collect();
+    let first = keys(&out["firstAcked"]);
+    let second = keys(&out["second"]["acked"]);
+    assert!(first.len() >= 10, "{out}");
+    assert!(!second.is_empty(), "{out}");
+    assert!(first.is_subset(&written), "lost: {:?}", &first - &written);
+    assert!(second.is_subset(&written), "lost: {:?}", &second - &written);
+    // The follower's calls failed only while no tab led (outcome unknown).
+    for (code, _) in out["second"]["errors"].as_object().into_iter().flatten() {
+        assert!(["LEADER_GONE", "STOPPED"].contains(&code.as_str()), "{out}");
+    }
+
+    // The native member gets exactly that state (by gossip, or by sync with the tab's node).
+    let root = out["root"].clone();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let state = native.cmd(json!({"cmd": "state", "ctx": ctx}))?;
+        if state["root"] == root && state["pending"] == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no convergence: {state} vs {root}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let entries = native.cmd(json!({"cmd": "exec", "ctx": ctx, "method": "entries"}))?;
+    let entries: Value = serde_json::from_str(entries["ret"].as_str().unwrap_or("null"))?;
+    assert_eq!(entries, out["entries"]);
+    Ok(())
+}
