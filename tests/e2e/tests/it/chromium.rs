@@ -166,3 +166,48 @@ fn a_page_on_indexeddb_comes_back_with_its_state_and_syncs_what_it_missed() -> R
     );
     Ok(())
 }
+
+#[test]
+fn a_page_started_while_its_relay_is_down_writes_offline_and_converges_once_it_is_up() -> Result {
+    let dir = work_dir("relay_down_at_start");
+    let identity = dir.join("relay.key");
+    let id = identity.display().to_string();
+    // The relay's address (identity and port), then the relay goes.
+    let mut relay = Relay::spawn(
+        &dir,
+        "relay-first",
+        &["--listen", "/ip4/127.0.0.1/tcp/0/ws", "--identity", &id],
+    )?;
+    let (ws, listen) = (relay.ws().to_string(), relay.listen_addr());
+    relay.kill9();
+
+    // The page starts (offline first: its node runs without the relay) and writes.
+    let server = Server::start()?;
+    let mut page = Peer::spawn_page_on(&dir, "page", &ws, &server, Some("offline"))?;
+    let kv = app("kv-store")?;
+    let ctx = ctx_of(&page.cmd(json!({"cmd": "create", "app": kv}))?);
+    set(&mut page, &ctx, "offline-1", "page")?;
+    set(&mut page, &ctx, "offline-2", "page")?;
+    let link = page.cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"].clone();
+    assert_eq!(page.count(|e| e["ev"] == "reserved"), 0);
+
+    // The relay comes up: the page reserves by itself; a native peer joins and converges.
+    let relay = Relay::spawn(&dir, "relay", &["--listen", &listen, "--identity", &id])?;
+    assert_eq!(relay.ws(), ws);
+    page.wait_event(|e| e["ev"] == "reserved")?;
+    let mut native = Peer::spawn(&dir, "native", relay.ws(), &dir.join("native"))?;
+    native.wait_event(|e| e["ev"] == "reserved")?;
+    native.cmd(json!({"cmd": "join", "link": link, "app": kv}))?;
+    native.wait_event(|e| e["ev"] == "joined")?;
+    set(&mut native, &ctx, "native", "online")?;
+    let entries = converge(&mut [&mut page, &mut native], &ctx)?;
+    assert_eq!(
+        entries,
+        json!([
+            ["native", "online"],
+            ["offline-1", "page"],
+            ["offline-2", "page"]
+        ])
+    );
+    Ok(())
+}
