@@ -5,7 +5,8 @@
 //   node tests/e2e/chromium.mjs <page url with ?relay=<multiaddr>[&db=<IndexedDB name>]>
 //
 // Besides the peer's commands: `{"cmd": "close"}` navigates away (the node stops with the page),
-// `{"cmd": "open"}` loads the page again and starts its node.
+// `{"cmd": "open"}` loads the page again and starts its node (replying how long `Node.start`
+// took), `{"cmd": "longtasks"}` counts the page's main-thread tasks over 50 ms since the last ask.
 //
 // A command's `app` (a module path) is fetched by the page from the test server's /apps/<name>.
 import readline from "node:readline";
@@ -60,8 +61,13 @@ for await (const line of input) {
     // The page again: its node starts from its store (IndexedDB with ?db=).
     await page.goto(url);
     await page.waitForFunction(() => window.tabmeshLoaded === true);
-    await page.evaluate(() => window.tabmesh.start());
-    process.stdout.write(JSON.stringify({ id: cmd.id, ok: {} }) + "\n");
+    const startMs = await page.evaluate(() => window.tabmesh.start());
+    process.stdout.write(JSON.stringify({ id: cmd.id, ok: { start_ms: startMs } }) + "\n");
+    continue;
+  }
+  if (cmd.cmd === "longtasks") {
+    const ok = await page.evaluate(() => window.tabmesh.longTasks());
+    process.stdout.write(JSON.stringify({ id: cmd.id, ok }) + "\n");
     continue;
   }
   const reply = await page.evaluate(async ([line, app]) => {

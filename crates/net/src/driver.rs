@@ -2,10 +2,11 @@
 //! [`Node`] handle that talks to it.
 //!
 //! One loop waits on the swarm, the handle's commands and the earliest timer, feeds what arrived
-//! to the core, then drains the core's outputs in order: a persist batch is committed before
-//! anything after it is published or sent, and a command's reply is sent only after the outputs
-//! it caused were handled — so an `execute` that resolves is durable. A failed commit stops the
-//! node ([`NetError::Store`]).
+//! to the core (up to [`EVENTS_PER_DRAIN`] swarm events already waiting), then drains the core's
+//! outputs: its persist batches are committed first (merged into few transactions) and only then
+//! is anything published or sent, and a command's reply is sent only after the outputs it caused
+//! were handled — so an `execute` that resolves is durable. A failed commit stops the node
+//! ([`NetError::Store`]). Busy for [`BUSY_SLICE_MS`], the loop yields to the host's event loop.
 //!
 //! **Finding peers.** A node keeps a reservation on its relay (listening on
 //! `<relay>/p2p-circuit`; lost reservations are retried with backoff). It subscribes to each
@@ -29,7 +30,7 @@ use libp2p::request_response::{self, OutboundFailure, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, relay, Multiaddr, PeerId, Swarm};
 use tabmesh_auth::Keypair;
-use tabmesh_base::{ContextId, DeltaId, DetRng, NodeId};
+use tabmesh_base::{ContextId, DeltaId, DetRng, NodeId, WriteBatch};
 use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, Seed, TimerKey};
 use tabmesh_storage::AsyncStore;
 
@@ -154,6 +155,8 @@ pub struct NetStats {
     pub fetched: u64,
     /// Events dropped because the consumer was slow.
     pub events_dropped: u64,
+    /// Store commits (each one transaction; a drain merges its persist batches).
+    pub commits: u64,
 }
 
 type Reply = Box<dyn FnOnce() + Send>;
@@ -370,14 +373,30 @@ struct Driver<S> {
 
 impl<S: AsyncStore> Driver<S> {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) -> Result<(), NetError> {
+        let mut slice_start = now_ms();
         loop {
+            let now = now_ms();
+            if now.saturating_sub(slice_start) >= BUSY_SLICE_MS {
+                // Busy since the last wait: let the host's event loop run (input, rendering).
+                futures_timer::Delay::new(std::time::Duration::ZERO).await;
+                slice_start = now_ms();
+            }
             let now = now_ms();
             let wait = self.next_deadline().saturating_sub(now);
             let mut sleep =
                 futures_timer::Delay::new(std::time::Duration::from_millis(wait)).fuse();
             let mut reply = None;
             futures::select! {
-                event = self.swarm.select_next_some() => self.on_swarm(event),
+                event = self.swarm.select_next_some() => {
+                    self.on_swarm(event);
+                    // What else already arrived is handled before the drain (one commit).
+                    for _ in 1..EVENTS_PER_DRAIN {
+                        match self.swarm.select_next_some().now_or_never() {
+                            Some(event) => self.on_swarm(event),
+                            None => break,
+                        }
+                    }
+                }
                 command = commands.next() => match command {
                     Some(Command::Call(f)) => reply = Some(f(&mut self.core, now_ms())),
                     Some(Command::Stats(tx)) => {
@@ -450,11 +469,31 @@ impl<S: AsyncStore> Driver<S> {
     // ---------------------------------------------------------------------------------------
     // The core's outputs.
 
+    /// Handles the core's outputs: first every persist batch, merged into as few commits as
+    /// [`COMMIT_MERGE_BYTES`] allows (in order), then the rest in order — all of which may
+    /// depend only on batches before them, now durable.
     async fn drain(&mut self) -> Result<(), NetError> {
-        let now = now_ms();
+        let mut rest = Vec::new();
+        let (mut merged, mut merged_bytes) = (WriteBatch::new(), 0);
         while let Some(out) = self.core.poll_output() {
+            let Output::Persist(batch) = out else {
+                rest.push(out);
+                continue;
+            };
+            let bytes = batch.byte_len();
+            if !merged.is_empty() && merged_bytes + bytes > COMMIT_MERGE_BYTES {
+                self.commit(std::mem::take(&mut merged)).await?;
+                merged_bytes = 0;
+            }
+            merged.extend(batch);
+            merged_bytes += bytes;
+        }
+        if !merged.is_empty() {
+            self.commit(merged).await?;
+        }
+        let now = now_ms();
+        for out in rest {
             match out {
-                Output::Persist(batch) => self.store.commit(&batch).await?,
                 Output::Subscribe(context) => {
                     if let Err(e) = self
                         .swarm
@@ -486,6 +525,12 @@ impl<S: AsyncStore> Driver<S> {
                 _ => {}
             }
         }
+        Ok(())
+    }
+
+    async fn commit(&mut self, batch: WriteBatch) -> Result<(), NetError> {
+        self.store.commit(&batch).await?;
+        self.stats.commits += 1;
         Ok(())
     }
 
@@ -645,10 +690,16 @@ impl<S: AsyncStore> Driver<S> {
         if t.peers.len() >= MAX_PEERS_PER_CONTEXT {
             return false;
         }
+        let first = t.peers.is_empty();
         t.peers.insert(node, now);
         self.swarm
             .add_peer_address(peer, self.relay.peer_addr(peer));
         self.core.peer_joined(now, context, node);
+        if first {
+            // The context's first peer since this node started or was cut off: what it missed
+            // meanwhile comes now, not at the next sync tick.
+            self.core.sync_now(now, context);
+        }
         self.emit(NetEvent::PeerJoined {
             context,
             peer: node,

@@ -89,3 +89,17 @@ pub const GOSSIP_HANDLER_QUEUE: usize = 1024;
 
 /// Topics (contexts) a peer may subscribe to on one connection, and in one request.
 pub const MAX_TOPICS: usize = 4096;
+
+/// Swarm events handled (when already waiting) before the core's outputs are drained: their
+/// persist batches commit together, so a catch-up cascade is a few large transactions rather
+/// than one per message.
+pub const EVENTS_PER_DRAIN: usize = 64;
+
+/// The most bytes of keys and values merged into one commit (well under storage's `MAX_BATCH`); a
+/// drain with more commits several batches, in order.
+pub const COMMIT_MERGE_BYTES: usize = 8 << 20;
+
+/// After this long busy without waiting, the driver yields to its host's event loop (a zero-length
+/// timer) before going on, so a page's main thread is never held for long (a browser counts tasks
+/// over 50 ms as long tasks).
+pub const BUSY_SLICE_MS: u64 = 12;

@@ -9,6 +9,9 @@ use tabmesh_net::{now_ms, NetEvent, NetStats, Node};
 use tabmesh_node::{NodeCore, NodeEvent};
 use tabmesh_sync::{SessionOutcome, SyncEvent};
 
+/// The most writes one `burst` command makes.
+pub const MAX_BURST: u64 = 100_000;
+
 /// A line with its `t_ms` (the wall clock), as text.
 pub fn stamp(mut line: Value) -> String {
     line["t_ms"] = json!(now_ms());
@@ -229,6 +232,22 @@ pub async fn command(
                 .map(|v| String::from_utf8_lossy(&v).into_owned());
             Ok(json!({"ret": ret, "delta": out.delta.map(|d| hex(&d.0))}))
         }
+        "burst" => {
+            // `n` kv-store `set`s (keys `<prefix>-<i>`) in one call: n deltas, one drain (their
+            // batches commit together), for tests and benchmarks that need a long history fast.
+            let ctx = context(request)?;
+            let n = request["n"].as_u64().unwrap_or(100).min(MAX_BURST);
+            let prefix = request["prefix"].as_str().unwrap_or("k").to_string();
+            node.call(move |core, now| {
+                for i in 0..n {
+                    let args = json!({"key": format!("{prefix}-{i}"), "value": i.to_string()});
+                    core.execute(now, ctx, "set", args.to_string().as_bytes())?;
+                }
+                Ok::<_, tabmesh_node::NodeError>(())
+            })
+            .await??;
+            Ok(json!({"n": n}))
+        }
         "state" => {
             let ctx = context(request)?;
             node.call(move |core, _| context_state(core, &ctx))
@@ -293,6 +312,6 @@ pub fn stats_json(s: &NetStats) -> Value {
         "published": s.published, "gossiped": s.gossiped, "gossip_rejected": s.gossip_rejected,
         "outbox": s.outbox, "outbox_dropped": s.outbox_dropped, "sent": s.sent,
         "received": s.received, "send_dropped": s.send_dropped, "send_failed": s.send_failed,
-        "fetched": s.fetched, "events_dropped": s.events_dropped,
+        "fetched": s.fetched, "events_dropped": s.events_dropped, "commits": s.commits,
     })
 }

@@ -22,6 +22,10 @@ pub struct SyncConfig {
     pub max_pull_attempts: u32,
     /// Missing parents asked for in one request. Default 64.
     pub pull_batch: usize,
+    /// Deltas per page this replica serves to a delta sync (at most `MAX_DELTAS`; default 64): the requester
+    /// applies a page in one go, so a smaller page keeps each step short (a browser tab's main
+    /// thread counts tasks over 50 ms as long) at the cost of more round trips.
+    pub since_page: usize,
     /// Missing parents tracked at once (more wait for the next tick's re-scan). Default 10 000.
     pub max_wanted: usize,
     /// Upper bound of the per-peer failure backoff (free for two failures in a row, then doubling
@@ -79,6 +83,7 @@ impl Default for SyncConfig {
             delta_gap_threshold: 1_000,
             max_pull_attempts: 6,
             pull_batch: 64,
+            since_page: 64,
             max_wanted: 10_000,
             max_backoff_ms: 30_000,
             snapshot_buffer: 10_000,

@@ -40,4 +40,13 @@ const COMMANDS = {
     return {};
   },
   stats: (node) => node.stats(),
+  /** `n` kv-store `set`s one after another, timed here: calls per second. */
+  async bench_exec(node, request) {
+    const ctx = node.context(request.ctx);
+    const n = request.n ?? 100;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await ctx.execute("set", { key: `bench-${i}`, value: `${i}` });
+    const ms = performance.now() - t0;
+    return { n, ms, per_s: (n * 1000) / ms };
+  },
 };

@@ -10,17 +10,32 @@ const db = params.get("db");
 const lines = [];
 let node = null;
 
+// Main-thread tasks over 50 ms (the browser's long tasks), counted from page load.
+const longTasks = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) longTasks.push(entry.duration);
+}).observe({ type: "longtask", buffered: true });
+
 window.tabmesh = {
+  /** Starts the node; resolves to how long `Node.start` took, in ms. */
   async start() {
+    const t0 = performance.now();
     node = await Node.start({
       relay,
       storage: db ? "indexeddb" : "memory",
       name: db ?? undefined,
       onEvent: (event) => lines.push(stamp(event)),
     });
+    const ms = performance.now() - t0;
     lines.push(stamp(ready(node)));
+    return ms;
   },
   command: (line, app) => command(node, line, app),
+  /** The long tasks since the last call: their count and the longest, in ms. */
+  longTasks: () => {
+    const taken = longTasks.splice(0);
+    return { count: taken.length, max_ms: Math.max(0, ...taken) };
+  },
   take: () => lines.splice(0).join("\n"),
   /** The package's node itself, for scenario scripts (tests/e2e/tabs.mjs). */
   get node() {

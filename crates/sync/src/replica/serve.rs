@@ -96,7 +96,7 @@ impl Replica {
             && !known
                 .iter()
                 .any(|h| self.dag.status(h) == DeltaStatus::Applied && self.dag.get(h).is_some());
-        let mut limit = MAX_DELTAS;
+        let mut limit = self.config.since_page.clamp(1, MAX_DELTAS);
         loop {
             let Ok(page) = self
                 .dag

@@ -5,8 +5,8 @@ use tabmesh_testkit::test;
 
 use tabmesh_base::{DeltaId, DetRng, EntityId, NodeId};
 use tabmesh_sync::{
-    Frame, Message, Refusal, Request, Response, SnapshotCursor, SyncError, SyncEvent, TreeRef,
-    MAX_DELTAS, MAX_ENTITIES, MAX_FRAME, MAX_IDS, MAX_TREE_NODES,
+    Frame, Message, Refusal, Request, Response, SnapshotCursor, SyncConfig, SyncError, SyncEvent,
+    TreeRef, MAX_DELTAS, MAX_ENTITIES, MAX_FRAME, MAX_IDS, MAX_TREE_NODES,
 };
 
 use super::support::{ctx, drain_outputs, events_in, node_id, response_in, Sim};
@@ -173,7 +173,9 @@ fn answers_to_large_requests_stay_within_their_bounds() {
         },
     ) {
         Response::Deltas { deltas, next, .. } => {
-            assert_eq!(deltas.len(), MAX_DELTAS);
+            // A page is the configured size (never over the wire bound), and says more follow.
+            assert_eq!(deltas.len(), SyncConfig::default().since_page);
+            assert!(SyncConfig::default().since_page <= MAX_DELTAS);
             assert!(next.is_some());
         }
         other => panic!("{other:?}"),

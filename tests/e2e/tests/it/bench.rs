@@ -10,11 +10,12 @@
 //! before the write resolves) to the receiver's `gossiped` / `fetched` event, on one machine's
 //! wall clock.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::harness::{app, share, work_dir, Peer, Relay, Server};
+use crate::harness::{app, converge_roots, share, work_dir, Peer, Relay, Server};
 
 fn full() -> bool {
     std::env::var("TABMESH_BENCH").is_ok_and(|v| v == "full")
@@ -121,17 +122,104 @@ fn network_figures() -> anyhow::Result<()> {
             "throughput_mib_s": stats(mib_s),
         },
     });
+    write_report(if full { "net.json" } else { "net-quick.json" }, &report)?;
+    // The report is complete (not a performance assertion).
+    for key in ["native_to_native_via_hub", "page_to_page_via_hub"] {
+        assert!(report["gossip_one_way_ms"][key]["p50"].is_number(), "{key}");
+    }
+    Ok(())
+}
+
+/// Writes a report to `target/bench/<name>` (and stderr).
+fn write_report(name: &str, report: &Value) -> anyhow::Result<()> {
     let out = tabmesh_testkit::apps_dir()
         .parent()
         .map(|t| t.join("bench"))
         .ok_or_else(|| anyhow::anyhow!("no target directory"))?;
     std::fs::create_dir_all(&out)?;
-    let file = out.join(if full { "net.json" } else { "net-quick.json" });
-    std::fs::write(&file, serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(out.join(name), serde_json::to_string_pretty(report)?)?;
     eprintln!("{report}");
-    // The report is complete (not a performance assertion).
-    for key in ["native_to_native_via_hub", "page_to_page_via_hub"] {
-        assert!(report["gossip_one_way_ms"][key]["p50"].is_number(), "{key}");
-    }
+    Ok(())
+}
+
+/// The gzip -9 size of a file, in bytes.
+fn gzipped(path: &Path) -> anyhow::Result<usize> {
+    let out = std::process::Command::new("gzip")
+        .arg("-9c")
+        .arg(path)
+        .output()?;
+    anyhow::ensure!(out.status.success(), "gzip failed");
+    Ok(out.stdout.len())
+}
+
+/// The browser node's figures (not assertions; the quick mode proves they still run): a page on
+/// IndexedDB that missed `n` writes catches up (time, store commits, long tasks), then starts
+/// again with them stored (time to ready); `execute("set")` calls per second in the page; the
+/// package's wasm size. Writes `target/bench/browser-node.json` (`-quick` in the tests).
+#[test]
+fn browser_node_figures() -> anyhow::Result<()> {
+    let full = full();
+    let (missed, calls) = if full { (10_000, 2_000) } else { (300, 50) };
+    let dir = work_dir("bench_browser_node");
+    let relay = Relay::spawn(&dir, "relay", &["--listen", "/ip4/127.0.0.1/tcp/0/ws"])?;
+    let server = Server::start()?;
+    let kv = app("kv-store")?;
+    let mut native = Peer::spawn(&dir, "native", relay.ws(), &dir.join("native"))?;
+    let mut page = Peer::spawn_page_on(&dir, "page", relay.ws(), &server, Some("bench"))?;
+    let ctx = share(&mut native, &mut [&mut page], Some(&kv))?;
+
+    // The page goes away; `missed` writes land on the native peer; the page comes back.
+    page.cmd(json!({"cmd": "close"}))?;
+    native.cmd(json!({"cmd": "burst", "ctx": ctx, "n": missed, "prefix": "missed"}))?;
+    let opened = page.cmd(json!({"cmd": "open"}))?;
+    let t0 = std::time::Instant::now();
+    page.cmd(json!({"cmd": "longtasks"}))?;
+    converge_roots(&mut [&mut native, &mut page], &ctx)?;
+    let catch_up_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let long_tasks = page.cmd(json!({"cmd": "longtasks"}))?;
+    let commits = page.cmd(json!({"cmd": "stats"}))?["commits"].clone();
+    let protocols: Vec<Value> = page
+        .events()
+        .iter()
+        .filter(|e| e["ev"] == "sync" && e["ctx"] == json!(ctx))
+        .map(|e| json!([e["protocol"], e["outcome"]]))
+        .collect();
+    let entries = page.cmd(json!({"cmd": "exec", "ctx": ctx, "method": "count"}))?["ret"].clone();
+
+    // Started again with everything stored.
+    page.cmd(json!({"cmd": "close"}))?;
+    let reopened = page.cmd(json!({"cmd": "open"}))?;
+    let exec = page.cmd(json!({"cmd": "bench_exec", "ctx": ctx, "n": calls}))?;
+
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pkg/wasm/tabmesh_web_bg.wasm");
+    let report = json!({
+        "bench": "browser-node",
+        "mode": if full { "full" } else { "quick" },
+        "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+        "missed_writes": missed,
+        "catch_up": {
+            "start_ms": opened["start_ms"],
+            "to_equal_roots_ms": catch_up_ms,
+            "store_commits_since_open": commits,
+            "long_tasks": long_tasks,
+            "sessions": protocols,
+            "entries_after": entries,
+        },
+        "ready_with_stored_ms": reopened["start_ms"],
+        "execute_set_in_chromium": exec,
+        "wasm_bytes": std::fs::metadata(&wasm)?.len(),
+        "wasm_gzip_bytes": gzipped(&wasm)?,
+    });
+    write_report(
+        if full {
+            "browser-node.json"
+        } else {
+            "browser-node-quick.json"
+        },
+        &report,
+    )?;
+    // Complete, and the catch-up is real (not a performance assertion).
+    assert_eq!(entries, json!(missed.to_string()));
+    assert!(report["execute_set_in_chromium"]["per_s"].is_number());
     Ok(())
 }
