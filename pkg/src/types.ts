@@ -48,6 +48,10 @@ export type NodeEvent =
     }
   | { ev: "handler_failed"; ctx: string; cause: string; index: number; handler: string; error: string }
   | { ev: "clock_ahead"; from: string | null; ahead_ms: number }
+  /** The store is full (`held_bytes` > 0): writes wait in memory, not durable, and calls fail
+   * with `QUOTA_EXCEEDED` (their writes may still land); retried until it takes them
+   * (`held_bytes` = 0). */
+  | { ev: "store_full"; held_bytes: number }
   /** A slow consumer missed `n` events (its queue was full). */
   | { ev: "lagged"; n: number }
   /** Tabs: this tab's node became the one serving every tab of its name. */
@@ -85,6 +89,9 @@ export interface NetStats {
   send_failed: number;
   fetched: number;
   events_dropped: number;
+  commits: number;
+  store_full: boolean;
+  quota_failures: number;
 }
 
 /** What one `execute` produced, before the facade decodes `ret`. */

@@ -32,7 +32,7 @@ use libp2p::{gossipsub, relay, Multiaddr, PeerId, Swarm};
 use tabmesh_auth::Keypair;
 use tabmesh_base::{ContextId, DeltaId, DetRng, NodeId, WriteBatch};
 use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, Seed, TimerKey};
-use tabmesh_storage::AsyncStore;
+use tabmesh_storage::{AsyncStore, StoreError};
 
 use crate::behaviour::{build_swarm, Behaviour, BehaviourEvent};
 use crate::gossip::{self, GossipMsg};
@@ -121,6 +121,14 @@ pub enum NetEvent {
     },
     /// The consumer was too slow: this many events were dropped before this one.
     Lagged(u64),
+    /// The store refused a commit for quota (`held_bytes` > 0): the node keeps running, holding
+    /// that write and what follows it in memory (not durable, not published; calls that write
+    /// fail with [`NetError::NotDurable`] and their writes land later) and retrying; past
+    /// [`STALLED_MAX_BYTES`] it stops. `held_bytes` = 0: the store took it all; back to normal.
+    StoreFull {
+        /// Bytes of keys and values waiting to be committed.
+        held_bytes: usize,
+    },
 }
 
 /// Counters of a running node's network side.
@@ -157,9 +165,14 @@ pub struct NetStats {
     pub events_dropped: u64,
     /// Store commits (each one transaction; a drain merges its persist batches).
     pub commits: u64,
+    /// The store is full: writes are held in memory, not durable (see [`NetEvent::StoreFull`]).
+    pub store_full: bool,
+    /// Commits refused for quota.
+    pub quota_failures: u64,
 }
 
-type Reply = Box<dyn FnOnce() + Send>;
+/// Sends a call's result, or the error that kept its writes from being durable.
+type Reply = Box<dyn FnOnce(Option<NetError>) + Send>;
 type Call = Box<dyn FnOnce(&mut NodeCore, u64) -> Reply + Send>;
 
 enum Command {
@@ -253,6 +266,8 @@ impl Node {
             stats: NetStats::default(),
             events: ev_tx,
             lagged: 0,
+            stalled: Vec::new(),
+            held: Vec::new(),
             rng: DetRng::new(u64::from_le_bytes(rng_seed)),
         };
         // The node key (first start) is durable before anyone learns this peer id.
@@ -285,8 +300,11 @@ impl Node {
         let (tx, rx) = oneshot::channel();
         let call: Call = Box::new(move |core, now| {
             let result = f(core, now);
-            Box::new(move || {
-                let _ = tx.send(result);
+            Box::new(move |error: Option<NetError>| {
+                let _ = tx.send(match error {
+                    None => Ok(result),
+                    Some(e) => Err(e),
+                });
             })
         });
         self.commands
@@ -294,7 +312,7 @@ impl Node {
             .send(Command::Call(call))
             .await
             .map_err(|_| NetError::Stopped)?;
-        rx.await.map_err(|_| NetError::Stopped)
+        rx.await.map_err(|_| NetError::Stopped)?
     }
 
     /// The network counters.
@@ -368,6 +386,10 @@ struct Driver<S> {
     stats: NetStats,
     events: mpsc::Sender<NetEvent>,
     lagged: u64,
+    /// Batches a full store refused (in order; see [`NetEvent::StoreFull`]), and the outputs
+    /// that wait for them.
+    stalled: Vec<WriteBatch>,
+    held: Vec<Output>,
     rng: DetRng,
 }
 
@@ -409,9 +431,10 @@ impl<S: AsyncStore> Driver<S> {
                 },
                 _ = sleep => self.on_tick(),
             }
-            self.drain().await?;
+            let held = self.drain().await?;
             if let Some(reply) = reply {
-                reply();
+                // What the call wrote is held in memory (the store is full), not durable.
+                reply(held.then_some(NetError::NotDurable(StoreError::QuotaExceeded)));
             }
         }
     }
@@ -437,6 +460,9 @@ impl<S: AsyncStore> Driver<S> {
 
     fn next_deadline(&self) -> u64 {
         let mut at = now_ms() + HELLO_EVERY_MS;
+        if !self.stalled.is_empty() {
+            at = at.min(now_ms() + QUOTA_RETRY_MS);
+        }
         if let Some(t) = self.timers.values().min() {
             at = at.min(*t);
         }
@@ -471,25 +497,57 @@ impl<S: AsyncStore> Driver<S> {
 
     /// Handles the core's outputs: first every persist batch, merged into as few commits as
     /// [`COMMIT_MERGE_BYTES`] allows (in order), then the rest in order — all of which may
-    /// depend only on batches before them, now durable.
-    async fn drain(&mut self) -> Result<(), NetError> {
-        let mut rest = Vec::new();
-        let (mut merged, mut merged_bytes) = (WriteBatch::new(), 0);
+    /// depend only on batches before them, now durable. Returns whether new writes were held
+    /// back by a full store.
+    async fn drain(&mut self) -> Result<bool, NetError> {
+        // What a full store held back goes first.
+        let mut chunks = std::mem::take(&mut self.stalled);
+        let mut rest = std::mem::take(&mut self.held);
+        let mut chunk_bytes = chunks.last().map_or(0, WriteBatch::byte_len);
+        let mut wrote = false;
         while let Some(out) = self.core.poll_output() {
             let Output::Persist(batch) = out else {
                 rest.push(out);
                 continue;
             };
+            wrote = true;
             let bytes = batch.byte_len();
-            if !merged.is_empty() && merged_bytes + bytes > COMMIT_MERGE_BYTES {
-                self.commit(std::mem::take(&mut merged)).await?;
-                merged_bytes = 0;
+            match chunks.last_mut() {
+                Some(last) if chunk_bytes + bytes <= COMMIT_MERGE_BYTES => last.extend(batch),
+                _ => {
+                    chunks.push(batch);
+                    chunk_bytes = 0;
+                }
             }
-            merged.extend(batch);
-            merged_bytes += bytes;
+            chunk_bytes += bytes;
         }
-        if !merged.is_empty() {
-            self.commit(merged).await?;
+        let mut chunks = chunks.into_iter();
+        while let Some(chunk) = chunks.next() {
+            match self.commit(&chunk).await {
+                Ok(()) => {}
+                Err(NetError::Store(StoreError::QuotaExceeded)) => {
+                    // The node keeps running: this and what follows wait in memory (bounded),
+                    // retried at every drain and every QUOTA_RETRY_MS; nothing that depends on
+                    // them is published or acknowledged meanwhile.
+                    self.stalled = std::iter::once(chunk).chain(chunks).collect();
+                    self.held = rest;
+                    let bytes: usize = self.stalled.iter().map(WriteBatch::byte_len).sum();
+                    if bytes > STALLED_MAX_BYTES {
+                        return Err(NetError::Store(StoreError::QuotaExceeded));
+                    }
+                    if !self.stats.store_full {
+                        self.stats.store_full = true;
+                        self.emit(NetEvent::StoreFull { held_bytes: bytes });
+                    }
+                    self.stats.quota_failures += 1;
+                    return Ok(wrote);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if self.stats.store_full {
+            self.stats.store_full = false;
+            self.emit(NetEvent::StoreFull { held_bytes: 0 });
         }
         let now = now_ms();
         for out in rest {
@@ -525,11 +583,11 @@ impl<S: AsyncStore> Driver<S> {
                 _ => {}
             }
         }
-        Ok(())
+        Ok(false)
     }
 
-    async fn commit(&mut self, batch: WriteBatch) -> Result<(), NetError> {
-        self.store.commit(&batch).await?;
+    async fn commit(&mut self, batch: &WriteBatch) -> Result<(), NetError> {
+        self.store.commit(batch).await?;
         self.stats.commits += 1;
         Ok(())
     }

@@ -20,6 +20,10 @@ pub enum NetError {
     /// The store failed: the node stops (it never acts on a batch it could not make durable).
     #[error("storage failed, the node stopped: {0}")]
     Store(#[from] tabmesh_storage::StoreError),
+    /// The store is full: what the call wrote is applied and held in memory but not durable; it
+    /// is committed once the store takes it (the node runs on, see `NetEvent::StoreFull`).
+    #[error("the write is not durable: {0}; it is held in memory and retried")]
+    NotDurable(tabmesh_storage::StoreError),
     /// Loading the node from its store failed.
     #[error("loading the node failed: {0}")]
     Load(#[from] tabmesh_node::NodeError),

@@ -103,3 +103,11 @@ pub const COMMIT_MERGE_BYTES: usize = 8 << 20;
 /// timer) before going on, so a page's main thread is never held for long (a browser counts tasks
 /// over 50 ms as long tasks).
 pub const BUSY_SLICE_MS: u64 = 12;
+
+/// While the store refuses commits for quota, how often the driver retries them (it also retries
+/// at every drain).
+pub const QUOTA_RETRY_MS: u64 = 5_000;
+
+/// The most bytes of writes a full store may leave waiting in memory; past it the node stops
+/// (`NetError::Store(QuotaExceeded)`).
+pub const STALLED_MAX_BYTES: usize = 32 << 20;

@@ -63,6 +63,7 @@ pub fn event_line(event: NetEvent) -> Option<Value> {
             json!({"ev": "circuit", "peer": peer.to_string(), "limit": limit})
         }
         NetEvent::Lagged(n) => json!({"ev": "lagged", "n": n}),
+        NetEvent::StoreFull { held_bytes } => json!({"ev": "store_full", "held_bytes": held_bytes}),
         NetEvent::Node(event) => node_event_line(event),
         _ => return None,
     })
@@ -313,5 +314,6 @@ pub fn stats_json(s: &NetStats) -> Value {
         "outbox": s.outbox, "outbox_dropped": s.outbox_dropped, "sent": s.sent,
         "received": s.received, "send_dropped": s.send_dropped, "send_failed": s.send_failed,
         "fetched": s.fetched, "events_dropped": s.events_dropped, "commits": s.commits,
+        "store_full": s.store_full, "quota_failures": s.quota_failures,
     })
 }

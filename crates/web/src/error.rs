@@ -46,7 +46,7 @@ pub(crate) fn net_code(e: &NetError) -> &'static str {
     match e {
         NetError::Stopped => "STOPPED",
         NetError::BadRelay { .. } => "INVALID_ARGUMENT",
-        NetError::Store(e) => store_code(e),
+        NetError::Store(e) | NetError::NotDurable(e) => store_code(e),
         NetError::Load(e) => match e {
             NodeError::Open(_) | NodeError::Codec(_) | NodeError::CorruptIndex => "STORAGE",
             other => node_code(other),
