@@ -77,8 +77,12 @@ const after = await info(second);
 // back on the topic) before the browser goes.
 await second.waitForFunction(
   async () => {
-    const s = await window.tabmesh.node.stats();
-    return s.reserved && s.outbox === 0;
+    try {
+      const s = await window.tabmesh.node.stats();
+      return s.reserved && s.outbox === 0;
+    } catch {
+      return false; // a call in flight across the leader change: ask again
+    }
   },
   null,
   { timeout: 30_000, polling: 100 },

@@ -1,8 +1,9 @@
 //! A tabmesh node in headless Chromium (a real page, the wasm32 build of `tabmesh-net`) with a
 //! native peer and with other pages, through a real relay process on 127.0.0.1.
 
-use crate::harness::{app, converge, ctx_of, set, share, work_dir, Peer, Relay, Server};
+use crate::harness::{app, converge, ctx_of, set, share, work_dir, Peer, Relay, Script, Server};
 use serde_json::json;
+use serde_json::Value;
 
 type Result = anyhow::Result<()>;
 

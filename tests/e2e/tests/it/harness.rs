@@ -584,3 +584,53 @@ pub(crate) fn set(p: &mut Peer, ctx: &str, key: &str, value: &str) -> anyhow::Re
     let out = p.cmd(json!({"cmd": "exec", "ctx": ctx, "method": "set", "args": args}))?;
     Ok(out["delta"].as_str().unwrap_or_default().to_string())
 }
+
+/// A scenario script of tests/e2e run with `node` (stderr into `<dir>/<name>.log`): it prints
+/// one JSON line, then runs on until its stdin closes (when this is dropped).
+#[derive(Debug)]
+pub(crate) struct Script {
+    child: Child,
+}
+
+impl Script {
+    /// Starts `script` and waits (bounded) for its JSON line.
+    pub(crate) fn run(
+        dir: &Path,
+        name: &str,
+        script: &str,
+        args: &[&str],
+    ) -> anyhow::Result<(Script, Value)> {
+        let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
+        let mut child = Command::new("node")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {script}"))?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let script = Script { child };
+        let line = rx
+            .recv_timeout(2 * WAIT)
+            .with_context(|| format!("{name} printed nothing in time (see {name}.log)"))?;
+        let value = serde_json::from_str(&line)
+            .with_context(|| format!("{name} printed {line:?} (see {name}.log)"))?;
+        Ok((script, value))
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        if wait_exit(&mut self.child).is_err() {
+            let _ = self.child.kill();
+        }
+    }
+}

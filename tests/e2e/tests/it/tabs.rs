@@ -2,61 +2,13 @@
 //! browser context, a leader and a follower, write concurrently; the leader's tab closes; the
 //! follower takes over without losing an acknowledged write, and a native peer converges with it.
 
-use std::collections::BTreeSet;
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
 use anyhow::Context as _;
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 
-use crate::harness::{app, ctx_of, wait_exit, work_dir, Peer, Relay, Server, WAIT};
+use crate::harness::{app, ctx_of, work_dir, Peer, Relay, Script, Server, WAIT};
 
 type Result = anyhow::Result<()>;
-
-/// A scenario script of tests/e2e run with `node` (stderr into `<dir>/<name>.log`): it prints
-/// one JSON line, then runs on until its stdin closes (when this is dropped).
-struct Script {
-    child: Child,
-}
-
-impl Script {
-    /// Starts `script` and waits (bounded) for its JSON line.
-    fn run(dir: &Path, name: &str, script: &str, args: &[&str]) -> anyhow::Result<(Script, Value)> {
-        let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
-        let mut child = Command::new("node")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {script}"))?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let script = Script { child };
-        let line = rx
-            .recv_timeout(2 * WAIT)
-            .with_context(|| format!("{name} printed nothing in time (see {name}.log)"))?;
-        let value = serde_json::from_str(&line)
-            .with_context(|| format!("{name} printed {line:?} (see {name}.log)"))?;
-        Ok((script, value))
-    }
-}
-
-impl Drop for Script {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        if wait_exit(&mut self.child).is_err() {
-            let _ = self.child.kill();
-        }
-    }
-}
 
 fn keys(list: &Value) -> BTreeSet<String> {
     list.as_array()
