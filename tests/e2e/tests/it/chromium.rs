@@ -1,9 +1,8 @@
-//! A tabmesh node in headless Chromium (a real page, the wasm32 build of `tabmesh-net`) with a
-//! native peer and with other pages, through a real relay process on 127.0.0.1.
+//! A tabmesh node in headless Chromium (a real page running the npm package) with a native peer
+//! and with other pages, through a real relay process on 127.0.0.1.
 
-use crate::harness::{app, converge, ctx_of, set, share, work_dir, Peer, Relay, Script, Server};
+use crate::harness::{app, converge, ctx_of, set, share, work_dir, Cut, Peer, Relay, Server};
 use serde_json::json;
-use serde_json::Value;
 
 type Result = anyhow::Result<()>;
 
@@ -209,6 +208,54 @@ fn a_page_started_while_its_relay_is_down_writes_offline_and_converges_once_it_i
             ["offline-1", "page"],
             ["offline-2", "page"]
         ])
+    );
+    Ok(())
+}
+
+#[test]
+fn a_page_whose_relay_connection_is_cut_misses_writes_and_gets_them_by_sync_once_reconnected(
+) -> Result {
+    let dir = work_dir("relay_cut");
+    let server = Server::start()?;
+    let relay = Relay::spawn(&dir, "relay", &["--listen", "/ip4/127.0.0.1/tcp/0/ws"])?;
+    let cut = Cut::new(&relay)?;
+    let mut page = Peer::spawn_page(&dir, "page", &cut.addr, &server)?;
+    let mut native = Peer::spawn(&dir, "native", relay.ws(), &dir.join("native"))?;
+    page.wait_event(|e| e["ev"] == "reserved")?;
+    let ctx = share(&mut native, &mut [&mut page], Some(&app("kv-store")?))?;
+    set(&mut native, &ctx, "before", "gossip")?;
+    converge(&mut [&mut native, &mut page], &ctx)?;
+
+    // The page's connection to the relay really goes (the relay and the native peer stay up).
+    cut.cut();
+    page.wait_event(|e| e["ev"] == "relay_lost")?;
+    let missed = [
+        set(&mut native, &ctx, "missed-1", "native")?,
+        set(&mut native, &ctx, "missed-2", "native")?,
+    ];
+    let syncs_before = page.count(|e| e["ev"] == "sync" && e["outcome"] == "pulled");
+    cut.restore();
+    let entries = converge(&mut [&mut native, &mut page], &ctx)?;
+    assert_eq!(
+        entries,
+        json!([
+            ["before", "gossip"],
+            ["missed-1", "native"],
+            ["missed-2", "native"]
+        ])
+    );
+    // The missed writes came by a sync session that pulled them, not by gossip.
+    for delta in &missed {
+        assert_eq!(
+            page.count(|e| e["ev"] == "gossiped" && e["delta"] == json!(delta)),
+            0,
+            "{delta} was gossiped"
+        );
+    }
+    assert!(page.count(|e| e["ev"] == "sync" && e["outcome"] == "pulled") > syncs_before);
+    assert!(
+        page.count(|e| e["ev"] == "reserved") >= 2,
+        "the page reserved again"
     );
     Ok(())
 }

@@ -634,3 +634,77 @@ impl Drop for Script {
         }
     }
 }
+
+/// A TCP forwarder on 127.0.0.1 in front of a relay's WebSocket port, whose connections can be
+/// cut for real: a node dialling the relay through it loses its connection (and cannot make a
+/// new one) while the relay and everyone else stay up.
+#[derive(Debug)]
+pub(crate) struct Cut {
+    /// The relay's WebSocket address through the forwarder (same peer id, the forwarder's port).
+    pub(crate) addr: String,
+    open: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Cut {
+    /// Forwards to `relay`'s WebSocket port.
+    pub(crate) fn new(relay: &Relay) -> anyhow::Result<Cut> {
+        let target = relay.ws().to_string();
+        let port: u16 = target
+            .split('/')
+            .nth(4)
+            .and_then(|p| p.parse().ok())
+            .context("the relay's port")?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let mine = listener.local_addr()?.port();
+        let addr = target.replacen(&format!("/tcp/{port}/"), &format!("/tcp/{mine}/"), 1);
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let conns: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let (gate, kept) = (open.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                if !gate.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: refused while cut
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                    continue;
+                };
+                let pipes = (client.try_clone(), server.try_clone());
+                let (Ok(client2), Ok(server2)) = pipes else {
+                    continue;
+                };
+                if let Ok(mut k) = kept.lock() {
+                    k.extend(
+                        [client.try_clone(), server.try_clone()]
+                            .into_iter()
+                            .flatten(),
+                    );
+                }
+                let pump = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                pump(client, server2);
+                pump(server, client2);
+            }
+        });
+        Ok(Cut { addr, open, conns })
+    }
+
+    /// Cuts every connection through the forwarder and refuses new ones until [`Cut::restore`].
+    pub(crate) fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut conns) = self.conns.lock() {
+            for c in conns.drain(..) {
+                let _ = c.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    /// Lets connections through again.
+    pub(crate) fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
