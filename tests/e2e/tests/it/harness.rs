@@ -484,10 +484,14 @@ pub(crate) struct Server {
 impl Server {
     /// Starts serving (a thread per connection, for the life of the test process).
     pub(crate) fn start() -> anyhow::Result<Server> {
+        Server::start_at(&Path::new(env!("CARGO_MANIFEST_DIR")).join("page"))
+    }
+
+    /// [`Server::start`] with `page` at `/` instead of the test page.
+    pub(crate) fn start_at(page: &Path) -> anyhow::Result<Server> {
         let apps = tabmesh_testkit::apps_dir();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let page = root.join("page");
-        let pkg = root.join("../../pkg");
+        let page = page.to_path_buf();
+        let pkg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pkg");
         anyhow::ensure!(
             pkg.join("wasm/tabmesh_web_bg.wasm").exists() && pkg.join("dist/browser.js").exists(),
             "{} is not built: build the package first (scripts/build-pkg.sh)",
