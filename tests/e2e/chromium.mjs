@@ -2,7 +2,7 @@
 // tests, speaking the native peer's JSON-lines protocol: commands on stdin, replies and events on
 // stdout (page console and errors on stderr).
 //
-//   node tests/e2e/chromium.mjs <page url with ?relay=<multiaddr>[&db=<IndexedDB name>]>
+//   node tests/e2e/chromium.mjs <page url with ?relay=<multiaddr>[&db=<IndexedDB name>]> [<profile dir>]
 //
 // Besides the peer's commands: `{"cmd": "close"}` navigates away (the node stops with the page),
 // `{"cmd": "open"}` loads the page again and starts its node (replying how long `Node.start`
@@ -12,19 +12,24 @@
 import readline from "node:readline";
 import { chromium } from "playwright-core";
 
-const url = process.argv[2];
+const [url, profile] = process.argv.slice(2);
 if (!url) {
-  console.error("usage: chromium.mjs <page url>");
+  console.error("usage: chromium.mjs <page url> [<profile directory>]");
   process.exit(2);
 }
-const browser = await chromium.launch({
+const options = {
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
   ],
-});
-const page = await (await browser.newContext()).newPage();
+};
+// With a profile directory, the browser keeps its data (IndexedDB) there, across launches.
+const browser = profile ? null : await chromium.launch(options);
+const context = profile
+  ? await chromium.launchPersistentContext(profile, options)
+  : await browser.newContext();
+const page = context.pages()[0] ?? (await context.newPage());
 page.on("console", (m) => process.stderr.write(`console: ${m.text()}\n`));
 page.on("pageerror", (e) => process.stderr.write(`pageerror: ${e}\n`));
 await page.goto(url);
@@ -82,4 +87,4 @@ for await (const line of input) {
 }
 running = false;
 await pump.catch(() => {});
-await browser.close();
+await (browser ?? context).close();

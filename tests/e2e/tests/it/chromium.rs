@@ -259,3 +259,63 @@ fn a_page_whose_relay_connection_is_cut_misses_writes_and_gets_them_by_sync_once
     );
     Ok(())
 }
+
+#[test]
+fn a_write_acknowledged_just_before_the_browser_is_killed_is_there_after_a_relaunch_and_syncs(
+) -> Result {
+    let dir = work_dir("browser_crash");
+    let server = Server::start()?;
+    let relay = Relay::spawn(&dir, "relay", &["--listen", "/ip4/127.0.0.1/tcp/0/ws"])?;
+    let cut = Cut::new(&relay)?;
+    let profile = dir.join("profile");
+    let mut page = Peer::spawn_page_in(
+        &dir,
+        "page",
+        &cut.addr,
+        &server,
+        Some("crash"),
+        Some(&profile),
+    )?;
+    let mut native = Peer::spawn(&dir, "native", relay.ws(), &dir.join("native"))?;
+    page.wait_event(|e| e["ev"] == "reserved")?;
+    let ctx = share(&mut native, &mut [&mut page], Some(&app("kv-store")?))?;
+    converge(&mut [&mut native, &mut page], &ctx)?;
+    let node_id = page.node_id.clone();
+
+    // Cut off (so only the page's IndexedDB can have it), the page writes; the moment the write
+    // is acknowledged, every process of the browser is SIGKILLed.
+    cut.cut();
+    page.wait_event(|e| e["ev"] == "relay_lost")?;
+    set(&mut page, &ctx, "acknowledged", "then killed")?;
+    let profile_arg = profile.display().to_string();
+    let status = std::process::Command::new("pkill")
+        .args(["-KILL", "-f", &profile_arg])
+        .status()?;
+    assert!(
+        status.success(),
+        "the browser's processes were found and killed"
+    );
+    page.kill9();
+
+    // The same profile again: the node, its key and the write come back from IndexedDB, and the
+    // write reaches the native peer.
+    cut.restore();
+    let mut page = Peer::spawn_page_in(
+        &dir,
+        "page-again",
+        &cut.addr,
+        &server,
+        Some("crash"),
+        Some(&profile),
+    )?;
+    assert_eq!(page.node_id, node_id);
+    let got = page.cmd(json!({"cmd": "exec", "ctx": ctx, "method": "get", "args": json!({"key": "acknowledged"}).to_string()}))?;
+    assert_eq!(
+        got["ret"],
+        json!("\"then killed\""),
+        "read back from IndexedDB at once"
+    );
+    let entries = converge(&mut [&mut native, &mut page], &ctx)?;
+    assert_eq!(entries, json!([["acknowledged", "then killed"]]));
+    Ok(())
+}

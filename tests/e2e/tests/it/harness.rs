@@ -279,6 +279,19 @@ impl Peer {
         server: &Server,
         db: Option<&str>,
     ) -> anyhow::Result<Peer> {
+        Peer::spawn_page_in(dir, name, relay, server, db, None)
+    }
+
+    /// [`Peer::spawn_page_on`] in a browser whose profile (its IndexedDB) lives in `profile`, so
+    /// a later launch on the same directory finds it.
+    pub(crate) fn spawn_page_in(
+        dir: &Path,
+        name: &str,
+        relay: &str,
+        server: &Server,
+        db: Option<&str>,
+        profile: Option<&Path>,
+    ) -> anyhow::Result<Peer> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("chromium.mjs");
         let mut url = format!("{}/index.html?relay={relay}", server.url);
         if let Some(db) = db {
@@ -286,6 +299,9 @@ impl Peer {
         }
         let mut command = Command::new("node");
         command.arg(script).arg(url);
+        if let Some(profile) = profile {
+            command.arg(profile);
+        }
         Peer::launch(dir, name, command)
     }
 
