@@ -3,6 +3,7 @@
 
 mod bench;
 mod chromium;
+mod demo;
 mod harness;
 mod net;
 mod nodejs;
