@@ -337,8 +337,10 @@ export class Node {
     return new Context(this, id);
   }
 
-  /** Joins a context with an invitation link. `app`: the module the context runs. Resolves to
-   * the context at once; the `joined` event says when this node became a member. */
+  /** Joins a context with an invitation link. `app`: the module the context runs; without it
+   * the node fetches it from a member by the hash the invitation names (verified; `app_changed`
+   * with `available: true` says when it is there). Resolves to the context at once; the `joined`
+   * event says when this node became a member. */
   async joinContext(invitation: string, options: { app?: BufferSource } = {}): Promise<Context> {
     if (typeof invitation !== "string") {
       throw new TabmeshError("INVALID_ARGUMENT", "the invitation must be a string (a link)");

@@ -33,6 +33,8 @@ export type NodeEvent =
   /** This node is now a member of a context it joined. */
   | { ev: "joined"; ctx: string; delta: string }
   | { ev: "join_failed"; ctx: string; error: string }
+  /** The context's app module (`app`: its SHA-256, hex) is now available here (attached, or
+   * fetched from a member after a join without it), or it changed to one not held here. */
   | { ev: "app_changed"; ctx: string; app: string; available: boolean }
   /** Something a peer sent was refused (nothing changed because of it). */
   | { ev: "rejected"; ctx?: string; from: string | null; error: string }
@@ -69,6 +71,7 @@ export interface ContextState {
   entities: number;
   member: boolean;
   joining: boolean;
+  /** The SHA-256 (hex) of the app module the context runs here, if it has one here. */
   app: string | null;
   peers: string[];
 }

@@ -30,7 +30,7 @@ use libp2p::request_response::{self, OutboundFailure, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, relay, Multiaddr, PeerId, Swarm};
 use tabmesh_auth::Keypair;
-use tabmesh_base::{ContextId, DeltaId, DetRng, NodeId, WriteBatch};
+use tabmesh_base::{ContextId, DeltaId, DetRng, Hash, NodeId, WriteBatch};
 use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, Seed, TimerKey};
 use tabmesh_storage::{AsyncStore, StoreError};
 
@@ -268,6 +268,7 @@ impl Node {
             lagged: 0,
             stalled: Vec::new(),
             held: Vec::new(),
+            module_asks: HashMap::new(),
             rng: DetRng::new(u64::from_le_bytes(rng_seed)),
         };
         // The node key (first start) is durable before anyone learns this peer id.
@@ -367,6 +368,7 @@ struct TopicState {
 enum Pending {
     Msg(PeerId),
     Fetch(PeerId, ContextId, DeltaId),
+    Module(PeerId, ContextId, Hash),
 }
 
 struct Driver<S> {
@@ -390,6 +392,8 @@ struct Driver<S> {
     /// that wait for them.
     stalled: Vec<WriteBatch>,
     held: Vec<Output>,
+    /// When each context's missing app module was last asked for.
+    module_asks: HashMap<ContextId, u64>,
     rng: DetRng,
 }
 
@@ -583,6 +587,7 @@ impl<S: AsyncStore> Driver<S> {
                 _ => {}
             }
         }
+        self.want_modules(now);
         Ok(false)
     }
 
@@ -673,11 +678,12 @@ impl<S: AsyncStore> Driver<S> {
             return None;
         }
         *n += 1;
-        let fetch = match &request {
-            Request::Fetch { context, delta } => Some((*context, *delta)),
+        let pending = match &request {
+            Request::Fetch { context, delta } => Pending::Fetch(peer, *context, *delta),
+            Request::Module { context, app } => Pending::Module(peer, *context, *app),
             Request::Msg(_) => {
                 self.stats.sent += 1;
-                None
+                Pending::Msg(peer)
             }
         };
         let addr = self.relay.peer_addr(peer);
@@ -686,10 +692,6 @@ impl<S: AsyncStore> Driver<S> {
                 .behaviour_mut()
                 .sync
                 .send_request_with_addresses(&peer, request, vec![addr]);
-        let pending = match fetch {
-            Some((c, d)) => Pending::Fetch(peer, c, d),
-            None => Pending::Msg(peer),
-        };
         self.requests.insert(id, pending);
         Some(id)
     }
@@ -697,7 +699,7 @@ impl<S: AsyncStore> Driver<S> {
     fn finish_request(&mut self, id: &OutboundRequestId) -> Option<Pending> {
         let pending = self.requests.remove(id)?;
         let peer = match &pending {
-            Pending::Msg(p) | Pending::Fetch(p, ..) => *p,
+            Pending::Msg(p) | Pending::Fetch(p, ..) | Pending::Module(p, ..) => *p,
         };
         if let Some(n) = self.in_flight.get_mut(&peer) {
             *n = n.saturating_sub(1);
@@ -709,6 +711,73 @@ impl<S: AsyncStore> Driver<S> {
             self.fetching.remove(d);
         }
         Some(pending)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // App modules.
+
+    /// Asks a peer of each context whose app module this node lacks for it (at most every
+    /// [`MODULE_RETRY_MS`] per context, each time another peer).
+    fn want_modules(&mut self, now: u64) {
+        let wanted: Vec<(ContextId, Hash)> = self
+            .topics
+            .keys()
+            .filter_map(|c| Some((*c, self.core.missing_app(c)?)))
+            .collect();
+        for (context, app) in wanted {
+            if self
+                .module_asks
+                .get(&context)
+                .is_some_and(|at| now < at + MODULE_RETRY_MS)
+            {
+                continue;
+            }
+            let peers: Vec<NodeId> = self
+                .topics
+                .get(&context)
+                .map(|t| t.peers.keys().copied().collect())
+                .unwrap_or_default();
+            if peers.is_empty() {
+                continue;
+            }
+            let node = peers[self.rng.index(peers.len())];
+            if let Some(peer) = peer_id(&node) {
+                self.module_asks.insert(context, now);
+                self.send_to(peer, Request::Module { context, app });
+            }
+        }
+        self.module_asks
+            .retain(|c, _| self.core.missing_app(c).is_some());
+    }
+
+    /// A module is served only to a peer of its context (one that knows the context id, from an
+    /// invitation) and only if the context runs it here.
+    fn serve_module(&self, peer: PeerId, context: &ContextId, app: &Hash) -> Response {
+        let known = node_id(&peer).is_some_and(|n| {
+            self.topics
+                .get(context)
+                .is_some_and(|t| t.peers.contains_key(&n))
+        });
+        match self.core.module(app) {
+            Some(bytes) if known && self.core.app(context) == Some(*app) => {
+                Response::Module(bytes.to_vec())
+            }
+            _ => Response::Missing,
+        }
+    }
+
+    /// A fetched module: checked against its hash, then given to the core.
+    fn module_arrived(&mut self, now: u64, context: ContextId, app: Hash, bytes: &[u8]) {
+        if Hash::of(bytes) != app {
+            tracing::warn!(%context, "a peer served a module that is not the one asked for");
+            return;
+        }
+        match self.core.attach_app(now, context, bytes) {
+            Ok(()) => {
+                self.module_asks.remove(&context);
+            }
+            Err(e) => tracing::warn!(%context, %e, "a fetched app module was refused"),
+        }
     }
 
     // ---------------------------------------------------------------------------------------
@@ -1080,6 +1149,7 @@ impl<S: AsyncStore> Driver<S> {
                             .find(|(d, ..)| d == delta)
                             .map(|(_, b, _)| Response::Delta(b.clone()))
                             .unwrap_or(Response::Missing),
+                        Request::Module { context, app } => self.serve_module(peer, context, app),
                     };
                     let _ = self
                         .swarm
@@ -1096,6 +1166,12 @@ impl<S: AsyncStore> Driver<S> {
                     response,
                 } => {
                     let pending = self.finish_request(&request_id);
+                    if let (Some(Pending::Module(_, context, app)), Response::Module(bytes)) =
+                        (&pending, &response)
+                    {
+                        self.module_arrived(now, *context, *app, bytes);
+                        return;
+                    }
                     if let (Some(Pending::Fetch(_, context, delta)), Response::Delta(bytes)) =
                         (pending, response)
                     {

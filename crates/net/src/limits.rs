@@ -14,9 +14,17 @@ pub const GOSSIP_MAX: usize = 256 * 1024;
 /// gossipsub's own framing (topic, source, sequence number, signature and key).
 pub const INLINE_MAX: usize = GOSSIP_MAX - 4 * 1024;
 
-/// The largest request or response body on the sync protocol: one node wire frame plus our
-/// own tag and version.
-pub const MESSAGE_MAX: usize = MAX_WIRE + 64;
+/// The largest app module served to a joiner (the runtime's default module bound,
+/// `tabmesh_runtime::MAX_MODULE_BYTES`; asserted in the tests).
+pub const MODULE_MAX: usize = 8 << 20;
+
+/// The largest request or response body on the sync protocol: one node wire frame or one app
+/// module, plus our own tag, version and length.
+pub const MESSAGE_MAX: usize = if MAX_WIRE > MODULE_MAX {
+    MAX_WIRE
+} else {
+    MODULE_MAX
+} + 64;
 
 /// How long a request waits for its response before it fails (the sync layer has its own
 /// timeouts above this one).
@@ -111,3 +119,7 @@ pub const QUOTA_RETRY_MS: u64 = 5_000;
 /// The most bytes of writes a full store may leave waiting in memory; past it the node stops
 /// (`NetError::Store(QuotaExceeded)`).
 pub const STALLED_MAX_BYTES: usize = 32 << 20;
+
+/// How often a node lacking a context's app module asks a peer for it (each time a random peer of
+/// the context).
+pub const MODULE_RETRY_MS: u64 = 5_000;

@@ -1,5 +1,6 @@
 //! The request-response protocol between two nodes (over a relay circuit): node wire messages
-//! (sealed sync requests and responses) and fetches of announced deltas.
+//! (sealed sync requests and responses), fetches of announced deltas, and fetches of a context's
+//! app module by a joiner that lacks it.
 //!
 //! A request or response is `VERSION ‖ kind ‖ body` ([`tabmesh_base::codec`]), read whole with a
 //! cap of [`MESSAGE_MAX`] bytes; anything longer or malformed fails the stream with
@@ -14,10 +15,10 @@ use futures::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use libp2p::request_response;
 use libp2p::StreamProtocol;
 use tabmesh_base::codec::{CodecError, Reader, Writer};
-use tabmesh_base::{ContextId, DeltaId};
+use tabmesh_base::{ContextId, DeltaId, Hash};
 use tabmesh_node::MAX_WIRE;
 
-use crate::limits::MESSAGE_MAX;
+use crate::limits::{MESSAGE_MAX, MODULE_MAX};
 
 /// The protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tabmesh/sync/1");
@@ -34,6 +35,13 @@ pub enum Request {
         /// Its id.
         delta: DeltaId,
     },
+    /// The app module a context runs (a joiner without it asks its peers).
+    Module {
+        /// The context.
+        context: ContextId,
+        /// The module's hash.
+        app: Hash,
+    },
 }
 
 /// A response.
@@ -43,8 +51,10 @@ pub enum Response {
     Ack,
     /// The fetched delta's frame.
     Delta(Vec<u8>),
-    /// The delta is not held here (any more).
+    /// The delta (or module) is not held here, or not served to this peer.
     Missing,
+    /// The module's bytes (checked against the hash asked for).
+    Module(Vec<u8>),
 }
 
 impl Request {
@@ -58,6 +68,9 @@ impl Request {
             Request::Fetch { context, delta } => {
                 w.u8(1).id(context).id(delta);
             }
+            Request::Module { context, app } => {
+                w.u8(2).id(context).hash(app);
+            }
         }
         w.finish()
     }
@@ -70,6 +83,10 @@ impl Request {
             1 => Request::Fetch {
                 context: r.id()?,
                 delta: r.id()?,
+            },
+            2 => Request::Module {
+                context: r.id()?,
+                app: r.hash()?,
             },
             tag => {
                 return Err(CodecError::InvalidTag {
@@ -97,6 +114,9 @@ impl Response {
             Response::Missing => {
                 w.u8(2);
             }
+            Response::Module(bytes) => {
+                w.u8(3).bytes(bytes);
+            }
         }
         w.finish()
     }
@@ -108,6 +128,7 @@ impl Response {
             0 => Response::Ack,
             1 => Response::Delta(r.bytes("delta", MAX_WIRE)?.to_vec()),
             2 => Response::Missing,
+            3 => Response::Module(r.bytes("module", MODULE_MAX)?.to_vec()),
             tag => {
                 return Err(CodecError::InvalidTag {
                     what: "response",
@@ -204,6 +225,10 @@ mod tests {
                 context: ContextId([1; 32]),
                 delta: DeltaId([2; 32]),
             },
+            Request::Module {
+                context: ContextId([1; 32]),
+                app: Hash([4; 32]),
+            },
         ] {
             assert_eq!(Request::decode(&req.encode()).ok(), Some(req));
         }
@@ -211,11 +236,21 @@ mod tests {
             Response::Ack,
             Response::Delta(vec![3; 10]),
             Response::Missing,
+            Response::Module(vec![5; 20]),
         ] {
             assert_eq!(Response::decode(&resp.encode()).ok(), Some(resp));
         }
         assert!(Request::decode(&[tabmesh_base::codec::VERSION, 9]).is_err());
         assert!(Response::decode(&[2, 0]).is_err());
+    }
+
+    #[tabmesh_testkit::test]
+    fn any_module_the_runtime_accepts_fits_one_response() {
+        let runtime = tabmesh_node::NodeConfig::default().limits.max_module_bytes;
+        assert_eq!(MODULE_MAX, runtime);
+        let big = Response::Module(vec![0; MODULE_MAX]);
+        assert!(big.encode().len() <= MESSAGE_MAX);
+        assert_eq!(Response::decode(&big.encode()).ok(), Some(big));
     }
 
     #[tabmesh_testkit::test]

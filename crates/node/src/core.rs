@@ -170,8 +170,9 @@ pub enum NodeEvent {
         /// Why.
         error: NodeError,
     },
-    /// The context's governance names an app module this node does not hold: calls fail with
-    /// [`NodeError::MissingModule`] until [`NodeCore::attach_app`] gives it.
+    /// The context's governance names an app module this node does not hold (`available`:
+    /// false): calls fail with [`NodeError::MissingModule`] until [`NodeCore::attach_app`] gives
+    /// it; or it names one this node holds (`available`: true), after a change or an attach.
     AppChanged {
         /// The context.
         context: ContextId,
@@ -450,6 +451,24 @@ impl NodeCore {
         self.apps.get(context).copied()
     }
 
+    /// The app module `context` runs (its governance's, or while joining its invitation's) when
+    /// this node does not hold it: what to fetch from a member (then [`NodeCore::attach_app`]).
+    pub fn missing_app(&self, context: &ContextId) -> Option<Hash> {
+        let replica = self.contexts.get(context)?;
+        let wanted = replica
+            .membership()
+            .app
+            .or_else(|| self.joins.get(context).map(|(l, _)| l.invitation.app))
+            // A context without an app is invited to with the zero hash.
+            .filter(|app| *app != Hash::ZERO)?;
+        (self.apps.get(context) != Some(&wanted)).then_some(wanted)
+    }
+
+    /// The bytes of a module this node holds, by hash.
+    pub fn module(&self, app: &Hash) -> Option<&[u8]> {
+        self.modules.get(app).map(Vec::as_slice)
+    }
+
     /// The app runtime (its cache statistics, the methods of a loaded module).
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
@@ -682,6 +701,11 @@ impl NodeCore {
         self.modules.entry(app).or_insert_with(|| module.to_vec());
         self.apps.insert(context, app);
         self.record_app(context, app, module, stored);
+        self.out.push_back(Output::Notify(NodeEvent::AppChanged {
+            context,
+            app,
+            available: true,
+        }));
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.parked)
             .into_iter()
             .partition(|(c, _)| *c == context);

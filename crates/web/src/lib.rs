@@ -232,8 +232,9 @@ impl WebNode {
     }
 
     /// Joins a context with an invitation link, running `app` (the module the context runs;
-    /// without one, calls fail with `NO_APP` until it is given). Resolves to the context id; the
-    /// node is a member once the `joined` event arrives.
+    /// without one the node fetches it from a member by the invitation's hash, and calls fail
+    /// with `NO_APP` until it is there). Resolves to the context id; the node is a member once
+    /// the `joined` event arrives.
     #[wasm_bindgen(js_name = joinContext)]
     pub fn join_context(&self, link: String, app: Option<Vec<u8>>) -> Promise {
         let node = self.inner.node.clone();

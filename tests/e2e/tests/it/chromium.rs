@@ -319,3 +319,31 @@ fn a_write_acknowledged_just_before_the_browser_is_killed_is_there_after_a_relau
     assert_eq!(entries, json!([["acknowledged", "then killed"]]));
     Ok(())
 }
+
+#[test]
+fn a_page_joining_without_the_app_module_fetches_it_from_a_member_and_runs_it() -> Result {
+    let dir = work_dir("module_fetch");
+    let server = Server::start()?;
+    let relay = Relay::spawn(&dir, "relay", &["--listen", "/ip4/127.0.0.1/tcp/0/ws"])?;
+    let mut native = Peer::spawn(&dir, "native", relay.ws(), &dir.join("native"))?;
+    let ctx = ctx_of(&native.cmd(json!({"cmd": "create", "app": app("kv-store")?}))?);
+    set(&mut native, &ctx, "from", "native")?;
+    let mut page = Peer::spawn_page(&dir, "page", relay.ws(), &server)?;
+    page.wait_event(|e| e["ev"] == "reserved")?;
+    let link = native.cmd(json!({"cmd": "invite", "ctx": ctx}))?["link"].clone();
+    // Only the invitation: the module (its hash is in the invitation) comes from the member.
+    page.cmd(json!({"cmd": "join", "link": link}))?;
+    page.wait_event(|e| e["ev"] == "joined")?;
+    crate::harness::wait_until(|| {
+        page.count(|e| e["ev"] == "app_changed" && e["available"] == true && e["ctx"] == json!(ctx))
+            > 0
+    })?;
+    set(&mut page, &ctx, "from", "page")?;
+    set(&mut page, &ctx, "page", "runs the fetched app")?;
+    let entries = converge(&mut [&mut native, &mut page], &ctx)?;
+    assert_eq!(
+        entries,
+        json!([["from", "page"], ["page", "runs the fetched app"]])
+    );
+    Ok(())
+}
