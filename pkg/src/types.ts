@@ -122,6 +122,7 @@ export type ErrorCode =
   | "REFUSED"
   | "QUOTA_EXCEEDED"
   | "NEWER_VERSION"
+  | "STORAGE_BLOCKED"
   | "STORAGE"
   | "STOPPED"
   | "NETWORK"

@@ -46,6 +46,13 @@ pub enum StoreError {
     /// free space or ask for persistent storage).
     #[error("storage quota exceeded: the batch was not committed")]
     QuotaExceeded,
+    /// Upgrading the database to this build's schema waited `waited_ms` for another tab that
+    /// keeps an older version open (and does not close it when asked): close that tab.
+    #[error("another tab keeps an older version of the database open (waited {waited_ms} ms for it to close): close it and try again")]
+    Blocked {
+        /// How long the open waited.
+        waited_ms: u32,
+    },
     /// The database was written by a newer build (its schema version is above `supported`).
     #[error("the database was written by a newer version of tabmesh (this build reads schema version {supported})")]
     NewerVersion {

@@ -1,7 +1,12 @@
 //! [`IdbStore`]: the store in a JS host's IndexedDB (browser window or worker).
 //!
-//! Schema version [`IDB_SCHEMA_VERSION`] (1): one object store, `kv`, out-of-line binary keys
-//! (the store keys' bytes) and `Uint8Array` values. A commit is one `readwrite` transaction with
+//! Schema version [`IDB_SCHEMA_VERSION`] (2): the object store `kv`, out-of-line binary keys (the
+//! store keys' bytes) and `Uint8Array` values — everything the node loads at start — and, since
+//! version 2, `blobs`, for content-addressed blob chunks, read and written on demand and never
+//! loaded whole (the blob store's; empty until it writes). Version 1 had `kv` only; opening a
+//! version-1 database upgrades it in place (its records untouched). An upgrade another tab blocks
+//! (an older connection that does not close when asked) is waited for up to
+//! [`BLOCKED_WAIT_MS`], then refused ([`StoreError::Blocked`]). A commit is one `readwrite` transaction with
 //! `durability: "strict"` that resolves when the transaction completes (all of the batch or none
 //! of it); a load is one `readonly` transaction reading every key and value. A database written by
 //! a newer schema is refused ([`StoreError::NewerVersion`]); a full disk is
@@ -21,10 +26,16 @@ use web_sys::{
 use crate::{codec, AsyncStore, StoreError, MAX_BATCH};
 
 /// The IndexedDB schema this build writes and reads.
-pub const IDB_SCHEMA_VERSION: u32 = 1;
+pub const IDB_SCHEMA_VERSION: u32 = 2;
+
+/// How long an upgrade another tab blocks is waited for before [`StoreError::Blocked`] (ms).
+pub const BLOCKED_WAIT_MS: u32 = 10_000;
 
 /// The object store holding every key and value.
 const KV: &str = "kv";
+
+/// The object store for blob chunks (schema version 2).
+const BLOBS: &str = "blobs";
 
 /// The node's store in IndexedDB. Two tabs of one origin opening the same name share it.
 ///
@@ -80,6 +91,19 @@ async fn completed(tx: &IdbTransaction) -> Result<(), StoreError> {
     }
 }
 
+/// Resolves after `ms` milliseconds (the host's `setTimeout`).
+async fn after_ms(ms: u32) {
+    let timer = Promise::new(&mut |resolve: Function, _reject: Function| {
+        let set_timeout = Reflect::get(&js_sys::global(), &"setTimeout".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok());
+        if let Some(set_timeout) = set_timeout {
+            let _ = set_timeout.call2(&JsValue::NULL, &resolve, &ms.into());
+        }
+    });
+    let _ = JsFuture::from(timer).await;
+}
+
 fn bytes(v: &JsValue) -> Vec<u8> {
     Uint8Array::new(v).to_vec()
 }
@@ -87,6 +111,11 @@ fn bytes(v: &JsValue) -> Vec<u8> {
 impl IdbStore {
     /// Opens (creating or upgrading) the database `name` in this host's IndexedDB.
     pub async fn open(name: &str) -> Result<IdbStore, StoreError> {
+        IdbStore::open_waiting(name, BLOCKED_WAIT_MS).await
+    }
+
+    /// [`IdbStore::open`], waiting at most `blocked_ms` for an upgrade another tab blocks.
+    pub async fn open_waiting(name: &str, blocked_ms: u32) -> Result<IdbStore, StoreError> {
         let factory: IdbFactory = Reflect::get(&js_sys::global(), &"indexedDB".into())
             .ok()
             .and_then(|v| v.dyn_into().ok())
@@ -95,20 +124,55 @@ impl IdbStore {
             .open_with_u32(name, IDB_SCHEMA_VERSION)
             .map_err(|e| browser("open", &e))?;
         let upgrade = Closure::once_into_js(move |event: IdbVersionChangeEvent| {
-            // Version 0 → 1: the one object store. (Later versions add steps here.)
+            // Each version's step, from the version on disk up (in the upgrade transaction: all
+            // of them or none).
             let db = event
                 .target()
                 .and_then(|t| t.dyn_into::<IdbOpenDbRequest>().ok())
                 .and_then(|r| r.result().ok())
                 .and_then(|r| r.dyn_into::<IdbDatabase>().ok());
-            if let (Some(db), true) = (db, event.old_version() < 1.0) {
-                // A failure here fails the open request itself.
+            let Some(db) = db else {
+                return;
+            };
+            let from = event.old_version();
+            // A failure here fails the open request itself.
+            if from < 1.0 {
                 let _ = db.create_object_store(KV);
+            }
+            if from < 2.0 {
+                let _ = db.create_object_store(BLOBS);
             }
         });
         open.set_onupgradeneeded(Some(upgrade.unchecked_ref()));
-        let result = settle(&open).await;
+        // Blocked by another tab's older connection: the open goes on by itself once that one
+        // closes; wait for it, boundedly.
+        let blocked = Promise::new(&mut |resolve: Function, _reject: Function| {
+            open.set_onblocked(Some(&resolve));
+        });
+        let gave_up = async move {
+            let _ = JsFuture::from(blocked).await;
+            after_ms(blocked_ms).await;
+        };
+        let result = match futures::future::select(Box::pin(settle(&open)), Box::pin(gave_up)).await
+        {
+            futures::future::Either::Left((result, _)) => result,
+            futures::future::Either::Right(_) => {
+                // If it opens later, it is closed at once: nobody holds this store.
+                let late = open.clone();
+                let close = Closure::once_into_js(move |_: JsValue| {
+                    if let Ok(db) = late.result().and_then(|r| r.dyn_into::<IdbDatabase>()) {
+                        db.close();
+                    }
+                });
+                open.set_onsuccess(Some(close.unchecked_ref()));
+                open.set_onupgradeneeded(None);
+                return Err(StoreError::Blocked {
+                    waited_ms: blocked_ms,
+                });
+            }
+        };
         open.set_onupgradeneeded(None);
+        open.set_onblocked(None);
         let db: IdbDatabase = match result {
             Ok(db) => db.dyn_into().map_err(|e| browser("open", &e))?,
             // The database on disk has a higher version: a newer build wrote it.

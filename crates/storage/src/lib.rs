@@ -101,7 +101,7 @@ pub use file::JsDisk;
 pub use file::StdDisk;
 pub use file::{Config, Disk, FileStore, COMPACT_FACTOR, DEFAULT_COMPACT_AT};
 #[cfg(js_host)]
-pub use idb::{IdbStore, IDB_SCHEMA_VERSION};
+pub use idb::{IdbStore, BLOCKED_WAIT_MS, IDB_SCHEMA_VERSION};
 pub use memory::MemoryStore;
 
 use tabmesh_base::{MemoryKv, WriteBatch};

@@ -37,6 +37,7 @@ pub(crate) fn store_code(e: &StoreError) -> &'static str {
     match e {
         StoreError::QuotaExceeded => "QUOTA_EXCEEDED",
         StoreError::NewerVersion { .. } => "NEWER_VERSION",
+        StoreError::Blocked { .. } => "STORAGE_BLOCKED",
         _ => "STORAGE",
     }
 }

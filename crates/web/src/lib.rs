@@ -13,7 +13,7 @@
 //! | `UNKNOWN_CONTEXT`, `CONTEXT_EXISTS`, `TOO_MANY_CONTEXTS` | the context set |
 //! | `NO_APP`, `APP_MISMATCH`, `APP_ERROR`, `UNSUPPORTED` | the app (missing, wrong, failed, asks for what is not supported) |
 //! | `INVALID_INVITATION`, `INVITATION_EXPIRED`, `REFUSED` | membership and validity |
-//! | `QUOTA_EXCEEDED`, `NEWER_VERSION`, `STORAGE` | the store (full, written by a newer build, failed) |
+//! | `QUOTA_EXCEEDED`, `NEWER_VERSION`, `STORAGE_BLOCKED`, `STORAGE` | the store (full — the node runs on, the write held in memory; written by a newer build; its upgrade blocked by an old tab; failed) |
 //! | `STOPPED`, `NETWORK`, `NODE` | the node stopped; the network could not be set up; anything else |
 //!
 //! What it deliberately is not: no logic of its own (no protocol, no storage format, no

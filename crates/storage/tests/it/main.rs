@@ -12,6 +12,7 @@ mod memory;
 // IndexedDB: in a JS host only.
 #[cfg(target_family = "wasm")]
 mod idb;
-// Files on disk: native only (`FileStore` is absent in a JS host).
+// Files on disk: native only (in a JS host `FileStore` runs on a JS file system, which the
+// Node.js end-to-end tests exercise).
 #[cfg(not(target_family = "wasm"))]
 mod file;
