@@ -6,7 +6,10 @@
 //
 // Besides the peer's commands: `{"cmd": "close"}` navigates away (the node stops with the page),
 // `{"cmd": "open"}` loads the page again and starts its node (replying how long `Node.start`
-// took), `{"cmd": "longtasks"}` counts the page's main-thread tasks over 50 ms since the last ask.
+// took), `{"cmd": "longtasks"}` counts the page's main-thread tasks over 50 ms since the last ask,
+// `{"cmd": "freeze"}` / `{"cmd": "resume"}` freeze the page as Chrome freezes a background tab /
+// let it run again,
+// `{"cmd": "probe"}` times 20 chained zero-length timers and 20 MessageChannel hops in the page.
 //
 // A command's `app` (a module path) is fetched by the page from the test server's /apps/<name>.
 import readline from "node:readline";
@@ -30,6 +33,7 @@ const context = profile
   ? await chromium.launchPersistentContext(profile, options)
   : await browser.newContext();
 const page = context.pages()[0] ?? (await context.newPage());
+let cdp = null; // a DevTools session on the page (`freeze`, `resume`)
 page.on("console", (m) => process.stderr.write(`console: ${m.text()}\n`));
 page.on("pageerror", (e) => process.stderr.write(`pageerror: ${e}\n`));
 await page.goto(url);
@@ -68,6 +72,18 @@ for await (const line of input) {
     await page.waitForFunction(() => window.tabmeshLoaded === true);
     const startMs = await page.evaluate(() => window.tabmesh.start());
     process.stdout.write(JSON.stringify({ id: cmd.id, ok: { start_ms: startMs } }) + "\n");
+    continue;
+  }
+  if (cmd.cmd === "freeze" || cmd.cmd === "resume") {
+    // What Chrome does to a background tab it freezes: no task runs until it is resumed.
+    cdp ??= await context.newCDPSession(page);
+    await cdp.send("Page.setWebLifecycleState", { state: cmd.cmd === "freeze" ? "frozen" : "active" });
+    process.stdout.write(JSON.stringify({ id: cmd.id, ok: {} }) + "\n");
+    continue;
+  }
+  if (cmd.cmd === "probe") {
+    const ok = await page.evaluate(() => window.tabmesh.probeTimers());
+    process.stdout.write(JSON.stringify({ id: cmd.id, ok }) + "\n");
     continue;
   }
   if (cmd.cmd === "longtasks") {

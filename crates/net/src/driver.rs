@@ -39,7 +39,7 @@ use crate::gossip::{self, GossipMsg};
 use crate::ids::{libp2p_keypair, node_id, peer_id};
 use crate::limits::*;
 use crate::proto::{Request, Response};
-use crate::rt::{entropy, now_ms};
+use crate::rt::{entropy, now_ms, yield_to_host};
 use crate::topic::topic;
 use crate::NetError;
 
@@ -404,7 +404,7 @@ impl<S: AsyncStore> Driver<S> {
             let now = now_ms();
             if now.saturating_sub(slice_start) >= BUSY_SLICE_MS {
                 // Busy since the last wait: let the host's event loop run (input, rendering).
-                futures_timer::Delay::new(std::time::Duration::ZERO).await;
+                yield_to_host().await;
                 slice_start = now_ms();
             }
             let now = now_ms();

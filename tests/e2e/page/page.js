@@ -37,6 +37,23 @@ window.tabmesh = {
     return { count: taken.length, max_ms: Math.max(0, ...taken) };
   },
   take: () => lines.splice(0).join("\n"),
+  /** ms for 20 chained `setTimeout(0)`s and for 20 MessageChannel hops (a hidden tab throttles
+   * the first, not the second). */
+  async probeTimers() {
+    const chain = async (hop) => {
+      const t0 = performance.now();
+      for (let i = 0; i < 20; i++) await new Promise(hop);
+      return performance.now() - t0;
+    };
+    const timeout_ms = await chain((r) => setTimeout(r, 0));
+    const channel = new MessageChannel();
+    const message_ms = await chain((r) => {
+      channel.port1.onmessage = r;
+      channel.port2.postMessage(0);
+    });
+    channel.port1.close();
+    return { timeout_ms, message_ms, visibility: document.visibilityState };
+  },
   /** The package's node itself, for scenario scripts (tests/e2e/tabs.mjs). */
   get node() {
     return node;

@@ -154,12 +154,17 @@ fn gzipped(path: &Path) -> anyhow::Result<usize> {
 
 /// The browser node's figures (not assertions; the quick mode proves they still run): a page on
 /// IndexedDB that missed `n` writes catches up (time, store commits, long tasks), then starts
-/// again with them stored (time to ready); `execute("set")` calls per second in the page; the
-/// package's wasm size. Writes `target/bench/browser-node.json` (`-quick` in the tests).
+/// again with them stored (time to ready); `execute("set")` calls per second in the page; timers
+/// in the page (chained zero timeouts vs MessageChannel hops: what the driver yields with); a
+/// frozen page catching up once resumed; the package's wasm size. Writes `target/bench/browser-node.json` (`-quick` in the tests).
 #[test]
 fn browser_node_figures() -> anyhow::Result<()> {
     let full = full();
-    let (missed, calls) = if full { (10_000, 2_000) } else { (300, 50) };
+    let (missed, calls, frozen_n) = if full {
+        (10_000, 2_000, 500)
+    } else {
+        (300, 50, 20)
+    };
     let dir = work_dir("bench_browser_node");
     let relay = Relay::spawn(&dir, "relay", &["--listen", "/ip4/127.0.0.1/tcp/0/ws"])?;
     let server = Server::start()?;
@@ -199,7 +204,35 @@ fn browser_node_figures() -> anyhow::Result<()> {
     // Started again with everything stored.
     page.cmd(json!({"cmd": "close"}))?;
     let reopened = page.cmd(json!({"cmd": "open"}))?;
+    // The native peer is found again before the gossip figures.
+    while page.cmd(json!({"cmd": "state", "ctx": ctx}))?["peers"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let exec = page.cmd(json!({"cmd": "bench_exec", "ctx": ctx, "n": calls}))?;
+
+    // A frozen page (what Chrome does to a background tab it freezes; headless Chromium shows
+    // every page as visible, so timer throttling itself is not reproduced here): writes land
+    // while it runs no task; then it resumes.
+    let timers = page.cmd(json!({"cmd": "probe"}))?;
+    let root_before = page.cmd(json!({"cmd": "state", "ctx": ctx}))?["root"].clone();
+    page.cmd(json!({"cmd": "freeze"}))?;
+    native.cmd(json!({"cmd": "burst", "ctx": ctx, "n": frozen_n, "prefix": "frozen"}))?;
+    std::thread::sleep(Duration::from_secs(2));
+    let t0 = std::time::Instant::now();
+    page.cmd(json!({"cmd": "resume"}))?;
+    let root = native.cmd(json!({"cmd": "state", "ctx": ctx}))?["root"].clone();
+    anyhow::ensure!(root_before != root);
+    while page.cmd(json!({"cmd": "state", "ctx": ctx}))?["root"] != root {
+        anyhow::ensure!(
+            t0.elapsed() < Duration::from_secs(300),
+            "the resumed page never caught up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let resumed_ms = t0.elapsed().as_secs_f64() * 1000.0;
 
     let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pkg/wasm/tabmesh_web_bg.wasm");
     let report = json!({
@@ -217,6 +250,11 @@ fn browser_node_figures() -> anyhow::Result<()> {
         },
         "ready_with_stored_ms": reopened["start_ms"],
         "execute_set_in_chromium": exec,
+        "timers_in_page": timers,
+        "frozen_page": {
+            "writes_while_frozen": frozen_n,
+            "resume_to_equal_roots_ms": resumed_ms,
+        },
         "wasm_bytes": std::fs::metadata(&wasm)?.len(),
         "wasm_gzip_bytes": gzipped(&wasm)?,
     });
