@@ -62,14 +62,17 @@ else
 fi
 
 # --- npm dependencies -----------------------------------------------------------------------------
+NPM_CI_VERSION=10.9.4
 if [ -f "$ROOT/package-lock.json" ]; then
     stamp="$ROOT/node_modules/.tabmesh-lock-sha"
     want="$(sha256sum "$ROOT/package-lock.json" | awk '{print $1}')"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         say "npm dependencies: present"
     else
-        say "npm dependencies: installing from package-lock.json (npm ci)"
-        (cd "$ROOT" && npm ci --no-audit --no-fund)
+        # npm 10's `ci`, from the registry: npm 11's refuses a lock without the optional
+        # platform packages of rollup (vite's bundler) that the registry does not carry.
+        say "npm dependencies: installing from package-lock.json (npm@$NPM_CI_VERSION ci, through npx)"
+        (cd "$ROOT" && npx --yes "npm@$NPM_CI_VERSION" ci --no-audit --no-fund)
         echo "$want" > "$stamp"
     fi
 fi
