@@ -127,6 +127,10 @@ pub struct SimConfig {
     pub isolate_until_ms: u64,
     /// The last node joins its contexts only when writes stop, empty (a late joiner).
     pub late_joiner: bool,
+    /// Concurrent joiners: the last `n` nodes (before a late joiner) join their contexts through
+    /// the network at `at_ms` (simulated), each within `spread_ms` after it, empty, while the
+    /// others write: `(n, at_ms, spread_ms)`; `n = 0`: every member joins during the setup.
+    pub joiners: (usize, u64, u64),
     /// DAG compaction thresholds `(compact_after, retain)` given to every node (default: none in
     /// the simulated time span).
     pub compact: Option<(usize, usize)>,
@@ -166,6 +170,7 @@ impl SimConfig {
             max_pending: 10_000,
             isolate_until_ms: 0,
             late_joiner: false,
+            joiners: (0, 0, 0),
             compact: None,
             flood: 0,
             tombstone_retention_ms: None,
@@ -232,6 +237,10 @@ impl SimConfig {
                 remove_at_ms: Some(30_000),
                 ..SimConfig::new(seed, 5, Chaos::Heavy)
             },
+            Scenario::Joins => SimConfig {
+                joiners: (3, 5_000, 300),
+                ..SimConfig::new(seed, 5, Chaos::Light)
+            },
             Scenario::Tombstones => SimConfig {
                 tombstone_retention_ms: Some(10_000),
                 offline: Some((3, 10_000, 45_000)),
@@ -253,6 +262,10 @@ pub enum Scenario {
     PartialOverlap,
     /// A node joins empty after the writes: one snapshot per context it joins, none elsewhere.
     EmptyReplica,
+    /// Five nodes, light chaos: three join every context they are members of through the
+    /// network within 300 ms of each other while the others write, each catching up (from the
+    /// creator, or from another joiner) while the others' joins and first writes arrive.
+    Joins,
     /// Nodes write isolated and compact their DAGs (history pruned), then heal; a late joiner
     /// arrives: catch-up needs Merkle comparison and snapshots.
     PrunedHistory,
@@ -280,11 +293,12 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Synced,
         Scenario::Diverged,
         Scenario::PartialOverlap,
         Scenario::EmptyReplica,
+        Scenario::Joins,
         Scenario::PrunedHistory,
         Scenario::Random,
         Scenario::Flood,

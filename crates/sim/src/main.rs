@@ -43,7 +43,7 @@ fn parse() -> Result<Args> {
                 args.retention_ms = Some(value()?.parse().context("--retention-ms")?)
             }
             "-h" | "--help" => {
-                println!("usage: tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--explain] [--retention-ms MS] [--scenario synced|diverged|partialoverlap|emptyreplica|prunedhistory|random|flood|large|tombstones|handlers|handlerscrashing|removal]");
+                println!("usage: tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--explain] [--retention-ms MS] [--scenario synced|diverged|partialoverlap|emptyreplica|joins|prunedhistory|random|flood|large|tombstones|handlers|handlerscrashing|removal]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),

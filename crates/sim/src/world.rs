@@ -207,12 +207,18 @@ impl Sim {
             sim.creators.push(creator);
             sim.found(c, creator);
             let late = sim.config.late_joiner.then(|| n - 1);
+            let (joiners, join_at, spread) = sim.config.joiners;
+            let last = n - usize::from(late.is_some());
+            let concurrent = last.saturating_sub(joiners)..last;
             for node in set {
                 if node == creator {
                     continue;
                 }
                 if Some(node) == late {
                     let at = sim.config.workload.write_until_ms;
+                    sim.schedule(at, Event::Join { node, context: c });
+                } else if concurrent.contains(&node) {
+                    let at = join_at + sim.rng.below(spread + 1);
                     sim.schedule(at, Event::Join { node, context: c });
                 } else {
                     // Founding members join during the setup, before faults and writes begin.

@@ -300,6 +300,9 @@ enum Step {
         remote: Hash,
     },
     Snapshot(Box<SnapshotJoin>),
+    /// A snapshot's pages are staged: fetching the peer's governance log (asked after the
+    /// snapshot froze, so it holds every operation the snapshot covers), then installing both.
+    SnapshotGovernance(Box<SnapshotJoin>),
 }
 
 /// One context's replica: its causal DAG and CRDT state, and the sans-IO machinery that keeps it
@@ -326,6 +329,10 @@ pub struct Replica {
     next_tick: u64,
     /// A peer arrived while this empty replica was in a session: sync again when it ends.
     resync_when_done: bool,
+    /// Peers that had neither state nor history when this replica, holding nothing either,
+    /// last synced with them (another joiner catching up): while it holds nothing, it asks
+    /// others first.
+    empty_peers: BTreeSet<NodeId>,
     next_housekeeping: u64,
     wanted: Wanted,
     buffer: VecDeque<(Option<NodeId>, Envelope)>,
@@ -336,6 +343,11 @@ pub struct Replica {
     /// Deltas refused by the state (bounded by [`MAX_REJECTED`]).
     rejected: BTreeSet<DeltaId>,
     rejected_order: VecDeque<DeltaId>,
+    /// Deltas governance refused during this input at a position this replica only
+    /// approximates (a parent covered by a snapshot or a repair, without its own position): the
+    /// verdict rests on what is recorded here, not only on the history the delta cites, so they
+    /// are not remembered as refused (they are checked again when they come back).
+    provisional: BTreeSet<DeltaId>,
     /// When (our clock) a session with a peer that has state last ended in step with it: the GC
     /// horizon never passes it minus the retention. Not persisted: after a restart, nothing is
     /// collected before the first such session.
@@ -489,6 +501,7 @@ impl Replica {
             last_session: None,
             next_tick: first_tick,
             resync_when_done: false,
+            empty_peers: BTreeSet::new(),
             wanted,
             buffer: VecDeque::new(),
             frozen: BTreeMap::new(),
@@ -497,6 +510,7 @@ impl Replica {
             last_commit_hlc: Hlc::default(),
             rejected: BTreeSet::new(),
             rejected_order: VecDeque::new(),
+            provisional: BTreeSet::new(),
             last_synced: None,
             gov,
             removals: Vec::new(),
@@ -948,7 +962,7 @@ impl Replica {
     /// A peer that hosts this context is reachable. A replica with nothing yet syncs at once (or,
     /// if a session is running, as soon as it ends: the new peer may be the one with state).
     pub fn add_peer(&mut self, now_ms: u64, peer: NodeId) {
-        if self.peers.insert(peer) && self.summary().is_empty() {
+        if self.peers.insert(peer) && self.holds_nothing() {
             if self.session.is_none() {
                 self.next_tick = self.next_tick.min(now_ms);
             } else {
@@ -962,6 +976,7 @@ impl Replica {
     pub fn remove_peer(&mut self, now_ms: u64, peer: NodeId) {
         self.peers.remove(&peer);
         self.peer_members.remove(&peer);
+        self.empty_peers.remove(&peer);
         let gone: Vec<u64> = self
             .inflight
             .iter()
@@ -1155,7 +1170,7 @@ impl Replica {
         }
         if matches!(
             self.session.as_ref().map(|s| &s.step),
-            Some(Step::Snapshot(_))
+            Some(Step::Snapshot(_) | Step::SnapshotGovernance(_))
         ) {
             self.metrics.buffered += 1;
             self.buffer.push_back((from, env));
@@ -1263,13 +1278,17 @@ impl Replica {
         }
     }
 
-    /// A delta that did not apply: remembered as refused unless it only waits for a key.
+    /// A delta that did not apply: remembered as refused unless it only waits for a key, or was
+    /// judged at a position known here only approximately.
     fn refused(&mut self, from: Option<NodeId>, id: DeltaId, error: SyncError) {
+        let provisional = self.provisional.remove(&id);
         if matches!(error, SyncError::Access(AccessError::KeyUnknown { .. })) {
             self.metrics.key_unknown += 1;
         } else {
             self.metrics.deltas_rejected += 1;
-            self.remember_rejected(id);
+            if !provisional {
+                self.remember_rejected(id);
+            }
         }
         self.reject(
             from,
@@ -1304,6 +1323,7 @@ impl Replica {
         if !self.removals.is_empty() {
             self.settle_removals();
         }
+        self.provisional.clear();
         self.batch.extend(self.gov.take_batch());
         self.batch.extend(self.dag.take_changes(&self.dag_prefix));
         if !self.batch.is_empty() {
@@ -1384,11 +1404,25 @@ impl Replica {
         entry.1 = now_ms.saturating_add(wait);
     }
 
-    /// A peer that is not backing off, chosen with the replica's seeded generator.
+    /// A peer that is not backing off, chosen with the replica's seeded generator (while this
+    /// replica holds nothing, one not found empty if there is one).
     fn pick_peer(&mut self, now_ms: u64, avoid: Option<NodeId>) -> Option<NodeId> {
+        let mut ready = self.ready_peers(now_ms, avoid);
+        if self.holds_nothing() && ready.iter().any(|p| !self.empty_peers.contains(p)) {
+            ready.retain(|p| !self.empty_peers.contains(p));
+        }
+        self.rng.pick(&ready).copied()
+    }
+
+    /// Neither state nor history (what [`Summary::is_empty`] says of this replica's summary).
+    fn holds_nothing(&self) -> bool {
+        self.state.is_empty() && self.dag.heads().is_empty()
+    }
+
+    /// The peers that are not backing off (nor known to write as a removed member), but `avoid`.
+    fn ready_peers(&self, now_ms: u64, avoid: Option<NodeId>) -> Vec<NodeId> {
         let removed = self.membership().removed;
-        let ready: Vec<NodeId> = self
-            .peers
+        self.peers
             .iter()
             .filter(|p| Some(**p) != avoid)
             // A peer known to write as a removed member is not asked anything.
@@ -1403,8 +1437,7 @@ impl Replica {
                     .is_none_or(|(_, until)| *until <= now_ms)
             })
             .copied()
-            .collect();
-        self.rng.pick(&ready).copied()
+            .collect()
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -1421,9 +1454,13 @@ impl Replica {
             .take(self.config.pull_batch)
             .collect();
         self.wanted.want(now_ms, &missing, None);
-        let due = self
-            .last_session
-            .is_none_or(|t| now_ms.saturating_sub(t) >= self.config.min_interval_ms);
+        // A replica holding nothing syncs whenever it can (it is caught up when told of a peer,
+        // or when a session found its peer empty too): the interval spaces out sessions of
+        // replicas that have state.
+        let due = self.holds_nothing()
+            || self
+                .last_session
+                .is_none_or(|t| now_ms.saturating_sub(t) >= self.config.min_interval_ms);
         if due {
             self.start_session(now_ms, None);
         }
@@ -1538,7 +1575,7 @@ impl Replica {
         let Some(session) = self.session.take() else {
             return;
         };
-        if std::mem::take(&mut self.resync_when_done) && self.summary().is_empty() {
+        if std::mem::take(&mut self.resync_when_done) && self.holds_nothing() {
             self.next_tick = self.next_tick.min(now_ms);
         }
         self.inflight
@@ -1565,11 +1602,29 @@ impl Replica {
         for (from, env) in buffered {
             self.receive(now_ms, from, env);
         }
+        let ended_empty = !session.peer_has_state
+            && !matches!(
+                outcome,
+                SessionOutcome::Failed(_) | SessionOutcome::Diverged { .. }
+            );
         self.out.push_back(Output::Event(SyncEvent::SessionEnded {
             peer: session.peer,
             protocol: session.protocol,
             outcome,
         }));
+        if ended_empty && self.holds_nothing() {
+            // Both sides hold nothing (two joiners catching up at once): ask a peer not found
+            // empty yet now rather than a tick later. Each retry marks one more peer, so this
+            // ends.
+            self.empty_peers.insert(session.peer);
+            let fresh = self
+                .ready_peers(now_ms, None)
+                .into_iter()
+                .any(|p| !self.empty_peers.contains(&p));
+            if fresh {
+                self.next_tick = self.next_tick.min(now_ms);
+            }
+        }
     }
 
     fn session_response(&mut self, now_ms: u64, from: NodeId, response: Response) {
@@ -1601,6 +1656,9 @@ impl Replica {
             (Step::Snapshot(join), response) => {
                 self.snapshot_response(now_ms, from, join, response)
             }
+            (Step::SnapshotGovernance(join), Response::Governance { entries, next }) => {
+                self.snapshot_governance(now_ms, from, join, entries, next)
+            }
             (_, other) => self.end_session(
                 now_ms,
                 SessionOutcome::Failed(SessionFailure::Invalid(SyncError::Protocol(
@@ -1626,6 +1684,9 @@ impl Replica {
             s.peer_horizon = peer_horizon;
             s.peer_has_state = !remote.is_empty();
         }
+        if !remote.is_empty() {
+            self.empty_peers.remove(&peer);
+        }
         let known = remote.heads.iter().all(|h| self.dag.is_applied(h));
         let mut protocol = select_protocol(&local, &remote, known, self.config.delta_gap_threshold);
         let force_repair = self.session.as_ref().is_some_and(|s| s.force_repair);
@@ -1634,9 +1695,10 @@ impl Replica {
             // (with equal roots it is empty, and the verification records what the peer has).
             protocol = Protocol::MerkleCompare;
         }
-        if protocol == Protocol::Snapshot || remote.governance != local.governance {
+        if protocol != Protocol::Snapshot && remote.governance != local.governance {
             // The peer's governance log first: who may write, with which keys, and which deltas
-            // a removal voids (a snapshot joiner has none yet).
+            // a removal voids. (A snapshot joiner fetches it after the snapshot's pages: see
+            // `Step::SnapshotGovernance`.)
             self.set_step(
                 Some(protocol),
                 Step::Governance {
@@ -1700,19 +1762,14 @@ impl Replica {
         next: Option<u32>,
     ) {
         match self.gov.install(entries) {
-            Ok(added) if added > 0 && then == Protocol::Snapshot => {}
             Ok(added) if added > 0 => {
+                // Operations whose deltas this replica already holds without their bodies (a
+                // snapshot or a Merkle repair covered them) are applied here from now on.
+                let dag = &self.dag;
+                let covered = self.gov.mark_covered(|id| dag.is_applied(id));
+                self.removals.extend(covered);
                 self.state_replaced |= self.settle_installed();
-                // Their deltas come through the DAG too (a removal takes effect once its delta,
-                // after its ancestors, is applied here).
-                let missing: Vec<DeltaId> = self
-                    .gov
-                    .unapplied()
-                    .into_iter()
-                    .filter(|id| !self.dag.is_applied(id) && !self.rejected.contains(id))
-                    .collect();
-                self.wanted.want(now_ms, &missing, Some(peer));
-                self.pump_pulls(now_ms);
+                self.pull_unapplied(now_ms, peer);
             }
             Ok(_) => {}
             Err(e) => {
@@ -1730,6 +1787,22 @@ impl Replica {
             other => other,
         };
         self.run_protocol(now_ms, peer, protocol);
+    }
+
+    /// Pulls (from `peer` first) the deltas of installed governance operations not applied here:
+    /// they come through the DAG too (a removal takes effect once its delta, after its
+    /// ancestors, is applied here).
+    fn pull_unapplied(&mut self, now_ms: u64, peer: NodeId) {
+        let missing: Vec<DeltaId> = self
+            .gov
+            .unapplied()
+            .into_iter()
+            .filter(|id| !self.dag.is_applied(id) && !self.rejected.contains(id))
+            .collect();
+        if !missing.is_empty() {
+            self.wanted.want(now_ms, &missing, Some(peer));
+            self.pump_pulls(now_ms);
+        }
     }
 
     /// After operations were installed from a peer's log: a removal among them may cut deltas
@@ -1844,13 +1917,19 @@ impl Replica {
             );
             return;
         }
-        // Equal states: the peer's heads (and what it pruned that we wait for) are covered.
+        // Equal states: the peer's heads (and what it pruned that we wait for) are covered —
+        // unless its governance log moved since the session compared them: a governance
+        // operation changes no state, so those heads may cover one not recorded here, and
+        // deltas citing them would be checked at a position without it. The next session
+        // installs the log first.
         let pruned = self
             .session
             .as_mut()
             .map(|s| std::mem::take(&mut s.pruned_at_peer))
             .unwrap_or_default();
-        self.cover(&remote.heads, &pruned, remote.root);
+        if remote.governance == self.gov.digest() {
+            self.cover(&remote.heads, &pruned, remote.root);
+        }
         let (pulled, pushed) = self
             .session
             .as_ref()
@@ -1870,6 +1949,7 @@ impl Replica {
             forced: None,
             removals: &mut self.removals,
             out: &mut self.out,
+            provisional: &mut self.provisional,
         };
         (&mut self.dag, applier)
     }
@@ -1984,11 +2064,23 @@ impl Replica {
     /// Records that the state already holds `heads` (as checkpoint heads) and `satisfied` (as
     /// pruned), then applies what that unblocks.
     fn cover(&mut self, heads: &[DeltaId], satisfied: &[DeltaId], root: Hash) {
-        let unknown: Vec<DeltaId> = heads
+        let mut unknown: Vec<DeltaId> = heads
             .iter()
             .filter(|h| !self.dag.is_applied(h))
             .copied()
             .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        // Governance operations among the covered ids are applied from now on, before anything
+        // this unblocks is checked: a delta citing a covered parent is checked at a position
+        // made of every operation applied here (see `Governance::position`), which must include
+        // them.
+        let covered: BTreeSet<DeltaId> = unknown.iter().chain(satisfied).copied().collect();
+        let dag = &self.dag;
+        let activated = self
+            .gov
+            .mark_covered(|id| dag.is_applied(id) || covered.contains(id));
+        self.removals.extend(activated);
         let limit = self.config.dag.max_query_limit.max(1);
         let (dag, mut applier) = self.dag_and_applier();
         let mut apply = |d: &CausalDelta<Body>| applier.apply(d);
@@ -2007,10 +2099,6 @@ impl Replica {
         for c in cascades {
             self.record_cascade(None, c);
         }
-        // Governance operations installed from a peer's log whose deltas are now covered.
-        let dag = &self.dag;
-        let activated = self.gov.mark_covered(|id| dag.is_applied(id));
-        self.removals.extend(activated);
     }
 }
 
@@ -2029,6 +2117,8 @@ struct Applier<'a> {
     forced: Option<&'a BTreeMap<DeltaId, VoidReason>>,
     removals: &'a mut Vec<DeltaId>,
     out: &'a mut VecDeque<Output>,
+    /// Deltas refused at an approximated position (see [`Replica::refused`]).
+    provisional: &'a mut BTreeSet<DeltaId>,
 }
 
 impl Applier<'_> {
@@ -2036,7 +2126,15 @@ impl Applier<'_> {
     /// the operation's rules); then the payload joins the state and its events make handlers due.
     fn apply(&mut self, d: &CausalDelta<Body>) -> Result<(), SyncError> {
         let forced = self.forced.and_then(|f| f.get(&d.id).copied());
-        let (pos, opened) = self.gov.check(d, forced, self.forced.is_some())?;
+        let (pos, opened) = match self.gov.check(d, forced, self.forced.is_some()) {
+            Ok(checked) => checked,
+            Err(e) => {
+                if !self.gov.has_positions(&d.parents) {
+                    self.provisional.insert(d.id);
+                }
+                return Err(e);
+            }
+        };
         let mut payload = None;
         match &opened {
             Opened::Apply(p) => {

@@ -160,8 +160,8 @@ pub enum Request {
         /// Their ids.
         ids: Vec<DeltaId>,
     },
-    /// The responder's governance log from index `from` (a snapshot joiner installs it before
-    /// the state, so it knows who may write).
+    /// The responder's governance log from index `from` (a snapshot joiner asks for it after the
+    /// snapshot's pages and installs it before the state, so it knows who may write).
     Governance {
         /// The first index wanted.
         from: u32,

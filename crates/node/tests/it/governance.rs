@@ -477,6 +477,126 @@ fn a_joiner_catches_up_from_any_member_while_the_inviter_is_offline() {
     same_roots(&net, &[0, 1, 2]);
 }
 
+/// A creates and writes; B and C join concurrently with invitations of A. B joins first and
+/// writes; its join and its write, gossiped, are held back and handed to A once A has received
+/// `a_after` of C's messages, and to C once C has received `c_after` of A's answers: before,
+/// during or after C's catch-up (a snapshot from A, taken before or after A applied them; B is
+/// unreachable meanwhile). Then everyone is reachable and time passes: all three must agree, and
+/// each must apply the others' writes.
+fn concurrent_join(a_after: usize, c_after: usize) -> Result<(), String> {
+    let mut net = Net::new(3);
+    let now = net.tick();
+    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
+    net.ctx = ctx;
+    net.pump();
+    put(&mut net, 0, b"a", b"from A");
+    net.pump();
+    let link_b = net.nodes[0].invite(ctx, Role::Member, FAR, "").unwrap();
+    let link_c = net.nodes[0].invite(ctx, Role::Member, FAR, "").unwrap();
+
+    // B joins; its join is held back as soon as it is written, and so is its first write.
+    let now = net.tick();
+    assert_eq!(net.nodes[1].join_context(now, &link_b, None), Ok(ctx));
+    while net.joined(1).is_none() {
+        assert!(net.step(), "B never joined: {:?}", net.events[1]);
+    }
+    let mut held = net.hold_published(1);
+    net.advance(1_000);
+    let write_b = put(&mut net, 1, b"b", b"from B");
+    held.extend(net.hold_published(1));
+    assert_eq!(held.len(), 2, "B's join and write");
+    let b_id = net.nodes[1].id();
+    net.set_offline(1, true);
+
+    // C joins and catches up from A, step by step.
+    let now = net.tick();
+    assert_eq!(net.nodes[2].join_context(now, &link_c, None), Ok(ctx));
+    let (mut to_a, mut to_c) = (Some(held.clone()), Some(held));
+    let (mut c_to_a, mut a_to_c) = (0, 0);
+    loop {
+        net.settle();
+        if c_to_a >= a_after {
+            for bytes in to_a.take().unwrap_or_default() {
+                net.inject(0, b_id, &bytes);
+            }
+        }
+        if a_to_c >= c_after {
+            for bytes in to_c.take().unwrap_or_default() {
+                net.inject(2, b_id, &bytes);
+            }
+        }
+        c_to_a += usize::from(net.next_is_send(2, 0));
+        a_to_c += usize::from(net.next_is_send(0, 2));
+        if !net.step() {
+            break;
+        }
+    }
+    for (to, held) in [(0, to_a), (2, to_c)] {
+        for bytes in held.unwrap_or_default() {
+            net.inject(to, b_id, &bytes);
+        }
+    }
+    net.set_offline(1, false);
+    net.advance(60_000);
+    let Some(join_c) = net.joined(2) else {
+        return Err(format!("C did not join: {:?}", net.sync_events(2)));
+    };
+    let write_c = put(&mut net, 2, b"c", b"from C");
+    net.advance(30_000);
+    let next_b = put(&mut net, 1, b"b", b"again");
+    net.advance(30_000);
+    let join_b = net.joined(1).unwrap();
+    for i in 0..3 {
+        for (what, id) in [
+            ("B's join", join_b),
+            ("B's write", write_b),
+            ("C's join", join_c),
+            ("C's write", write_c),
+            ("B's next write", next_b),
+        ] {
+            if !applied(&net, i, &id) {
+                let refusals: Vec<SyncEvent> = net
+                    .sync_events(i)
+                    .into_iter()
+                    .filter(|e| matches!(e, SyncEvent::Rejected { .. }))
+                    .collect();
+                return Err(format!("node {i} lacks {what}; refusals: {refusals:?}"));
+            }
+        }
+    }
+    let roots: Vec<Hash> = (0..3).map(|i| net.root(i)).collect();
+    if roots.windows(2).any(|w| w[0] != w[1])
+        || (1..3).any(|i| entries(&net, i) != entries(&net, 0))
+    {
+        return Err(format!("the replicas differ: {roots:?}"));
+    }
+    if entries(&net, 0).len() != 3 {
+        return Err(format!("entries: {:?}", entries(&net, 0)));
+    }
+    Ok(())
+}
+
+#[test]
+fn concurrent_joiners_converge_whatever_reaches_whom_first() {
+    let mut failures = Vec::new();
+    for a_after in 0..=5 {
+        for c_after in 0..=5 {
+            if let Err(e) = concurrent_join(a_after, c_after) {
+                failures.push(format!(
+                    "B's join and write reach A after {a_after} of C's messages, C after \
+                     {c_after} of A's: {e}"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} orders fail:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 /// Admins 0 and 1 rotate the key concurrently, on either side of a partition ({0} | {1, 2});
 /// both sides keep writing; then the partition heals, with (`replay`) or without the gossip each
 /// side missed being delivered again.

@@ -401,6 +401,22 @@ impl Net {
         true
     }
 
+    /// One step of [`Net::pump`]: handles every output, then delivers the oldest queued message
+    /// or, if none, fires the earliest timer due by now; `false` when there was nothing to do.
+    pub(crate) fn step(&mut self) -> bool {
+        self.settle();
+        self.deliver_one() || self.fire_due()
+    }
+
+    /// Whether the next queued message goes from node `from` to node `to` (a send, not a
+    /// publish).
+    pub(crate) fn next_is_send(&self, from: usize, to: usize) -> bool {
+        let to = self.nodes[to].id();
+        self.queue
+            .front()
+            .is_some_and(|m| m.from == from && m.to == Some(to))
+    }
+
     /// Delivers messages and fires due timers until nothing is left to do at the current time
     /// (each delivery moves the clock a step; timers are not waited for).
     pub(crate) fn pump(&mut self) {

@@ -84,6 +84,31 @@ fn only_the_empty_late_joiner_takes_snapshots() {
 }
 
 #[test]
+fn concurrent_joiners_accept_each_other() {
+    // Three nodes join at once while the others write: each catches up (from the creator or
+    // from another joiner) while the other joins and their first writes arrive, by gossip or
+    // inside its snapshot.
+    let mut snapshots = 0;
+    for seed in 0..8 {
+        let sim = converge(SimConfig::scenario(Scenario::Joins, seed));
+        snapshots += sim.metrics().snapshots();
+        for (c, ctx) in sim.contexts().iter().enumerate() {
+            let members: Vec<usize> = sim.members(c).collect();
+            for m in &members {
+                let membership = sim.node(*m).unwrap().membership(ctx).unwrap();
+                assert_eq!(
+                    membership.members.len(),
+                    members.len(),
+                    "seed {seed}, context {c}: node {m} does not count every joiner"
+                );
+            }
+        }
+        all_contexts_equal(&sim);
+    }
+    assert!(snapshots >= 8 * 3, "joiners caught up by snapshot");
+}
+
+#[test]
 fn pruned_history_is_caught_up_by_state_comparison() {
     let mut merkle = 0;
     for seed in 0..4 {

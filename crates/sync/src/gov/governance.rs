@@ -314,6 +314,12 @@ impl Governance {
         (pos, max_hlc)
     }
 
+    /// Whether every one of `parents` has its own position here (none is known only as covered):
+    /// then [`Governance::position`] is exact.
+    pub(crate) fn has_positions(&self, parents: &[DeltaId]) -> bool {
+        parents.iter().all(|p| self.upto.contains_key(p))
+    }
+
     /// Every recorded operation whose delta is applied here (installed ones wait for theirs).
     fn everything(&self) -> Pos {
         Arc::from(

@@ -258,20 +258,53 @@ impl Replica {
             );
             return;
         }
-        self.install_snapshot(now_ms, *join);
-    }
-
-    fn install_snapshot(&mut self, now_ms: u64, join: SnapshotJoin) {
-        let Some(staging) = join.staging else {
-            return;
-        };
-        if staging.root_hash() != join.root {
+        if join.staging.as_ref().map(State::root_hash) != Some(join.root) {
             self.end_session(
                 now_ms,
                 SessionOutcome::Failed(SessionFailure::Invalid(SyncError::SnapshotMismatch)),
             );
             return;
         }
+        // Every page is staged and verified: now the peer's governance log. Asked after the
+        // snapshot froze, it holds every governance operation the snapshot covers (a log fetched
+        // before could miss one the peer applied meanwhile — a join — and deltas citing it would
+        // be checked here at a position without it).
+        self.set_step(None, Step::SnapshotGovernance(join));
+        self.send_request(
+            now_ms,
+            peer,
+            Purpose::Session,
+            Request::Governance { from: 0 },
+        );
+    }
+
+    /// A page of the peer's governance log after a snapshot's pages: installed, then the next
+    /// page, or the snapshot.
+    pub(super) fn snapshot_governance(
+        &mut self,
+        now_ms: u64,
+        peer: NodeId,
+        join: Box<SnapshotJoin>,
+        entries: Vec<crate::GovEntry>,
+        next: Option<u32>,
+    ) {
+        if let Err(e) = self.gov.install(entries) {
+            self.end_session(now_ms, SessionOutcome::Failed(SessionFailure::Invalid(e)));
+            return;
+        }
+        if let Some(from) = next {
+            self.set_step(None, Step::SnapshotGovernance(join));
+            self.send_request(now_ms, peer, Purpose::Session, Request::Governance { from });
+            return;
+        }
+        self.install_snapshot(now_ms, peer, *join);
+    }
+
+    fn install_snapshot(&mut self, now_ms: u64, peer: NodeId, join: SnapshotJoin) {
+        // (Verified against its root when its last page arrived.)
+        let Some(staging) = join.staging else {
+            return;
+        };
         if self.state.is_empty() {
             // The common case: nothing local to keep, take the verified state as it is.
             self.state = staging;
@@ -308,6 +341,8 @@ impl Replica {
         self.metrics.snapshots_installed += 1;
 
         self.cover(&join.heads, &join.satisfied, join.root);
+        // Operations the peer applied after its snapshot froze come through the DAG.
+        self.pull_unapplied(now_ms, peer);
         let pulled = join.received;
         self.end_session(now_ms, SessionOutcome::Converged { pulled, pushed: 0 });
     }

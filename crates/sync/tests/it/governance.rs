@@ -11,12 +11,13 @@ use tabmesh_dag::DeltaStatus;
 use tabmesh_state::{Action, State};
 use tabmesh_sync::{
     context_id, epoch_id, Access, AccessError, DeltaPayload, Envelope, Founder, GovOp, KeyBox,
-    KeyMaterial, Replica, SyncError, SyncEvent, VoidReason,
+    KeyMaterial, Replica, Request, SyncError, SyncEvent, VoidReason,
 };
 
 use super::support::{
     access, ctx, drain_outputs, events_in, founded_replica, genesis, genesis_id, genesis_key,
-    keypair, manual_config, member, node_id, seal_by_hand, sign, two_admin_genesis, Sim, MAP, T0,
+    keypair, manual_config, member, node_id, seal_by_hand, sign, two_admin_genesis, Packet, Sim,
+    MAP, T0,
 };
 
 /// Cuts node `i` off from every other node, both ways.
@@ -1202,10 +1203,7 @@ fn a_snapshot_joiner_installs_the_governance_log_then_accepts_members_deltas() {
     sim.run_for(1);
     assert_eq!(sim.r(j).metrics().snapshots_installed, 1);
     assert_eq!(
-        sim.requests_sent(j, 0, |r| matches!(
-            r,
-            tabmesh_sync::Request::Governance { .. }
-        )),
+        sim.requests_sent(j, 0, |r| matches!(r, Request::Governance { .. })),
         1,
         "the governance log (four operations) fits one page"
     );
@@ -1353,4 +1351,212 @@ fn a_removed_member_cannot_come_back_on_its_old_invitation() {
             );
         }
     }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Concurrent joiners.
+
+/// How far joiner C's catch-up from A (a snapshot session) has gone when something happens: the
+/// number of its session's requests A has received (0: no session yet), or [`CAUGHT_UP`].
+type Stage = usize;
+
+/// C installed its snapshot (its session asks A three things: a summary, the snapshot and the
+/// governance log).
+const CAUGHT_UP: Stage = 4;
+
+/// Delivers queued packets in order until the next one is C's session request number `stage`
+/// (1-based, left queued; `CAUGHT_UP`: everything), holding back C's parent pulls in `held` (a
+/// slow network: they arrive last). `delivered` counts C's session requests delivered so far.
+fn catch_up_until(
+    sim: &mut Sim,
+    c: usize,
+    stage: Stage,
+    delivered: &mut usize,
+    held: &mut Vec<Packet>,
+) {
+    while let Some(p) = sim.queue.front() {
+        let from_c = p.from == c;
+        let pull = matches!(p.request(), Some(Request::Deltas { .. }));
+        let session_request = from_c && !pull && p.request().is_some();
+        if session_request && *delivered + 1 == stage {
+            return;
+        }
+        let p = sim.queue.pop_front().unwrap();
+        if from_c && pull {
+            held.push(p);
+            continue;
+        }
+        *delivered += usize::from(session_request);
+        sim.deliver(p);
+    }
+}
+
+/// A creates and writes; B and C join with invitations of A. B catches up first, then writes
+/// its join and a value. The join reaches A at C's catch-up stage `a_join`, the value at
+/// `a_write`; both reach C (the value first if `write_first`) at stage `c_gets`. Then C joins and
+/// writes, and everyone syncs with everyone: all three must agree, count B and C as members
+/// and apply their writes.
+fn concurrent_joiners(
+    a_join: Stage,
+    a_write: Stage,
+    c_gets: Stage,
+    write_first: bool,
+) -> Result<(), String> {
+    let mut sim = Sim::manual(1);
+    sim.put(0, b"a", b"from A");
+    let (link_b, mat_b) = invite(&mut sim, Role::Member, 600_000);
+    let (link_c, mat_c) = invite(&mut sim, Role::Member, 600_000);
+    let kb = keypair(70);
+    let b = sim.add_node_with(
+        manual_config(),
+        access_with(kb.clone(), 70, mat_b.keys.clone()),
+    );
+    let kc = keypair(71);
+    let c = sim.add_node_with(
+        manual_config(),
+        access_with(kc.clone(), 71, mat_c.keys.clone()),
+    );
+    let (ida, idb, idc) = (node_id(0), node_id(b), node_id(c));
+    // B catches up from A alone; C waits, with no peer.
+    let now = sim.now;
+    sim.nodes[b].replica.remove_peer(now, idc);
+    sim.nodes[c].replica.remove_peer(now, ida);
+    sim.nodes[c].replica.remove_peer(now, idb);
+    sim.drain(b);
+    sim.drain(c);
+    sim.nodes[b].replica.handle_timeout(now);
+    sim.drain(b);
+    sim.deliver_all();
+    assert!(mat_b.heads.iter().all(|h| sim.r(b).dag().is_applied(h)));
+    // (A joiner's clock has not seen the stamps of the history its snapshot covers: time passes,
+    // so its join is stamped after its parents.)
+    sim.now += 100;
+    let join_b = sim.govern(b, join_op(&link_b, &kb, &mat_b));
+    let write_b = sim.put(b, b"b", b"from B");
+    // B's gossip is held, then handed out stage by stage.
+    let gossip: Vec<Packet> = sim.queue.drain(..).collect();
+    let to = |j: usize| -> Vec<Packet> { gossip.iter().filter(|p| p.to == j).cloned().collect() };
+    let (mut to_a, mut to_c) = (to(0), to(c));
+    assert_eq!((to_a.len(), to_c.len()), (2, 2));
+    if write_first {
+        to_c.reverse();
+    }
+    let mut a_join_packet = Some(to_a.remove(0));
+    let mut a_write_packet = Some(to_a.remove(0));
+    let mut c_packets = Some(to_c);
+    let mut at = |sim: &mut Sim, stage: Stage| {
+        if a_join == stage {
+            sim.deliver(a_join_packet.take().unwrap());
+        }
+        if a_write == stage {
+            sim.deliver(a_write_packet.take().unwrap());
+        }
+        if c_gets == stage {
+            for p in c_packets.take().unwrap() {
+                sim.deliver(p);
+            }
+        }
+    };
+    let (mut delivered, mut held) = (0, Vec::new());
+    at(&mut sim, 0);
+    let now = sim.now;
+    sim.nodes[c].replica.add_peer(now, ida);
+    sim.drain(c);
+    sim.nodes[c].replica.handle_timeout(now);
+    sim.drain(c);
+    for stage in 1..=CAUGHT_UP {
+        catch_up_until(&mut sim, c, stage, &mut delivered, &mut held);
+        at(&mut sim, stage);
+    }
+    if sim.r(c).metrics().snapshots_installed != 1 || delivered != CAUGHT_UP - 1 {
+        return Err(format!(
+            "C did not catch up by snapshot in three requests: {:?}",
+            sim.sessions(c)
+        ));
+    }
+    for p in held {
+        sim.deliver(p);
+    }
+    sim.deliver_all();
+    sim.now += 100;
+    // C joins and writes; then the network is whole and everyone syncs with everyone.
+    let join_c = sim.govern(c, join_op(&link_c, &kc, &mat_c));
+    let write_c = sim.put(c, b"c", b"from C");
+    sim.deliver_all();
+    let now = sim.now;
+    for (x, y) in [(b, c), (c, b)] {
+        let id = sim.nodes[y].id;
+        sim.nodes[x].replica.add_peer(now, id);
+        sim.drain(x);
+    }
+    for _ in 0..3 {
+        for i in 0..3 {
+            sim.sync_now(i);
+            sim.deliver_all();
+        }
+        sim.run_for(60_000);
+    }
+    let next_b = sim.put(b, b"b", b"again");
+    let next_c = sim.put(c, b"c", b"again");
+    sim.deliver_all();
+    for i in 0..3 {
+        for (what, id) in [
+            ("B's join", join_b),
+            ("B's write", write_b),
+            ("C's join", join_c),
+            ("C's write", write_c),
+            ("B's next write", next_b),
+            ("C's next write", next_c),
+        ] {
+            if !sim.r(i).dag().is_applied(&id) {
+                return Err(format!(
+                    "node {i} lacks {what}: refused {:?}; sessions {:?}",
+                    refusals(&sim, i, id),
+                    sim.sessions(i)
+                ));
+            }
+        }
+        for m in [&kb, &kc] {
+            if !sim.r(i).membership().members.contains_key(&member_of(m)) {
+                return Err(format!("node {i} does not count {m:?} as a member"));
+            }
+        }
+    }
+    for i in 1..3 {
+        if sim.root(i) != sim.root(0) || sim.entries(i) != sim.entries(0) {
+            return Err(format!("node {i} differs from node 0"));
+        }
+        if sim.r(i).summary().governance != sim.r(0).summary().governance {
+            return Err(format!("node {i} has another governance log than node 0"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn concurrent_joiners_accept_each_other_whatever_reaches_whom_first() {
+    // B's join and first write reach A and C before, during or after C's snapshot session with
+    // A: the snapshot may cover neither, the join only, or both, and C may buffer them, hold them
+    // pending on parents its snapshot brings, or receive them after it.
+    let mut failures = Vec::new();
+    for a_join in 0..=CAUGHT_UP {
+        for a_write in a_join..=CAUGHT_UP {
+            for c_gets in 0..=CAUGHT_UP {
+                for write_first in [false, true] {
+                    if let Err(e) = concurrent_joiners(a_join, a_write, c_gets, write_first) {
+                        failures.push(format!(
+                            "B's join reaches A at stage {a_join}, its write at {a_write}, C gets \
+                             both at {c_gets} (write first: {write_first}): {e}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} orders fail:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

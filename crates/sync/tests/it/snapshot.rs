@@ -5,13 +5,12 @@ use tabmesh_testkit::test;
 
 use tabmesh_base::{Hash, NodeId};
 use tabmesh_sync::{
-    AccessError, GovEntry, Message, Protocol, Replica, Request, Response, SessionFailure,
-    SessionOutcome, Summary, SyncConfig, SyncError, SyncEvent,
+    AccessError, Message, Protocol, Replica, Request, Response, SessionFailure, SessionOutcome,
+    Summary, SyncConfig, SyncError, SyncEvent,
 };
 
 use super::support::{
-    access, ctx, drain_outputs, events_in, founded_replica, genesis, manual_config, requests_in,
-    sessions_of, Sim, T0,
+    access, ctx, drain_outputs, events_in, manual_config, requests_in, sessions_of, Sim, T0,
 };
 
 /// Node 0 with `n` entries in the test map (one delta each), and `config` for everyone.
@@ -299,8 +298,8 @@ fn a_non_empty_replica_never_takes_a_snapshot() {
 }
 
 /// A lone replica (a founder that has not seen the genesis) whose only peer is driven by hand:
-/// it asks for the governance log first, gets the genesis, then asks for the snapshot. Returns
-/// the id of its snapshot request.
+/// told of a peer with state, it asks for the snapshot (the governance log comes after its
+/// pages). Returns the id of its snapshot request.
 fn joiner_asking_for_a_snapshot(peer: NodeId) -> (Replica, u64) {
     let mut r = Replica::new(ctx(), b"j/", manual_config(), 3, T0, access(3));
     r.add_peer(T0, peer);
@@ -322,25 +321,9 @@ fn joiner_asking_for_a_snapshot(peer: NodeId) -> (Replica, u64) {
     };
     r.handle_response(T0, peer, id, Response::Summary(remote));
     let out = drain_outputs(&mut r);
-    let [(_, id, Request::Governance { from: 0 })] = requests_in(&out)[..] else {
-        panic!("{out:?}")
-    };
-    let log = Response::Governance {
-        entries: vec![GovEntry {
-            envelope: genesis().envelope.clone(),
-            past: vec![],
-            void: false,
-        }],
-        next: None,
-    };
-    r.handle_response(T0, peer, id, log);
-    let out = drain_outputs(&mut r);
     let [(_, id, Request::Snapshot { cursor: None })] = requests_in(&out)[..] else {
         panic!("{out:?}")
     };
-    // The log is installed (the same governance as a founder's), the DAG still empty.
-    let founder = founded_replica(4, b"f/", manual_config(), 1);
-    assert_eq!(r.summary().governance, founder.summary().governance);
     assert!(r.dag().heads().is_empty());
     (r, id)
 }
@@ -613,4 +596,48 @@ fn a_failed_snapshot_loses_none_of_its_buffered_deltas() {
     assert!(sim.r(j).metrics().snapshots_installed <= 1);
     assert!(sim.r(j).dag().is_applied(&d));
     sim.assert_pair_converged(j, other);
+}
+
+#[test]
+fn an_empty_replica_whose_peer_is_empty_too_asks_another_peer_at_once() {
+    // Two replicas catch up at once (two joiners): C asks B first, which holds nothing either;
+    // meanwhile it learned of A, which has state. It asks A as soon as B's answer shows
+    // nothing, not a sync tick later.
+    let mut sim = Sim::manual(1);
+    sim.put(0, b"a", b"1");
+    let b = sim.add_node(manual_config());
+    let c = sim.add_node(manual_config());
+    let (ida, idb) = (sim.nodes[0].id, sim.nodes[b].id);
+    let now = sim.now;
+    for (i, peer) in [(b, ida), (c, ida)] {
+        sim.nodes[i].replica.remove_peer(now, peer);
+        sim.drain(i);
+    }
+    sim.nodes[c].replica.handle_timeout(now);
+    sim.drain(c);
+    sim.nodes[c].replica.add_peer(now, ida);
+    sim.drain(c);
+    sim.deliver_all();
+    // B's answer showed nothing: C's timer is due at once (a session with B just ended, but a
+    // replica holding nothing does not wait out the interval between sessions).
+    assert_eq!(sim.nodes[c].replica.poll_timeout(), now);
+    sim.nodes[c].replica.handle_timeout(now);
+    sim.drain(c);
+    sim.deliver_all();
+    assert_eq!(sim.now, now, "no time passed");
+    let sessions = sim.sessions(c);
+    assert!(
+        matches!(
+            sessions.as_slice(),
+            [
+                (p, Protocol::None, SessionOutcome::InSync),
+                (q, Protocol::Snapshot, SessionOutcome::Converged { .. }),
+            ] if *p == idb && *q == ida
+        ),
+        "{sessions:?}"
+    );
+    sim.assert_pair_converged(0, c);
+    // B, alone with C, found it empty and has no one else to ask: no session storm.
+    let sessions = sim.sessions(b);
+    assert!(sessions.len() <= 1, "{sessions:?}");
 }
