@@ -2,14 +2,9 @@
 //
 //   node tests/e2e/bundle.mjs <url>
 import { chromium } from "playwright-core";
+import { LAUNCH } from "./launch.mjs";
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await chromium.launch(LAUNCH);
 const page = await browser.newPage();
 page.on("console", (m) => process.stderr.write(`console: ${m.text()}\n`));
 page.on("pageerror", (e) => process.stderr.write(`pageerror: ${e}\n`));

@@ -14,23 +14,18 @@
 // A command's `app` (a module path) is fetched by the page from the test server's /apps/<name>.
 import readline from "node:readline";
 import { chromium } from "playwright-core";
+import { LAUNCH } from "./launch.mjs";
 
 const [url, profile] = process.argv.slice(2);
 if (!url) {
   console.error("usage: chromium.mjs <page url> [<profile directory>]");
   process.exit(2);
 }
-const options = {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-};
+
 // With a profile directory, the browser keeps its data (IndexedDB) there, across launches.
-const browser = profile ? null : await chromium.launch(options);
+const browser = profile ? null : await chromium.launch(LAUNCH);
 const context = profile
-  ? await chromium.launchPersistentContext(profile, options)
+  ? await chromium.launchPersistentContext(profile, LAUNCH)
   : await browser.newContext();
 const page = context.pages()[0] ?? (await context.newPage());
 let cdp = null; // a DevTools session on the page (`freeze`, `resume`)

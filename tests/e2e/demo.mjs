@@ -16,6 +16,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { LAUNCH } from "./launch.mjs";
 
 const url = process.argv[2];
 const shots = process.argv[3];
@@ -42,13 +43,7 @@ async function until(what, probe, done, ms = WAIT_MS) {
   }
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await chromium.launch(LAUNCH);
 const names = ["a", "b", "c"];
 const pages = {};
 for (const name of names) {

@@ -6,18 +6,13 @@
 //
 //   node tests/e2e/tabs.mjs <page url with ?relay=…&db=…> <invitation link> <app name>
 import { chromium } from "playwright-core";
+import { LAUNCH } from "./launch.mjs";
 
 const [url, link, appName] = process.argv.slice(2);
 const WRITES = 30;
 const CLOSE_AFTER = 10;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await chromium.launch(LAUNCH);
 const context = await browser.newContext();
 const open = async (name) => {
   const page = await context.newPage();
