@@ -168,23 +168,13 @@ function onEvent(e) {
         break;
       case "sync":
         logSync(e.outcome, `${short(e.ctx)} ${e.protocol}: ${e.outcome} (peer ${short(e.peer)})`);
-        // Still joining after a round (it may have asked another joiner, as empty as itself).
-        setTimeout(() => nudge(e.ctx), 500);
         break;
       case "gossiped":
         q("last-gossip").textContent =
           `${clock()}: delta ${short(e.delta)} of ${short(e.ctx)} from ${short(e.from)} via ${short(e.via)}`;
         break;
       case "reserved":
-        // A join started before the relay was reachable.
-        for (const id of cards.keys()) nudge(id);
-        refreshNet();
-        break;
       case "peer_joined":
-        // The peer may be the member to catch up from.
-        nudge(e.ctx);
-        refreshNet();
-        break;
       case "relay_lost":
       case "peer_left":
         refreshNet();
@@ -206,15 +196,6 @@ function onEvent(e) {
   } catch (err) {
     fail(`event ${e?.ev}`, err);
   }
-}
-
-/** A context still joining syncs now rather than at the node's next sync tick (10 s): a few
- * times per context, after which the node's own schedule goes on alone. */
-function nudge(id) {
-  const card = cards.get(id);
-  if (card?.member !== false || card.nudges >= 10) return;
-  card.nudges++;
-  card.ctx.syncNow().catch(() => {});
 }
 
 function showRole() {
@@ -319,7 +300,7 @@ function addCard(id, kind) {
   q("ctx-kind", el).textContent = KINDS[kind] ?? "Context (unknown app)";
   q("ctx-id", el).textContent = short(id);
   q("ctx-id", el).title = id;
-  const card = { id, kind, el, ctx: node.context(id), member: false, nudges: 0, refreshContent: null, onMember: null };
+  const card = { id, kind, el, ctx: node.context(id), member: false, refreshContent: null, onMember: null };
   card.refreshState = serial(`state of ${short(id)}`, async () => showState(card, await card.ctx.state()));
   card.changed = () => {
     card.refreshState();

@@ -117,12 +117,9 @@ try {
   const boardLink = await invite("a", board);
   log(`a: board ${board.slice(0, 8)}, invitation ${boardLink.length} chars`);
   // The invitation URL is the first page the other two profiles open.
-  // One joiner after the other: concurrent joins can leave a joiner refusing the other's deltas
-  // (a core bug under investigation; the test goes back to concurrent joins with its fix).
-  for (const n of ["b", "c"]) {
-    await open(n, boardLink);
-    await member(n, board);
-  }
+  // Both join at once (what real users do).
+  await Promise.all(["b", "c"].map((n) => open(n, boardLink)));
+  await Promise.all(["b", "c"].map((n) => member(n, board)));
   mark("board_joined_ms");
   await Promise.all(
     names.map(async (n) => {
