@@ -3,7 +3,7 @@
 # wasm-bindgen glue (--target web: the browser fetches the .wasm next to it; the Node.js entry
 # hands it the bytes) into pkg/wasm/, then the TypeScript facade (pkg/src → pkg/dist).
 #
-#   bash scripts/build-pkg.sh                   # release + wasm-opt -Oz (npm binaryen): what ships
+#   bash scripts/build-pkg.sh                   # profile pkg (LTO) + wasm-opt -Oz (npm binaryen): what ships
 #   bash scripts/build-pkg.sh --profile wasm-test [cargo args…]   # the tests' faster build, no wasm-opt
 #
 # Then `npm pack ./pkg` makes the tarball. Requires scripts/bootstrap.sh (wasm-bindgen CLI, npm deps).
@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 PATH="$(wasm_bindgen_bin_dir):$ROOT/node_modules/.bin:$PATH"
 
-PROFILE=release
+PROFILE=pkg
 if [ "${1:-}" = "--profile" ]; then
     PROFILE="$2"
     shift 2
@@ -27,7 +27,7 @@ mkdir -p "$OUT"
 say "pkg: wasm-bindgen --target web → pkg/wasm/"
 wasm-bindgen --target web --out-dir "$OUT" --out-name tabmesh_web \
     "$TARGET_DIR/wasm32-unknown-unknown/$PROFILE/tabmesh_web.wasm"
-if [ "$PROFILE" = release ]; then
+if [ "$PROFILE" = pkg ]; then
     # npm binaryen (node_modules/.bin/wasm-opt, version 132): Debian's older wasm-opt breaks
     # wasm-bindgen output (TOOLCHAIN.md, pitfall D).
     say "pkg: wasm-opt -Oz ($(wasm-opt --version))"

@@ -37,7 +37,7 @@ if [ "$BUILD" = 1 ]; then
     bash "$ROOT/scripts/bootstrap.sh"
     say "demo: building the example apps to wasm32 (scripts/build-apps.sh → $TARGET_DIR/apps/)"
     bash "$ROOT/scripts/build-apps.sh"
-    say "demo: building the npm package, release (scripts/build-pkg.sh → pkg/wasm, pkg/dist; a few minutes the first time)"
+    say "demo: building the npm package, LTO + wasm-opt (scripts/build-pkg.sh → pkg/wasm, pkg/dist; a few minutes the first time)"
     bash "$ROOT/scripts/build-pkg.sh"
     say "demo: building the relay (cargo build -p tabmesh-relay --release)"
     cargo build -p tabmesh-relay --release

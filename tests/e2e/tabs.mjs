@@ -1,6 +1,6 @@
 // Two tabs of one browser context (one origin, one IndexedDB) share one node: the first to start
 // leads (runs the wasm node), the second follows (proxies over BroadcastChannel). Both write
-// concurrently to a context joined from `link`; the leader's tab closes halfway through; the
+// concurrently (kv sets and adds to one counter) to a context joined from `link`; the leader's tab closes halfway through; the
 // follower takes over and keeps writing. Prints one JSON line with what happened, then keeps the
 // browser open until its stdin closes.
 //
@@ -39,15 +39,20 @@ const ctx = await second.evaluate(async ([link, appName]) => {
   return ctx.id;
 }, [link, `${appName}.wasm`]);
 
-// Each tab writes `WRITES` keys one call at a time; every acknowledged key is recorded.
-const writer = (page, tab) =>
+// Each tab runs `n` rounds, one call at a time: a key set and an add to the counter "writes";
+// what is acknowledged is recorded.
+const writer = (page, tab, n) =>
   page.evaluate(async ([ctx, tab, n]) => {
     const acked = [];
     const errors = {};
+    // The shared counter: adds acknowledged, and adds whose outcome is unknown (they failed).
+    let added = 0;
+    let unknown = 0;
+    const c = window.tabmesh.node.context(ctx);
     for (let i = 0; i < n; i++) {
       const key = `${tab}-${i}`;
       try {
-        await window.tabmesh.node.context(ctx).execute("set", { key, value: tab });
+        await c.execute("set", { key, value: tab });
         acked.push(key);
         window.acked = acked;
       } catch (e) {
@@ -55,17 +60,25 @@ const writer = (page, tab) =>
         // A leader change: wait for the next leader before going on.
         await new Promise((r) => setTimeout(r, 100));
       }
+      try {
+        await c.execute("add", { name: "writes", by: 1 });
+        added++;
+        window.added = added;
+      } catch (e) {
+        errors[e.code] = (errors[e.code] ?? 0) + 1;
+        unknown++;
+      }
     }
-    return { acked, errors };
-  }, [ctx, tab, WRITES]);
+    return { acked, errors, added, unknown };
+  }, [ctx, tab, n]);
 
-const secondRun = writer(second, "second");
-const firstRun = writer(first, "first").catch(() => null);
-// The leader's tab closes once it has `CLOSE_AFTER` acknowledged writes.
-await first.waitForFunction((n) => (window.acked?.length ?? 0) >= n, CLOSE_AFTER);
-const firstAcked = await first.evaluate(() => [...window.acked]);
+// Both write; the leader's tab closes right after its `CLOSE_AFTER` rounds, while the follower's
+// calls are in flight.
+const secondRun = writer(second, "second", WRITES);
+const firstResult = await writer(first, "first", CLOSE_AFTER);
 await first.close();
-await firstRun;
+const firstAcked = firstResult.acked;
+const firstAdded = firstResult.added;
 const secondResult = await secondRun;
 const after = await info(second);
 // Everything acknowledged is published (the new leader's outbox drains once the relay's hub is
@@ -84,9 +97,10 @@ await second.waitForFunction(
 );
 const entries = await second.evaluate((ctx) => window.tabmesh.node.context(ctx).execute("entries"), ctx);
 const state = await second.evaluate((ctx) => window.tabmesh.node.context(ctx).state(), ctx);
+const total = await second.evaluate((ctx) => window.tabmesh.node.context(ctx).execute("total", { name: "writes" }), ctx);
 const stats = await second.evaluate(() => window.tabmesh.node.stats());
 process.stdout.write(
-  JSON.stringify({ ctx, before, after, firstAcked, second: secondResult, entries, root: state.root, stats }) +
+  JSON.stringify({ ctx, before, after, firstAcked, firstAdded, second: secondResult, entries, total, root: state.root, stats }) +
     "\n",
 );
 // The node keeps running (the test checks a native peer against it) until stdin closes.

@@ -7,16 +7,20 @@
 //! | `remove` | `{key}` | whether it was there | `Removed {key}` (when it was) |
 //! | `entries` | | `[[key, value], …]` in key order | |
 //! | `count` | | the number of entries | |
+//! | `add` | `{name, by}` | | |
+//! | `total` | `{name}` | the sum of every `add` of `name` | |
 //!
-//! Concurrent sets of one key: the later write wins (LWW register entries of a map).
+//! Concurrent sets of one key: the later write wins (LWW register entries of a map). Counters
+//! (`add`) are grow-only: concurrent adds all count.
 
 use tabmesh_sdk::prelude::*;
 
-/// The store: one map of register entries.
+/// The store: one map of register entries, and named counters.
 #[app::state]
 #[derive(Debug)]
 pub struct KvStore {
     items: Map<Register>,
+    counters: Map<Counter>,
 }
 
 /// What the store tells clients.
@@ -86,6 +90,16 @@ impl KvStore {
     /// The number of entries.
     pub fn count(&self) -> Result<u64> {
         self.items.len()
+    }
+
+    /// Adds `by` to the counter `name`.
+    pub fn add(&mut self, name: String, by: u64) -> Result<()> {
+        self.counters.entry_mut(&name).increment(by)
+    }
+
+    /// The counter `name`: every `add` of it, summed.
+    pub fn total(&self, name: String) -> Result<u128> {
+        self.counters.entry(&name).get()
     }
 }
 
