@@ -62,7 +62,10 @@ fn two_tabs_share_one_node_and_closing_the_leader_loses_no_acknowledged_write() 
     let unknown = out["second"]["unknown"].as_u64().context("unknown")?;
     let total = out["total"].as_u64().context("total")?;
     assert!(total >= acked, "acknowledged adds lost: {total} < {acked}");
-    assert!(total <= acked + unknown, "{total} > {acked} acknowledged + {unknown} unknown");
+    assert!(
+        total <= acked + unknown,
+        "{total} > {acked} acknowledged + {unknown} unknown"
+    );
     // The follower's calls failed only while no tab led (outcome unknown).
     for (code, _) in out["second"]["errors"].as_object().into_iter().flatten() {
         assert!(["LEADER_GONE", "STOPPED"].contains(&code.as_str()), "{out}");
