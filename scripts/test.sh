@@ -64,8 +64,8 @@ phase "simulator: a removed member in 100 seeds under heavy chaos (release)"
 cargo run -p tabmesh-sim --release --locked -- --seeds 100 --scenario removal > "$LOG_DIR/sim-removal.log"
 tail -n 1 "$LOG_DIR/sim-removal.log"
 
-phase "simulator: concurrent joiners in 200 seeds (release)"
-cargo run -p tabmesh-sim --release --locked -- --seeds 200 --scenario joins > "$LOG_DIR/sim-joins.log"
+phase "simulator: concurrent joiners in 200 seeds under heavy chaos (release)"
+cargo run -p tabmesh-sim --release --locked -- --seeds 200 --scenario joins --chaos heavy > "$LOG_DIR/sim-joins.log"
 tail -n 1 "$LOG_DIR/sim-joins.log"
 
 phase "browser tests (headless Chromium)"

@@ -219,9 +219,10 @@ pub enum NodeEvent {
         error: NodeError,
     },
     /// A peer's delta carried a timestamp far ahead of our clock: accepted, and our clock did not
-    /// follow it past `now + MAX_DRIFT_MS`.
+    /// follow it past `now + MAX_DRIFT_MS`. (`from: None`: this node's join was stamped that far
+    /// ahead, after the heads it cites — known from a snapshot, whose deltas it does not hold.)
     ClockFarAhead {
-        /// The peer it came from.
+        /// The peer it came from (`None`: the stamp of this node's own join).
         from: Option<NodeId>,
         /// How far ahead, in milliseconds.
         ahead_ms: u64,
@@ -965,7 +966,12 @@ impl NodeCore {
             }
         }
         if let Some((link, heads)) = self.joins.get(&context) {
-            if heads.iter().all(|h| replica.dag().is_applied(h)) {
+            // The join is stamped after the heads it cites (every member holding them checks
+            // it), however far ahead of this node's clock they are. Past the invitation's expiry
+            // it would be refused: it waits for newer heads (a member writing on the far-ahead
+            // ones), or fails when the invitation expires here.
+            let usable = replica.heads_stamp().successor().wall_ms <= link.invitation.expires_ms;
+            if usable && heads.iter().all(|h| replica.dag().is_applied(h)) {
                 let me = replica.member();
                 let keys: Vec<Hash> = KeyMaterial::decode(&link.open_keys().unwrap_or_default())
                     .map(|m| m.keys.iter().map(SymKey::id).collect())
@@ -978,6 +984,16 @@ impl NodeCore {
                 let hlc = self.clock.tick(now_ms);
                 self.clock_dirty = true;
                 let outcome = replica.govern(now_ms, hlc, op);
+                // The clock observes the join's stamp (lifted past its parents), and does not
+                // follow it past `now + MAX_DRIFT_MS`: a join on far-ahead heads says so.
+                if let ClockReport::FarAhead { ahead_ms } =
+                    self.clock.observe(replica.last_commit_hlc(), now_ms)
+                {
+                    self.out.push_back(Output::Notify(NodeEvent::ClockFarAhead {
+                        from: None,
+                        ahead_ms,
+                    }));
+                }
                 let event = match outcome {
                     Ok(delta) => Some(NodeEvent::Joined { context, delta }),
                     // Not yet: the key of the current epoch is still to come.

@@ -264,7 +264,9 @@ pub enum Scenario {
     EmptyReplica,
     /// Five nodes, light chaos: three join every context they are members of through the
     /// network within 300 ms of each other while the others write, each catching up (from the
-    /// creator, or from another joiner) while the others' joins and first writes arrive.
+    /// creator, or from another joiner) while the others' joins and first writes arrive. CI runs
+    /// it under heavy chaos (`--chaos heavy`: skewed clocks, so joiners whose clocks lag the
+    /// heads their snapshots cover; lost joins; joiners down at their join time).
     Joins,
     /// Nodes write isolated and compact their DAGs (history pruned), then heal; a late joiner
     /// arrives: catch-up needs Merkle comparison and snapshots.

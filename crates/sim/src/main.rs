@@ -1,19 +1,22 @@
 //! `tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--retention-ms MS]
 //! [--scenario NAME]`: runs N seeded simulations, prints one line per run and exits non-zero naming
-//! every seed that did not converge. The `handlers` scenarios need the built example app
-//! (`scripts/build-apps.sh`); without it the tool fails before the first run.
+//! every seed that did not converge. Without a scenario, `--chaos` defaults to heavy; with one,
+//! the scenario's own faults hold unless `--chaos` is given (its preset replaces them). The
+//! `handlers` scenarios need the built example app (`scripts/build-apps.sh`); without it the tool
+//! fails before the first run.
 
 // A command-line tool: printing is its job.
 #![allow(clippy::print_stdout)]
 
 use anyhow::{bail, Context as _, Result};
-use tabmesh_sim::{Chaos, Scenario, Sim, SimConfig, Verdict};
+use tabmesh_sim::{Chaos, Faults, Scenario, Sim, SimConfig, Verdict};
 
 struct Args {
     seeds: u64,
     first: u64,
     nodes: usize,
-    chaos: Chaos,
+    /// `None`: heavy, or a scenario's own faults.
+    chaos: Option<Chaos>,
     explain: bool,
     scenario: Option<Scenario>,
     retention_ms: Option<u64>,
@@ -24,7 +27,7 @@ fn parse() -> Result<Args> {
         seeds: 10,
         first: 0,
         nodes: 4,
-        chaos: Chaos::Heavy,
+        chaos: None,
         explain: false,
         scenario: None,
         retention_ms: None,
@@ -36,7 +39,7 @@ fn parse() -> Result<Args> {
             "--seeds" => args.seeds = value()?.parse().context("--seeds")?,
             "--first" => args.first = value()?.parse().context("--first")?,
             "--nodes" => args.nodes = value()?.parse().context("--nodes")?,
-            "--chaos" => args.chaos = value()?.parse().map_err(anyhow::Error::msg)?,
+            "--chaos" => args.chaos = Some(value()?.parse().map_err(anyhow::Error::msg)?),
             "--explain" => args.explain = true,
             "--scenario" => args.scenario = Some(value()?.parse().map_err(anyhow::Error::msg)?),
             "--retention-ms" => {
@@ -66,8 +69,11 @@ fn main() -> Result<()> {
     for seed in args.first..args.first + args.seeds {
         let mut config = match args.scenario {
             Some(scenario) => SimConfig::scenario(scenario, seed),
-            None => SimConfig::new(seed, args.nodes, args.chaos),
+            None => SimConfig::new(seed, args.nodes, args.chaos.unwrap_or(Chaos::Heavy)),
         };
+        if let (Some(_), Some(chaos)) = (args.scenario, args.chaos) {
+            config.faults = Faults::preset(chaos);
+        }
         if let Some(ms) = args.retention_ms {
             config.tombstone_retention_ms = Some(ms);
         }

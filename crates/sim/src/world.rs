@@ -12,6 +12,9 @@ use tabmesh_sync::{SessionOutcome, SyncConfig, SyncEvent};
 
 use crate::{app, workload, Metrics, SimConfig};
 
+/// A join due while its node is down is tried again this much later (ms).
+const JOIN_RETRY_MS: u64 = 1_000;
+
 /// Simulated time starts here (ms since the Unix epoch, early 2026) so skewed clocks stay positive.
 const EPOCH_MS: u64 = 1_767_225_600_000;
 
@@ -274,6 +277,11 @@ impl Sim {
 
     /// Node `node` joins context `c` with its invitation and connects to its members.
     fn join(&mut self, node: usize, c: usize) {
+        if self.nodes[node].core.is_none() {
+            // Down (crashed): its user joins once it is back.
+            self.schedule(self.now + JOIN_RETRY_MS, Event::Join { node, context: c });
+            return;
+        }
         let now = self.local_now(node);
         let module = self
             .config

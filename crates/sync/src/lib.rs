@@ -39,10 +39,14 @@
 //! applied — the author's membership at the delta's causal position and the removal cut, and only
 //! then decrypts ([`AccessError`] names each refusal). Requests and responses travel as
 //! [`Sealed`] messages: encrypted, signed, bound to both node ids, answered only for members
-//! (or an invitee catching up). A snapshot joiner installs the peer's governance log
-//! ([`Request::Governance`]) after the snapshot's pages and before the state, so the log holds
-//! every operation the snapshot covers; replicas whose logs differ exchange logs before comparing
-//! states.
+//! (or an invitee catching up); from a member key whose join has not reached the receiver, only
+//! the answer to a pull is taken (deltas, each checked like a gossiped one). A snapshot joiner
+//! installs the peer's governance log ([`Request::Governance`]) after the snapshot's pages and
+//! before the state, so the log holds every operation the snapshot covers; replicas whose logs
+//! differ exchange logs before comparing states. Summaries and snapshot pages carry the largest
+//! stamp among the sender's heads ([`Summary::heads_stamp`]): a replica holding heads only as
+//! covered stamps what it writes on them (a join, which must be stamped after its parents)
+//! after that bound.
 //!
 //! What this crate deliberately is not: it does no IO, reads no clock (`now_ms` is an argument)
 //! and draws no randomness (a seed and a seeded [`tabmesh_auth::Entropy`] are given); it knows no

@@ -642,8 +642,11 @@ impl Replica {
         let mut parents = self.dag.heads();
         parents.truncate(tabmesh_dag::MAX_PARENTS);
         // A governance operation is stamped after its parents (a join's expiry is checked
-        // against its stamp).
-        let hlc = hlc.max(self.gov.position(&parents).1.successor());
+        // against its stamp, and a join stamped before its parents is refused), including
+        // parents held only as covered (a snapshot's heads: their stamps are what the snapshot
+        // vouched for). However far ahead of `hlc` they are: the stamp only orders, and the
+        // caller's clock need not follow it (see `heads_stamp`).
+        let hlc = hlc.max(self.gov.heads_stamp(&parents).successor());
         self.last_commit_hlc = self.last_commit_hlc.max(hlc);
         let env = self.gov.seal(parents, hlc, &payload, &[])?;
         let id = env.id();
@@ -768,7 +771,10 @@ impl Replica {
             let sender = sealed.sender;
             if !view.members.contains_key(&sender) {
                 let Some(i) = &sealed.invitee else {
-                    return Err(AccessError::NotAMember { author: sender }.into());
+                    if view.removed.contains(&sender) || view.void_admitted.contains(&sender) {
+                        return Err(AccessError::NotAMember { author: sender }.into());
+                    }
+                    return self.open_from_unknown(from, to, sealed, sender);
                 };
                 let inv = &i.invitation;
                 let valid = inv.context == self.context
@@ -816,6 +822,41 @@ impl Replica {
                 .insert(from, (sealed.sender, sealed.epoch));
         }
         Ok(frame.message)
+    }
+
+    /// A sealed message from a member key this replica has not seen admitted (its join has not
+    /// reached here; a removed or void-admitted key is refused before): only the answer to a
+    /// pull in flight to that peer is taken — deltas, each checked on arrival like a gossiped
+    /// one, so nothing in it is taken on the sender's word. It may carry the join itself.
+    fn open_from_unknown(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        sealed: &Sealed,
+        sender: MemberId,
+    ) -> Result<Message, SyncError> {
+        let refused = || SyncError::from(AccessError::NotAMember { author: sender });
+        let Some(key) = self.gov.key(&sealed.epoch).cloned() else {
+            return Err(refused());
+        };
+        let aad = sealed.digest(&from, &to, false);
+        let plain = tabmesh_auth::open(&key, &sealed.nonce, aad.as_bytes(), &sealed.ciphertext)
+            .map_err(|_| refused())?;
+        let frame = crate::Frame::decode(&plain).map_err(|_| refused())?;
+        match frame.message {
+            Message::Response {
+                id,
+                body: body @ Response::Deltas { .. },
+            } if frame.context == self.context
+                && self
+                    .inflight
+                    .get(&id)
+                    .is_some_and(|f| f.peer == from && matches!(f.purpose, Purpose::Pull(_))) =>
+            {
+                Ok(Message::Response { id, body })
+            }
+            _ => Err(refused()),
+        }
     }
 
     /// Adds a delta written here (already applied to the state and admitted by governance) to
@@ -867,7 +908,17 @@ impl Replica {
             pending: stats.pending as u64,
             gc_horizon: self.state.gc_horizon(),
             governance: self.gov.digest(),
+            heads_stamp: self.heads_stamp(),
         }
+    }
+
+    /// The largest stamp among the current heads as known here (a head held only as covered —
+    /// a snapshot's or a Merkle repair's checkpoint — counts with the bound the covering peer
+    /// vouched for). A governance operation written now is stamped after it, even where that
+    /// is far ahead of the caller's clock: a caller can check first whether such a stamp is
+    /// still of use (a join stamped past its invitation's expiry is refused).
+    pub fn heads_stamp(&self) -> Hlc {
+        self.gov.heads_stamp(&self.dag.heads())
     }
 
     /// The DAG dropped history (pruned deltas, or a snapshot boundary among the heads): some
@@ -1928,7 +1979,7 @@ impl Replica {
             .map(|s| std::mem::take(&mut s.pruned_at_peer))
             .unwrap_or_default();
         if remote.governance == self.gov.digest() {
-            self.cover(&remote.heads, &pruned, remote.root);
+            self.cover(&remote.heads, remote.heads_stamp, &pruned, remote.root);
         }
         let (pulled, pushed) = self
             .session
@@ -2061,9 +2112,10 @@ impl Replica {
             .push_back(Output::Event(SyncEvent::Rebuilt { root }));
     }
 
-    /// Records that the state already holds `heads` (as checkpoint heads) and `satisfied` (as
-    /// pruned), then applies what that unblocks.
-    fn cover(&mut self, heads: &[DeltaId], satisfied: &[DeltaId], root: Hash) {
+    /// Records that the state already holds `heads` (as checkpoint heads, their stamps at most
+    /// `heads_stamp`, as the covering peer says) and `satisfied` (as pruned), then applies what
+    /// that unblocks.
+    fn cover(&mut self, heads: &[DeltaId], heads_stamp: Hlc, satisfied: &[DeltaId], root: Hash) {
         let mut unknown: Vec<DeltaId> = heads
             .iter()
             .filter(|h| !self.dag.is_applied(h))
@@ -2071,6 +2123,10 @@ impl Replica {
             .collect();
         unknown.sort_unstable();
         unknown.dedup();
+        if !unknown.is_empty() {
+            // What this replica writes on them is stamped after them (see `Replica::govern`).
+            self.gov.cover_stamp(heads_stamp);
+        }
         // Governance operations among the covered ids are applied from now on, before anything
         // this unblocks is checked: a delta citing a covered parent is checked at a position
         // made of every operation applied here (see `Governance::position`), which must include

@@ -81,6 +81,11 @@ pub struct Summary {
     /// A digest of the governance operations the sender applied: replicas that differ in it do
     /// not compare states (a state may still hold what a removal voids), they exchange deltas.
     pub governance: Hash,
+    /// The largest stamp among `heads` as the sender knows them: a head it holds only as
+    /// covered (a checkpoint of a snapshot or a Merkle repair) counts as the bound the peer that
+    /// covered it vouched for. A replica that covers `heads` by a Merkle repair keeps it, so a
+    /// governance operation it writes on them (a join) is stamped after them.
+    pub heads_stamp: Hlc,
 }
 
 impl Summary {
@@ -243,6 +248,9 @@ pub enum Response {
     SnapshotPage {
         /// The snapshot's DAG heads.
         heads: Vec<DeltaId>,
+        /// The largest stamp among `heads` (as [`Summary::heads_stamp`]): the joiner holds the
+        /// heads without their deltas, and its join, citing them, must be stamped after them.
+        heads_stamp: Hlc,
         /// The snapshot's Merkle root (the joiner verifies it before applying anything).
         root: Hash,
         /// Total entities in the snapshot.
@@ -518,6 +526,7 @@ fn encode_response(w: &mut Writer, resp: &Response) {
                 .u64(s.pending);
             s.gc_horizon.encode(w);
             w.hash(&s.governance);
+            s.heads_stamp.encode(w);
         }
         Response::Deltas {
             deltas,
@@ -563,6 +572,7 @@ fn encode_response(w: &mut Writer, resp: &Response) {
         }
         Response::SnapshotPage {
             heads,
+            heads_stamp,
             root,
             total,
             entities,
@@ -571,6 +581,7 @@ fn encode_response(w: &mut Writer, resp: &Response) {
         } => {
             w.u8(5);
             encode_ids(w, heads);
+            heads_stamp.encode(w);
             w.hash(root).u64(*total);
             encode_entities(w, entities);
             encode_ids(w, satisfied);
@@ -615,6 +626,7 @@ fn decode_response(r: &mut Reader<'_>) -> Result<Response, SyncError> {
             pending: r.u64()?,
             gc_horizon: Hlc::decode(r)?,
             governance: r.hash()?,
+            heads_stamp: Hlc::decode(r)?,
         }),
         1 => {
             let n = r.count("deltas", MAX_DELTAS, 80)?;
@@ -671,6 +683,7 @@ fn decode_response(r: &mut Reader<'_>) -> Result<Response, SyncError> {
         4 => Response::PushAck { applied: r.u32()? },
         5 => Response::SnapshotPage {
             heads: decode_ids(r, "snapshot heads")?,
+            heads_stamp: Hlc::decode(r)?,
             root: r.hash()?,
             total: r.u64()?,
             entities: decode_entities(r)?,

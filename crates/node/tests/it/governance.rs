@@ -3,7 +3,7 @@
 //! [`Net`]: fixed seeds, virtual time.
 
 use tabmesh_auth::{Entropy, InviteLink, Keypair, Role};
-use tabmesh_base::{DeltaId, Hash, MemberId, NodeId};
+use tabmesh_base::{DeltaId, Hash, Hlc, MemberId, NodeId, MAX_DRIFT_MS};
 use tabmesh_node::{NodeError, NodeEvent, Wire};
 use tabmesh_sync::{
     Access, AccessError, Envelope, Frame, InviteeProof, KeyMaterial, Message, Replica, Request,
@@ -19,7 +19,8 @@ const MAP: &str = "m";
 
 /// Node `i` writes `MAP[key] = value` in `net.ctx`; the delta.
 fn put(net: &mut Net, i: usize, key: &[u8], value: &[u8]) -> DeltaId {
-    let now = net.tick();
+    net.tick();
+    let now = net.local(i);
     let ctx = net.ctx;
     let ((), id) = net.nodes[i]
         .commit(now, ctx, |txn| {
@@ -595,6 +596,233 @@ fn concurrent_joiners_converge_whatever_reaches_whom_first() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Node `i`'s refusals in `net.ctx`.
+fn refusals(net: &Net, i: usize) -> Vec<SyncEvent> {
+    net.sync_events(i)
+        .into_iter()
+        .filter(|e| matches!(e, SyncEvent::Rejected { .. }))
+        .collect()
+}
+
+/// Delta `id` as node `i` published it.
+fn published(net: &Net, i: usize, id: DeltaId) -> Envelope {
+    net.wire
+        .iter()
+        .filter(|s| s.from == i && s.to.is_none())
+        .filter_map(|s| match Wire::decode(&s.bytes) {
+            Ok(Wire::Gossip(f)) => match f.message {
+                Message::Delta(env) => Some(env),
+                _ => None,
+            },
+            _ => None,
+        })
+        .find(|env| env.id() == id)
+        .unwrap_or_else(|| panic!("node {i} did not publish {id:?}"))
+}
+
+/// The stamp of delta `id` as node `i` holds it.
+fn stamp(net: &Net, i: usize, id: &DeltaId) -> Hlc {
+    net.nodes[i]
+        .replica(&net.ctx)
+        .unwrap()
+        .dag()
+        .get(id)
+        .unwrap()
+        .hlc
+}
+
+/// Whether node `i` counts node `j` as a member of `net.ctx`.
+fn counts(net: &Net, i: usize, j: usize) -> bool {
+    let m = net.nodes[j].member(&net.ctx).unwrap();
+    net.nodes[i]
+        .membership(&net.ctx)
+        .unwrap()
+        .members
+        .contains_key(&m)
+}
+
+#[test]
+fn a_snapshot_joiner_whose_clock_lags_stamps_its_join_after_the_heads_it_cites() {
+    // B's clock is 20 s behind A's. B catches up by snapshot: it holds A's head as state, not
+    // as a delta, so not its stamp, and cites it in its join; A holds the delta and refuses a
+    // join stamped before its parents. The snapshot carries the heads' stamp.
+    let mut net = Net::new(2);
+    net.skew[1] = -20_000;
+    let now = net.local(0);
+    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
+    net.ctx = ctx;
+    net.pump();
+    let head = put(&mut net, 0, b"a", b"from A");
+    net.pump();
+    let join = net.join(1, 0, Role::Member, None);
+    let b = net.nodes[1].replica(&ctx).unwrap();
+    assert_eq!(
+        b.metrics().snapshots_installed,
+        1,
+        "B caught up by snapshot"
+    );
+    assert!(
+        b.dag().get(&head).is_none(),
+        "B holds A's head as state only"
+    );
+    assert!(
+        applied(&net, 0, &join),
+        "A refused B's join: {:?}",
+        refusals(&net, 0)
+    );
+    assert!(counts(&net, 0, 1));
+    let env = published(&net, 1, join);
+    assert_eq!(env.parents, vec![head]);
+    assert!(env.hlc > stamp(&net, 0, &head));
+    let w = put(&mut net, 1, b"b", b"from B");
+    net.pump();
+    assert!(applied(&net, 0, &w), "{:?}", refusals(&net, 0));
+    assert_eq!(get(&net, 0, b"b").as_deref(), Some(&b"from B"[..]));
+    same_roots(&net, &[0, 1]);
+}
+
+#[test]
+fn a_join_on_heads_far_ahead_is_stamped_past_them_and_the_joiners_clock_stays() {
+    // A's clock is two hours ahead, far beyond what B's clock follows (MAX_DRIFT_MS). B's join
+    // is stamped just past A's head all the same (a stamp only orders): one member's clock
+    // cannot keep others out. B's clock does not follow it, and B says so.
+    let mut net = Net::new(2);
+    net.skew[0] = 2 * 3_600_000;
+    let now = net.local(0);
+    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
+    net.ctx = ctx;
+    net.pump();
+    let head = put(&mut net, 0, b"a", b"from A");
+    net.pump();
+    let join = net.join(1, 0, Role::Member, None);
+    let env = published(&net, 1, join);
+    assert!(env.hlc > stamp(&net, 0, &head));
+    assert!(
+        applied(&net, 0, &join),
+        "A refused B's join: {:?}",
+        refusals(&net, 0)
+    );
+    assert!(counts(&net, 0, 1));
+    assert!(
+        net.events[1].iter().any(|e| matches!(
+            e,
+            NodeEvent::ClockFarAhead { from: None, ahead_ms } if *ahead_ms > MAX_DRIFT_MS
+        )),
+        "{:?}",
+        net.events[1]
+    );
+    let ceiling = |net: &Net| Hlc::new(net.local(1) + MAX_DRIFT_MS, 0);
+    assert!(net.nodes[1].clock() <= ceiling(&net));
+    // B's writes are stamped by its own clock, and count.
+    let w = put(&mut net, 1, b"b", b"from B");
+    net.pump();
+    assert!(published(&net, 1, w).hlc <= ceiling(&net).successor());
+    assert!(applied(&net, 0, &w), "{:?}", refusals(&net, 0));
+    same_roots(&net, &[0, 1]);
+}
+
+#[test]
+fn a_join_waits_while_the_heads_it_would_cite_are_stamped_past_its_invitation() {
+    // B's clock is two hours ahead and B wrote the only head. C's invitation expires in an
+    // hour: a join citing B's head would be stamped past the expiry, and refused everywhere.
+    // C catches up and waits; once A writes on B's head (stamped by A's clock), C joins on it.
+    let mut net = Net::new(3);
+    net.skew[1] = 2 * 3_600_000;
+    let now = net.local(0);
+    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
+    net.ctx = ctx;
+    net.pump();
+    net.join(1, 0, Role::Member, None);
+    let far = put(&mut net, 1, b"b", b"from B");
+    net.pump();
+    assert_eq!(net.nodes[0].replica(&ctx).unwrap().dag().heads(), vec![far]);
+    let expires = net.local(0) + 3_600_000;
+    assert!(stamp(&net, 0, &far).wall_ms > expires);
+    let link = net.nodes[0].invite(ctx, Role::Member, expires, "").unwrap();
+    net.tick();
+    let now = net.local(2);
+    assert_eq!(net.nodes[2].join_context(now, &link, None), Ok(ctx));
+    net.advance(60_000);
+    assert!(
+        applied(&net, 2, &far),
+        "C caught up: {:?}",
+        net.sync_events(2)
+    );
+    assert!(
+        net.nodes[2].is_joining(&ctx) && net.joined(2).is_none(),
+        "C waits: {:?}",
+        net.events[2]
+    );
+    let next = put(&mut net, 0, b"a", b"from A");
+    net.pump();
+    let join = net
+        .joined(2)
+        .unwrap_or_else(|| panic!("{:?}", net.events[2]));
+    let env = published(&net, 2, join);
+    assert_eq!(env.parents, vec![next]);
+    assert!(env.hlc.wall_ms <= expires && env.hlc > stamp(&net, 0, &next));
+    for i in 0..2 {
+        assert!(
+            applied(&net, i, &join) && counts(&net, i, 2),
+            "node {i}: {:?}",
+            refusals(&net, i)
+        );
+    }
+    let w = put(&mut net, 2, b"c", b"from C");
+    net.pump();
+    assert!(applied(&net, 0, &w) && applied(&net, 1, &w));
+    same_roots(&net, &[0, 1, 2]);
+}
+
+#[test]
+fn a_member_that_missed_a_join_takes_it_from_the_joiners_answer_to_its_pull() {
+    // B joins; the gossip of its join never reaches A, the only other member. A cannot open
+    // what B seals (B's key is not a member as far as A knows), and B is the only peer holding
+    // the join. Once B writes, A pulls the missing parent from B: B's answer carries deltas,
+    // each checked like a gossiped one, so A takes it — and only that.
+    let mut net = Net::new(2);
+    let now = net.tick();
+    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
+    net.ctx = ctx;
+    net.pump();
+    put(&mut net, 0, b"a", b"from A");
+    net.pump();
+    let link = net.nodes[0].invite(ctx, Role::Member, FAR, "").unwrap();
+    let now = net.tick();
+    assert_eq!(net.nodes[1].join_context(now, &link, None), Ok(ctx));
+    while net.joined(1).is_none() {
+        assert!(net.step(), "B never joined: {:?}", net.events[1]);
+    }
+    let join = net.joined(1).unwrap();
+    assert_eq!(net.hold_published(1).len(), 1, "B's join, lost");
+    let seen = net.events[0].len();
+    net.advance(60_000);
+    assert!(!applied(&net, 0, &join) && !counts(&net, 0, 1));
+    assert!(
+        net.events_since(0, seen).iter().any(|e| matches!(
+            e,
+            NodeEvent::Rejected {
+                error: SyncError::Access(AccessError::NotAMember { .. }),
+                ..
+            }
+        )),
+        "A refuses B's sync messages: it does not know B as a member, and B's summaries are \
+         not taken on its word"
+    );
+    let w = put(&mut net, 1, b"b", b"from B");
+    net.advance(30_000);
+    assert!(
+        applied(&net, 0, &join) && applied(&net, 0, &w),
+        "{:?}",
+        net.sync_events(0)
+    );
+    assert!(counts(&net, 0, 1));
+    let next = put(&mut net, 0, b"a", b"again");
+    net.advance(30_000);
+    assert!(applied(&net, 1, &next));
+    same_roots(&net, &[0, 1]);
 }
 
 /// Admins 0 and 1 rotate the key concurrently, on either side of a partition ({0} | {1, 2});

@@ -6,7 +6,8 @@
 //! each other with `peer_joined`), `Publish` reaches every other reachable host of the context,
 //! `Send` reaches its addressee if reachable, `ArmTimer`/`CancelTimer` keep the node's timers
 //! (fired once virtual time reaches them), `Notify` is recorded. Every published or sent byte
-//! string is logged, delivered or not.
+//! string is logged, delivered or not. Each node may have a skewed clock ([`Net::skew`]): every
+//! input it gets carries its own `now`, and its timers fire by its own clock.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -120,7 +121,10 @@ pub(crate) struct Net {
     pub(crate) nodes: Vec<NodeCore>,
     pub(crate) disks: Vec<MemoryKv>,
     pub(crate) events: Vec<Vec<NodeEvent>>,
+    /// The network's time; node `i` reads `now + skew[i]` ([`Net::local`]).
     pub(crate) now: u64,
+    /// How far each node's clock is off the network's time (ms, either way; default 0).
+    pub(crate) skew: Vec<i64>,
     /// The context most tests work in (set by [`Net::start`]).
     pub(crate) ctx: ContextId,
     /// Every publish and send, in emission order (delivered or not).
@@ -148,6 +152,7 @@ impl Net {
             disks: (0..n).map(|_| MemoryKv::new()).collect(),
             events: (0..n).map(|_| Vec::new()).collect(),
             now: T0,
+            skew: vec![0; n],
             ctx: ContextId([0; 32]),
             wire: Vec::new(),
             timers: (0..n).map(|_| BTreeMap::new()).collect(),
@@ -210,6 +215,19 @@ impl Net {
         self.now
     }
 
+    /// Node `i`'s clock now (the network's time plus its skew).
+    pub(crate) fn local(&self, i: usize) -> u64 {
+        self.now.saturating_add_signed(self.skew[i])
+    }
+
+    /// Node `i`'s timers by when, in the network's time, they are due.
+    fn timers_due(&self, i: usize) -> impl Iterator<Item = (u64, TimerKey)> + '_ {
+        let skew = self.skew[i];
+        self.timers[i]
+            .iter()
+            .map(move |(k, at)| (at.saturating_add_signed(-skew), *k))
+    }
+
     fn reachable(&self, a: usize, b: usize) -> bool {
         a != b
             && self.group[a] == self.group[b]
@@ -256,10 +274,10 @@ impl Net {
     /// Tells each node about peers it gained or lost in the contexts both host.
     fn relink(&mut self, before: Vec<(usize, usize)>) {
         let after = self.pairs();
-        let now = self.now;
         for &(a, b) in &before {
             if !after.contains(&(a, b)) {
                 let peer = self.nodes[b].id();
+                let now = self.local(a);
                 for c in self.shared(a, b) {
                     self.nodes[a].peer_left(now, c, peer);
                 }
@@ -268,6 +286,7 @@ impl Net {
         for &(a, b) in &after {
             if !before.contains(&(a, b)) {
                 let peer = self.nodes[b].id();
+                let now = self.local(a);
                 for c in self.shared(a, b) {
                     self.nodes[a].peer_joined(now, c, peer);
                 }
@@ -321,12 +340,12 @@ impl Net {
                 }
                 Output::Subscribe(c) => {
                     if self.hosts[i].insert(c) {
-                        let now = self.now;
                         for j in 0..self.nodes.len() {
                             if self.hosts[j].contains(&c) && self.reachable(i, j) {
                                 let (ii, ij) = (self.nodes[i].id(), self.nodes[j].id());
-                                self.nodes[j].peer_joined(now, c, ii);
-                                self.nodes[i].peer_joined(now, c, ij);
+                                let (now_i, now_j) = (self.local(i), self.local(j));
+                                self.nodes[j].peer_joined(now_j, c, ii);
+                                self.nodes[i].peer_joined(now_i, c, ij);
                             }
                         }
                     }
@@ -371,7 +390,8 @@ impl Net {
         };
         for j in targets {
             if self.reachable(from, j) {
-                let now = self.tick();
+                self.tick();
+                let now = self.local(j);
                 self.nodes[j].handle_message(now, from_id, &bytes);
                 self.drain_node(j);
             } else if to.is_none() && j != from {
@@ -381,22 +401,18 @@ impl Net {
         true
     }
 
-    /// Fires the earliest timer due by now; `false` if none is.
+    /// Fires the earliest timer due by now (each node's by its own clock); `false` if none is.
     fn fire_due(&mut self) -> bool {
         let due = (0..self.nodes.len())
             .filter(|i| !self.offline.contains(i))
-            .flat_map(|i| {
-                self.timers[i]
-                    .iter()
-                    .filter(|(_, at)| **at <= self.now)
-                    .map(move |(k, at)| (*at, i, *k))
-            })
+            .flat_map(|i| self.timers_due(i).map(move |(at, k)| (at, i, k)))
+            .filter(|(at, _, _)| *at <= self.now)
             .min();
         let Some((_, i, key)) = due else {
             return false;
         };
         self.timers[i].remove(&key);
-        let now = self.now;
+        let now = self.local(i);
         self.nodes[i].handle_timer(now, key);
         true
     }
@@ -439,7 +455,7 @@ impl Net {
         loop {
             let next = (0..self.nodes.len())
                 .filter(|i| !self.offline.contains(i))
-                .flat_map(|i| self.timers[i].values().copied())
+                .flat_map(|i| self.timers_due(i).map(|(at, _)| at))
                 .filter(|at| *at <= until)
                 .min();
             match next {
@@ -497,7 +513,8 @@ impl Net {
     ) -> DeltaId {
         let ctx = self.ctx;
         let link = self.nodes[inviter].invite(ctx, role, FAR, "").unwrap();
-        let now = self.tick();
+        self.tick();
+        let now = self.local(joiner);
         assert_eq!(self.nodes[joiner].join_context(now, &link, module), Ok(ctx));
         if replay_history {
             let history: Vec<(usize, Vec<u8>)> = self
@@ -552,7 +569,8 @@ impl Net {
 
     /// Hands `bytes` to node `to` as if `from` sent them, and handles its outputs.
     pub(crate) fn inject(&mut self, to: usize, from: NodeId, bytes: &[u8]) {
-        let now = self.tick();
+        self.tick();
+        let now = self.local(to);
         self.nodes[to].handle_message(now, from, bytes);
         self.drain_node(to);
     }

@@ -106,6 +106,12 @@ pub(crate) struct Governance {
     /// Every applied delta's position including itself when it is a governance operation, and
     /// its HLC.
     upto: HashMap<DeltaId, (Pos, Hlc)>,
+    /// An upper bound of the stamps of the deltas held here only as covered (the heads of a
+    /// snapshot or of a Merkle repair: state without the deltas), as the peers that covered them
+    /// vouched for it (persisted). Only what this replica writes uses it (a governance operation
+    /// on such heads is stamped after it, see [`Governance::heads_stamp`]); checks never do: a
+    /// delta's verdict rests on the history it cites, not on a peer's word.
+    covered_stamp: Hlc,
     empty: Pos,
     keys: BTreeMap<Hash, SymKey>,
     /// Combined epochs derived here: id → the part ids it combines (bounded by
@@ -128,6 +134,7 @@ pub(crate) struct Governance {
 const KEY_TAG: u8 = b'k';
 const ME_TAG: u8 = b'm';
 const RECORD_TAG: u8 = b'r';
+const COVERED_STAMP_TAG: u8 = b's';
 
 impl Governance {
     /// A governance state for `me` holding `keys`, with records under `prefix`.
@@ -145,6 +152,7 @@ impl Governance {
             records: Vec::new(),
             by_id: HashMap::new(),
             upto: HashMap::new(),
+            covered_stamp: Hlc::default(),
             empty: Arc::from(Vec::new()),
             keys: BTreeMap::new(),
             combos: BTreeMap::new(),
@@ -192,6 +200,11 @@ impl Governance {
         for (_, v) in rows {
             let r = decode_record(&v)?;
             g.index_record(r);
+        }
+        if let Some(v) = kv.get(&key(&[prefix, &[COVERED_STAMP_TAG]])) {
+            let mut r = Reader::new(&v)?;
+            g.covered_stamp = Hlc::decode(&mut r)?;
+            r.finish()?;
         }
         Ok(g)
     }
@@ -312,6 +325,31 @@ impl Governance {
             (None, None) => self.empty.clone(),
         };
         (pos, max_hlc)
+    }
+
+    /// The largest stamp among `heads` as known here, for what this replica writes or tells
+    /// others about them: a head with its own position counts with its delta's stamp, one held
+    /// only as covered with the bound its covering peer vouched for ([`Governance::cover_stamp`]).
+    /// A governance operation this replica writes on `heads` is stamped after it (a join must
+    /// be, on every replica that holds its parents).
+    pub(crate) fn heads_stamp(&self, heads: &[DeltaId]) -> Hlc {
+        heads
+            .iter()
+            .map(|h| self.upto.get(h).map_or(self.covered_stamp, |(_, hlc)| *hlc))
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Notes `stamp` as a bound of the stamps of deltas just covered here (a snapshot's heads, a
+    /// Merkle repair's): kept, and persisted, as the largest such bound seen.
+    pub(crate) fn cover_stamp(&mut self, stamp: Hlc) {
+        if stamp > self.covered_stamp {
+            self.covered_stamp = stamp;
+            let mut w = Writer::new();
+            stamp.encode(&mut w);
+            self.batch
+                .put(key(&[&self.prefix, &[COVERED_STAMP_TAG]]), w.finish());
+        }
     }
 
     /// Whether every one of `parents` has its own position here (none is known only as covered):

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use tabmesh_base::{DeltaId, EntityId, Hash, NodeId, WriteBatch};
+use tabmesh_base::{DeltaId, EntityId, Hash, Hlc, NodeId, WriteBatch};
 use tabmesh_state::{Action, State};
 
 use super::{Purpose, Replica, SessionFailure, SessionOutcome, Step};
@@ -20,6 +20,8 @@ pub(super) struct Frozen {
     pub(super) expires: u64,
     peer: NodeId,
     heads: Vec<DeltaId>,
+    /// The largest stamp among `heads` when it froze.
+    heads_stamp: Hlc,
     root: Hash,
     /// Entity states, parents before children.
     entities: Vec<Action>,
@@ -34,6 +36,7 @@ pub(super) struct SnapshotJoin {
     staging: Option<State>,
     staged: WriteBatch,
     heads: Vec<DeltaId>,
+    heads_stamp: Hlc,
     root: Hash,
     satisfied: Vec<DeltaId>,
     received: u64,
@@ -95,6 +98,7 @@ impl Replica {
                 self.next_frozen += 1;
                 let mut heads = self.dag.heads();
                 heads.truncate(tabmesh_dag::MAX_CHECKPOINT_HEADS);
+                let heads_stamp = self.gov.heads_stamp(&heads);
                 self.frozen.insert(
                     key,
                     Frozen {
@@ -102,6 +106,7 @@ impl Replica {
                         expires: 0,
                         peer: from,
                         heads,
+                        heads_stamp,
                         root: self.state.root_hash(),
                         entities: parents_first(self.state.entities().cloned().collect()),
                         satisfied: self
@@ -152,6 +157,7 @@ impl Replica {
         let last = e_end == n && s_end == frozen.satisfied.len();
         let response = Response::SnapshotPage {
             heads: frozen.heads.clone(),
+            heads_stamp: frozen.heads_stamp,
             root: frozen.root,
             total: n as u64,
             entities: frozen.entities[e_start..e_end].to_vec(),
@@ -176,6 +182,7 @@ impl Replica {
     ) {
         let Response::SnapshotPage {
             heads,
+            heads_stamp,
             root,
             total,
             entities,
@@ -194,8 +201,9 @@ impl Replica {
         if join.staging.is_none() {
             join.staging = Some(State::new(self.state.prefix()));
             join.heads = heads;
+            join.heads_stamp = heads_stamp;
             join.root = root;
-        } else if join.heads != heads || join.root != root {
+        } else if join.heads != heads || join.heads_stamp != heads_stamp || join.root != root {
             self.end_session(
                 now_ms,
                 SessionOutcome::Failed(SessionFailure::Invalid(SyncError::Protocol(
@@ -334,13 +342,16 @@ impl Replica {
         let horizon = self
             .session
             .as_ref()
-            .map_or(tabmesh_base::Hlc::default(), |s| s.peer_horizon);
+            .map_or(Hlc::default(), |s| s.peer_horizon);
         let batch = self.state.adopt_gc_horizon(horizon);
         self.batch.extend(batch);
         self.state_replaced = true;
         self.metrics.snapshots_installed += 1;
 
-        self.cover(&join.heads, &join.satisfied, join.root);
+        // The heads' stamps stay known here as the bound the snapshot vouched for: a join
+        // citing them must be stamped after them, or every member (who holds their deltas)
+        // refuses it.
+        self.cover(&join.heads, join.heads_stamp, &join.satisfied, join.root);
         // Operations the peer applied after its snapshot froze come through the DAG.
         self.pull_unapplied(now_ms, peer);
         let pulled = join.received;

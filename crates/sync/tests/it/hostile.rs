@@ -166,6 +166,7 @@ fn random_response(rng: &mut DetRng, m: &Material) -> Response {
             pending: 0,
             gc_horizon: Hlc::new(any_u64(rng), rng.below(3) as u32),
             governance: *rng.pick(&m.governance).unwrap(),
+            heads_stamp: Hlc::new(any_u64(rng), rng.below(3) as u32),
         }),
         1 => Response::Deltas {
             deltas: some(rng, &m.deltas, 5),
@@ -208,6 +209,7 @@ fn random_response(rng: &mut DetRng, m: &Material) -> Response {
         },
         5 => Response::SnapshotPage {
             heads: some(rng, &m.ids, 3),
+            heads_stamp: Hlc::new(any_u64(rng), rng.below(3) as u32),
             root: *rng.pick(&m.roots).unwrap(),
             total: any_u64(rng),
             entities: some(rng, &m.actions, 8),

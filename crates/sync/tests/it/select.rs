@@ -23,6 +23,7 @@ fn summary(heads: &[u8], root: u8, entities: u64, applied: u64) -> Summary {
         pending: 0,
         gc_horizon: Hlc::default(),
         governance: Hash::ZERO,
+        heads_stamp: Hlc::default(),
     }
 }
 
@@ -196,6 +197,7 @@ fn random_summary(rng: &mut DetRng) -> Summary {
         pending: 0,
         gc_horizon: Hlc::new(rng.below(3), 0),
         governance: Hash([rng.below(2) as u8; 32]),
+        heads_stamp: Hlc::new(rng.below(3), 0),
     }
 }
 

@@ -3,14 +3,14 @@
 
 use tabmesh_testkit::test;
 
-use tabmesh_base::{Hash, NodeId};
+use tabmesh_base::{Hash, Hlc, HlcClock, NodeId};
 use tabmesh_sync::{
-    AccessError, Message, Protocol, Replica, Request, Response, SessionFailure, SessionOutcome,
-    Summary, SyncConfig, SyncError, SyncEvent,
+    AccessError, GovOp, Message, Protocol, Replica, Request, Response, SessionFailure,
+    SessionOutcome, Summary, SyncConfig, SyncError, SyncEvent,
 };
 
 use super::support::{
-    access, ctx, drain_outputs, events_in, manual_config, requests_in, sessions_of, Sim, T0,
+    access, ctx, drain_outputs, events_in, manual_config, member, requests_in, sessions_of, Sim, T0,
 };
 
 /// Node 0 with `n` entries in the test map (one delta each), and `config` for everyone.
@@ -316,8 +316,9 @@ fn joiner_asking_for_a_snapshot(peer: NodeId) -> (Replica, u64) {
         applied: 3,
         pruned: false,
         pending: 0,
-        gc_horizon: tabmesh_base::Hlc::default(),
+        gc_horizon: Hlc::default(),
         governance: Hash([2; 32]),
+        heads_stamp: Hlc::default(),
     };
     r.handle_response(T0, peer, id, Response::Summary(remote));
     let out = drain_outputs(&mut r);
@@ -343,6 +344,7 @@ fn a_snapshot_that_does_not_hash_to_its_root_installs_nothing() {
     let (_, entities) = server_entities();
     let page = Response::SnapshotPage {
         heads: vec![],
+        heads_stamp: Hlc::default(),
         root: Hash([1; 32]),
         total: entities.len() as u64,
         entities,
@@ -377,6 +379,7 @@ fn snapshot_pages_that_disagree_on_their_boundary_fail() {
     entities.sort_by_key(|a| a.parent().is_some());
     let first = Response::SnapshotPage {
         heads: vec![],
+        heads_stamp: Hlc::default(),
         root,
         total: 3,
         entities: entities[..1].to_vec(),
@@ -393,6 +396,7 @@ fn snapshot_pages_that_disagree_on_their_boundary_fail() {
     };
     let second = Response::SnapshotPage {
         heads: vec![],
+        heads_stamp: Hlc::default(),
         root: Hash([2; 32]),
         total: 3,
         entities: entities[1..].to_vec(),
@@ -465,6 +469,7 @@ fn a_snapshot_longer_than_it_announced_is_refused() {
         let entities: Vec<_> = writer.r(0).state().entities().cloned().collect();
         let response = Response::SnapshotPage {
             heads: vec![],
+            heads_stamp: Hlc::default(),
             root: Hash([1; 32]),
             total: 3,
             entities,
@@ -640,4 +645,74 @@ fn an_empty_replica_whose_peer_is_empty_too_asks_another_peer_at_once() {
     // B, alone with C, found it empty and has no one else to ask: no session storm.
     let sessions = sim.sessions(b);
     assert!(sessions.len() <= 1, "{sessions:?}");
+}
+
+#[test]
+fn covered_heads_keep_the_stamp_their_peer_vouched_for_through_a_snapshot_a_repair_and_a_restart() {
+    // S (0), whose clock is 20 s ahead, writes what K (1) misses; J (2) joins from S by
+    // snapshot, holding S's heads as state only; then K catches up from J alone (a state
+    // comparison: J has no deltas to send). Neither holds those heads' deltas, yet a governance
+    // operation either writes on them (a join, on a real invitee) must be stamped after them:
+    // the stamp travels with the snapshot and the summary, and is kept across a restart.
+    let mut config = manual_config();
+    config.tick_ms = 10_000;
+    let mut sim = Sim::manual_with(2, config.clone());
+    sim.put(0, b"g", b"0");
+    sim.deliver_all();
+    sim.drop_broadcasts = true;
+    sim.nodes[0].clock = HlcClock::resume(Hlc::new(sim.now + 20_000, 0));
+    for k in 0..5u8 {
+        sim.put(0, &[k], b"from s");
+    }
+    let heads = sim.r(0).dag().heads();
+    let stamp = heads
+        .iter()
+        .map(|h| sim.r(0).dag().get(h).unwrap().hlc)
+        .max()
+        .unwrap();
+    assert!(stamp > Hlc::new(sim.now + 10_000, 0));
+    assert_eq!(sim.r(0).summary().heads_stamp, stamp);
+    let j = sim.add_node(config);
+    let (now, k_id) = (sim.now, sim.nodes[1].id);
+    sim.nodes[j].replica.remove_peer(now, k_id);
+    sim.drain(j);
+    sim.run_for(1);
+    assert_eq!(sim.r(j).metrics().snapshots_installed, 1);
+    assert_eq!(sim.r(j).dag().heads(), heads);
+    assert!(heads.iter().all(|h| sim.r(j).dag().get(h).is_none()));
+    assert_eq!(sim.r(j).heads_stamp(), stamp);
+    assert_eq!(sim.r(j).summary().heads_stamp, stamp);
+
+    // S leaves; K catches up from J.
+    let (now, s_id) = (sim.now, sim.nodes[0].id);
+    sim.nodes[j].replica.add_peer(now, k_id);
+    sim.drain(j);
+    for i in [1, j] {
+        sim.nodes[i].replica.remove_peer(now, s_id);
+        sim.drain(i);
+    }
+    sim.cut.extend([(0, 1), (1, 0), (0, j), (j, 0)]);
+    sim.drop_broadcasts = false;
+    let done = sim.run_until(300_000, |s| {
+        heads.iter().all(|h| s.r(1).dag().is_applied(h))
+    });
+    assert!(
+        done,
+        "K never covered S's heads: {:?}",
+        sim.sessions(1).last()
+    );
+    assert!(heads.iter().all(|h| sim.r(1).dag().get(h).is_none()));
+    assert_eq!(sim.r(1).heads_stamp(), stamp);
+
+    for i in [1, j] {
+        sim.reopen(i);
+        assert_eq!(sim.r(i).heads_stamp(), stamp, "node {i} after a restart");
+    }
+    // K's clock is behind those stamps; what it governs on them is stamped after them anyway.
+    let before = sim.r(1).dag().heads();
+    let removal = sim.govern(1, GovOp::Remove { member: member(1) });
+    let env = sim.nodes[1].broadcasts.last().unwrap().clone();
+    assert_eq!(env.id(), removal);
+    assert_eq!(env.parents, before);
+    assert!(env.hlc > stamp, "{:?} after {stamp:?}", env.hlc);
 }

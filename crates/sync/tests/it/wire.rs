@@ -196,6 +196,7 @@ pub(super) fn sample_frames() -> Vec<Frame> {
                 pending: 0,
                 gc_horizon: Hlc::new(1_767_225_600_000, 7),
                 governance: Hash([4; 32]),
+                heads_stamp: Hlc::new(1_767_225_630_000, 2),
             }),
         ),
         resp(
@@ -287,6 +288,7 @@ pub(super) fn sample_frames() -> Vec<Frame> {
             17,
             Response::SnapshotPage {
                 heads: vec![did(8)],
+                heads_stamp: Hlc::new(1_767_225_600_000, 1),
                 root: Hash([1; 32]),
                 total: 3,
                 entities: actions,
@@ -301,6 +303,7 @@ pub(super) fn sample_frames() -> Vec<Frame> {
             18,
             Response::SnapshotPage {
                 heads: vec![],
+                heads_stamp: Hlc::default(),
                 root: Hash::ZERO,
                 total: 0,
                 entities: vec![],
@@ -877,9 +880,10 @@ fn mutated_frames_never_panic() {
 }
 
 #[test]
-fn a_summary_ends_with_the_gc_horizon_then_the_governance_digest() {
+fn a_summary_ends_with_the_gc_horizon_the_governance_digest_then_the_heads_stamp() {
     let horizon = Hlc::new(1_767_225_600_000, 3);
-    let summary = |gc_horizon| {
+    let stamp = Hlc::new(1_767_225_630_000, 1);
+    let summary = |gc_horizon, heads_stamp| {
         Frame {
             context: ctx(),
             message: Message::Response {
@@ -893,27 +897,38 @@ fn a_summary_ends_with_the_gc_horizon_then_the_governance_digest() {
                     pending: 5,
                     gc_horizon,
                     governance: Hash([9; 32]),
+                    heads_stamp,
                 }),
             },
         }
         .encode()
     };
-    let bytes = summary(horizon);
-    let digest_at = bytes.len() - 32;
-    assert_eq!(&bytes[digest_at..], &[9; 32]);
-    let mut w = Writer::unversioned();
-    horizon.encode(&mut w);
+    let bytes = summary(horizon, stamp);
+    let encoded = |hlc: Hlc| {
+        let mut w = Writer::unversioned();
+        hlc.encode(&mut w);
+        w.as_slice().to_vec()
+    };
+    let stamp_at = bytes.len() - Hlc::ENCODED_LEN;
+    assert_eq!(&bytes[stamp_at..], encoded(stamp).as_slice());
+    let digest_at = stamp_at - 32;
+    assert_eq!(&bytes[digest_at..stamp_at], &[9; 32]);
     assert_eq!(
         &bytes[digest_at - Hlc::ENCODED_LEN..digest_at],
-        w.as_slice()
+        encoded(horizon).as_slice()
     );
-    // Without them (the layouts before the digest, and before the horizon), the summary is
-    // truncated.
-    for short in [&bytes[..digest_at], &bytes[..digest_at - Hlc::ENCODED_LEN]] {
+    // Without them (the layouts before the heads' stamp, before the digest, and before the
+    // horizon), the summary is truncated.
+    for short in [
+        &bytes[..stamp_at],
+        &bytes[..digest_at],
+        &bytes[..digest_at - Hlc::ENCODED_LEN],
+    ] {
         assert!(matches!(
             Frame::decode(short),
             Err(SyncError::Codec(CodecError::UnexpectedEnd { .. }))
         ));
     }
-    assert_ne!(bytes, summary(Hlc::default()));
+    assert_ne!(bytes, summary(Hlc::default(), stamp));
+    assert_ne!(bytes, summary(horizon, Hlc::default()));
 }
