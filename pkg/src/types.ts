@@ -8,6 +8,15 @@ export type NodeEvent =
   | { ev: "ready"; peer: string; node: string }
   /** Deltas were applied (this node's own writes too); `root` is the state root after. */
   | { ev: "applied"; ctx: string; deltas: string[]; root: string }
+  /** A peer's delta applied here carried app events (`data`: the app's encoding, JSON text for
+   * apps on the SDK; `data_hex` when not UTF-8). This node's own calls return theirs instead. */
+  | {
+      ev: "emitted";
+      ctx: string;
+      delta: string;
+      author: string;
+      events: { kind: string; data?: string; data_hex?: string; handler: string | null }[];
+    }
   /** The state changed without deltas (Merkle repair, snapshot, rebuild after a removal). */
   | { ev: "state"; ctx: string; root: string; why: "replaced" | "rebuilt" }
   /** A sync session with a peer ended. */

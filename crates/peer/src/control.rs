@@ -164,6 +164,25 @@ fn sync_event_line(context: ContextId, event: SyncEvent) -> Value {
             "ev": "rejected", "ctx": ctx, "from": from.map(|f| hex(&f.0)),
             "error": error.to_string(),
         }),
+        SyncEvent::Emitted {
+            delta,
+            author,
+            events,
+        } => json!({
+            "ev": "emitted", "ctx": ctx, "delta": hex(&delta.0), "author": hex(&author.0),
+            "events": events.iter().map(|e| {
+                let mut event = json!({"kind": e.kind, "handler": e.handler});
+                // The SDK's events are JSON text; anything else goes as hex.
+                match std::str::from_utf8(&e.data) {
+                    Ok(text) => event["data"] = json!(text),
+                    Err(_) => {
+                        let hex: String = e.data.iter().map(|b| format!("{b:02x}")).collect();
+                        event["data_hex"] = json!(hex);
+                    }
+                }
+                event
+            }).collect::<Vec<_>>(),
+        }),
         SyncEvent::Voided { id, author, reason } => json!({
             "ev": "voided", "ctx": ctx, "delta": hex(&id.0), "author": hex(&author.0),
             "reason": format!("{reason:?}"),

@@ -58,6 +58,17 @@ pub enum SyncEvent {
         /// The state root afterwards.
         root: Hash,
     },
+    /// A peer's delta applied here carried app events (the app's own vocabulary: for an app on
+    /// the SDK, `data` is JSON). Reported as it applies, before the `Applied` that lists it;
+    /// never for this replica's own deltas (their caller got the events) nor during a rebuild.
+    Emitted {
+        /// The delta.
+        delta: DeltaId,
+        /// Its author.
+        author: MemberId,
+        /// Its events, in order.
+        events: Vec<AppEvent>,
+    },
     /// Something a peer sent was refused; nothing changed because of it.
     Rejected {
         /// The peer, when known.
@@ -2217,6 +2228,13 @@ impl Applier<'_> {
         if self.forced.is_some() || self.gov.member_id() == d.payload.author {
             // Never on the author, and never again while rebuilding.
             return Ok(());
+        }
+        if !events.is_empty() {
+            self.out.push_back(Output::Event(SyncEvent::Emitted {
+                delta: d.id,
+                author: d.payload.author,
+                events: events.clone(),
+            }));
         }
         let payload = DeltaPayload {
             events,

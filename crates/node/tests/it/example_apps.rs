@@ -7,7 +7,9 @@ use tabmesh_testkit::test;
 // `$CARGO_TARGET_DIR/apps`, overrides the directory
 // (`tabmesh_testkit::apps_dir`).
 
-use tabmesh_node::{ExecOutcome, NodeCore};
+use tabmesh_base::DeltaId;
+use tabmesh_node::{ExecOutcome, NodeCore, NodeEvent};
+use tabmesh_sync::{AppEvent, SyncEvent};
 
 use super::net::Net;
 
@@ -52,6 +54,26 @@ fn kv_store_executes_through_node_core_and_replicates() {
     assert_eq!(set.events.len(), 1);
     assert!(set.events[0].handler.is_none());
     net.pump();
+    // The receiver is told of the delta's app events (the author got them from its call).
+    let emitted = |net: &Net, i: usize| -> Vec<(DeltaId, Vec<AppEvent>)> {
+        net.events[i]
+            .iter()
+            .filter_map(|e| match e {
+                NodeEvent::Sync {
+                    event: SyncEvent::Emitted { delta, events, .. },
+                    ..
+                } => Some((*delta, events.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let delta = set.delta.unwrap();
+    let got = emitted(&net, 1);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, delta);
+    assert_eq!(got[0].1, set.events);
+    assert_eq!(got[0].1[0].kind, "Inserted");
+    assert!(emitted(&net, 0).iter().all(|(d, _)| *d != delta));
     let get = call(&mut net, 1, "get", r#"{"key":"a"}"#);
     assert_eq!((ret(&get), get.delta), (r#""1""#.to_owned(), None));
     call(&mut net, 1, "set", r#"{"key":"b","value":"2"}"#);

@@ -26,7 +26,7 @@ fn a_chromium_page_and_a_native_peer_converge_catching_up_over_a_circuit() -> Re
     assert!(page.count(|e| e["ev"] == "circuit") + native.count(|e| e["ev"] == "circuit") > 0);
 
     set(&mut page, &ctx, "page", "chromium")?;
-    set(&mut native, &ctx, "native", "tokio")?;
+    let native_write = set(&mut native, &ctx, "native", "tokio")?;
     let entries = converge(&mut [&mut native, &mut page], &ctx)?;
     assert_eq!(
         entries,
@@ -36,6 +36,16 @@ fn a_chromium_page_and_a_native_peer_converge_catching_up_over_a_circuit() -> Re
             ["page", "chromium"]
         ])
     );
+    // The page's subscribers saw the native write's app event.
+    let emitted = page
+        .events()
+        .into_iter()
+        .find(|e| e["ev"] == "emitted" && e["delta"] == json!(native_write))
+        .ok_or_else(|| anyhow::anyhow!("no emitted event for {native_write}"))?;
+    assert_eq!(emitted["events"][0]["kind"], "Inserted");
+    let data: serde_json::Value =
+        serde_json::from_str(emitted["events"][0]["data"].as_str().unwrap_or("null"))?;
+    assert_eq!(data, json!({"key": "native", "value": "tokio"}));
     Ok(())
 }
 
