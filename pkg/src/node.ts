@@ -97,6 +97,37 @@ export const nodeDisk = {
     }),
 };
 
+/** Takes `<dir>/LOCK` for this process (one process per state directory: two would both write
+ * its log). A lock whose process is gone is taken over. Returns its release. */
+function lockDir(dir: string): () => void {
+  mkdirSync(dir, { recursive: true });
+  const path = `${dir}/LOCK`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      withFile(path, "wx", (fd) => writeAll(fd, new TextEncoder().encode(`${process.pid}\n`)));
+      return () => nodeDisk.remove(path);
+    } catch (e) {
+      if ((e as { code?: unknown })?.code !== "EEXIST") throw e;
+      const pid = Number.parseInt(new TextDecoder().decode(nodeDisk.read(path) ?? new Uint8Array()), 10);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new TabmeshError("IN_USE", `process ${pid} runs a node on ${dir}`);
+      }
+      if (pid === process.pid) throw new TabmeshError("IN_USE", `this process runs a node on ${dir}`);
+      nodeDisk.remove(path); // its process is gone
+    }
+  }
+  throw new TabmeshError("IN_USE", `cannot take ${path}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: unknown })?.code === "EPERM";
+  }
+}
+
 async function startNode(node: Node, options: StartOptions): Promise<Started> {
   await loadWasm(readFileSync(new URL("../wasm/tabmesh_web_bg.wasm", import.meta.url)));
   const storage = options.storage ?? { dir: DEFAULT_DIR };
@@ -107,8 +138,14 @@ async function startNode(node: Node, options: StartOptions): Promise<Started> {
   if (typeof storage !== "object" || typeof storage.dir !== "string") {
     throw new TabmeshError("INVALID_ARGUMENT", 'in Node.js, storage is { dir } or "memory"');
   }
-  const backend = await startWasm(options.relay, { kind: "file", fs: nodeDisk, dir: storage.dir }, emit);
-  return { backend, role: () => "solo" };
+  const unlock = lockDir(storage.dir);
+  try {
+    const backend = await startWasm(options.relay, { kind: "file", fs: nodeDisk, dir: storage.dir }, emit);
+    return { backend, role: () => "solo", close: unlock };
+  } catch (e) {
+    unlock();
+    throw e;
+  }
 }
 
 setHost(startNode);

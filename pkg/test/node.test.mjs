@@ -2,7 +2,7 @@
 // (the relay address points at a closed loopback port: the node must start and work without it).
 // Needs `scripts/build-pkg.sh` and the example apps (scripts/build-apps.sh).
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -44,6 +44,24 @@ test("a node starts without its relay, runs an app and keeps its state in a dire
     assert.equal(again.root, state.root);
     assert.equal(await b.context(ctx.id).execute("get", { key: "k" }), "v1");
     await b.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("one process per state directory: a second node on it is refused with IN_USE until the first stops", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tabmesh-test-"));
+  try {
+    const a = await Node.start({ relay: OFFLINE, storage: { dir } });
+    await rejects(Node.start({ relay: OFFLINE, storage: { dir } }), "IN_USE");
+    await a.stop();
+    const b = await Node.start({ relay: OFFLINE, storage: { dir } });
+    assert.equal(b.nodeId, a.nodeId);
+    await b.stop();
+    // A lock left by a process that is gone (a crash) is taken over.
+    writeFileSync(join(dir, "LOCK"), "999999999\n");
+    const c = await Node.start({ relay: OFFLINE, storage: { dir } });
+    await c.stop();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
