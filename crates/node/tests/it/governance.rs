@@ -404,10 +404,7 @@ fn an_expired_invitation_is_refused() {
 #[test]
 fn a_join_that_cannot_catch_up_before_the_expiry_fails_for_good() {
     let mut net = Net::new(2);
-    let now = net.tick();
-    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
-    net.ctx = ctx;
-    net.pump();
+    let ctx = net.plain_context();
     let expires = net.now + 1_000;
     let link = net.nodes[0].invite(ctx, Role::Member, expires, "").unwrap();
     // The inviter goes offline before the joiner can reach it, and comes back after the expiry.
@@ -437,10 +434,7 @@ fn a_join_that_cannot_catch_up_before_the_expiry_fails_for_good() {
 #[test]
 fn a_joiner_catches_up_from_any_member_while_the_inviter_is_offline() {
     let mut net = Net::new(3);
-    let now = net.tick();
-    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
-    net.ctx = ctx;
-    net.pump();
+    let ctx = net.plain_context();
     put(&mut net, 0, b"a", b"from A");
     net.pump();
     let link_c = net.nodes[0].invite(ctx, Role::Member, FAR, "").unwrap();
@@ -486,10 +480,7 @@ fn a_joiner_catches_up_from_any_member_while_the_inviter_is_offline() {
 /// each must apply the others' writes.
 fn concurrent_join(a_after: usize, c_after: usize) -> Result<(), String> {
     let mut net = Net::new(3);
-    let now = net.tick();
-    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
-    net.ctx = ctx;
-    net.pump();
+    let ctx = net.plain_context();
     put(&mut net, 0, b"a", b"from A");
     net.pump();
     let link_b = net.nodes[0].invite(ctx, Role::Member, FAR, "").unwrap();
@@ -650,10 +641,7 @@ fn a_snapshot_joiner_whose_clock_lags_stamps_its_join_after_the_heads_it_cites()
     // join stamped before its parents. The snapshot carries the heads' stamp.
     let mut net = Net::new(2);
     net.skew[1] = -20_000;
-    let now = net.local(0);
-    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
-    net.ctx = ctx;
-    net.pump();
+    let ctx = net.plain_context();
     let head = put(&mut net, 0, b"a", b"from A");
     net.pump();
     let join = net.join(1, 0, Role::Member, None);
@@ -690,10 +678,7 @@ fn a_join_on_heads_far_ahead_is_stamped_past_them_and_the_joiners_clock_stays() 
     // cannot keep others out. B's clock does not follow it, and B says so.
     let mut net = Net::new(2);
     net.skew[0] = 2 * 3_600_000;
-    let now = net.local(0);
-    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
-    net.ctx = ctx;
-    net.pump();
+    net.plain_context();
     let head = put(&mut net, 0, b"a", b"from A");
     net.pump();
     let join = net.join(1, 0, Role::Member, None);
@@ -730,10 +715,7 @@ fn a_join_waits_while_the_heads_it_would_cite_are_stamped_past_its_invitation() 
     // C catches up and waits; once A writes on B's head (stamped by A's clock), C joins on it.
     let mut net = Net::new(3);
     net.skew[1] = 2 * 3_600_000;
-    let now = net.local(0);
-    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
-    net.ctx = ctx;
-    net.pump();
+    let ctx = net.plain_context();
     net.join(1, 0, Role::Member, None);
     let far = put(&mut net, 1, b"b", b"from B");
     net.pump();
@@ -783,10 +765,7 @@ fn a_member_that_missed_a_join_takes_it_from_the_joiners_answer_to_its_pull() {
     // the join. Once B writes, A pulls the missing parent from B: B's answer carries deltas,
     // each checked like a gossiped one, so A takes it — and only that.
     let mut net = Net::new(2);
-    let now = net.tick();
-    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
-    net.ctx = ctx;
-    net.pump();
+    let ctx = net.plain_context();
     put(&mut net, 0, b"a", b"from A");
     net.pump();
     let link = net.nodes[0].invite(ctx, Role::Member, FAR, "").unwrap();
@@ -830,10 +809,7 @@ fn a_member_that_missed_a_join_takes_it_from_the_joiners_answer_to_its_pull() {
 /// side missed being delivered again.
 fn concurrent_rotations(replay: bool) {
     let mut net = Net::new(3);
-    let now = net.tick();
-    let (ctx, _) = net.nodes[0].create_context(now, None, b"").unwrap();
-    net.ctx = ctx;
-    net.pump();
+    let ctx = net.plain_context();
     net.join(1, 0, Role::Admin, None);
     net.join(2, 0, Role::Member, None);
     put(&mut net, 2, b"before", b"1");

@@ -209,6 +209,19 @@ impl Net {
         })
     }
 
+    /// Node 0 creates a context without an app (at its own clock, one step on); it becomes
+    /// `self.ctx`, and what that caused is delivered.
+    pub(crate) fn plain_context(&mut self) -> ContextId {
+        self.tick();
+        let now = self.local(0);
+        let (ctx, _) = self.nodes[0]
+            .create_context(now, None, b"")
+            .expect("a plain context");
+        self.ctx = ctx;
+        self.pump();
+        ctx
+    }
+
     /// Advances the clock by one step and returns it.
     pub(crate) fn tick(&mut self) -> u64 {
         self.now += 10;
