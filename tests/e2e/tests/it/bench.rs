@@ -179,17 +179,8 @@ fn browser_node_figures() -> anyhow::Result<()> {
     let opened = page.cmd(json!({"cmd": "open"}))?;
     let t0 = std::time::Instant::now();
     page.cmd(json!({"cmd": "longtasks"}))?;
-    // Equal roots (a Merkle repair leaves the page's own old head beside the native peer's: the
-    // page cannot know the deltas it skipped cover it, so heads are not compared).
     let root = native.cmd(json!({"cmd": "state", "ctx": ctx}))?["root"].clone();
-    let deadline = std::time::Instant::now() + Duration::from_secs(600);
-    while page.cmd(json!({"cmd": "state", "ctx": ctx}))?["root"] != root {
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "the page never caught up"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    page.wait_root(&ctx, &root, Duration::from_secs(600))?;
     let catch_up_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let long_tasks = page.cmd(json!({"cmd": "longtasks"}))?;
     let commits = page.cmd(json!({"cmd": "stats"}))?["commits"].clone();
@@ -225,13 +216,7 @@ fn browser_node_figures() -> anyhow::Result<()> {
     page.cmd(json!({"cmd": "resume"}))?;
     let root = native.cmd(json!({"cmd": "state", "ctx": ctx}))?["root"].clone();
     anyhow::ensure!(root_before != root);
-    while page.cmd(json!({"cmd": "state", "ctx": ctx}))?["root"] != root {
-        anyhow::ensure!(
-            t0.elapsed() < Duration::from_secs(300),
-            "the resumed page never caught up"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    page.wait_root(&ctx, &root, Duration::from_secs(300))?;
     let resumed_ms = t0.elapsed().as_secs_f64() * 1000.0;
 
     let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pkg/wasm/tabmesh_web_bg.wasm");

@@ -407,6 +407,28 @@ impl Peer {
     }
 
     /// Waits (bounded) for an event matching `pred` (one seen earlier counts) and returns it.
+    /// Waits (at most `within`) until this peer's state of `ctx` has root `root` and nothing
+    /// pending. Heads are not compared: a Merkle repair leaves a replica's own old head beside
+    /// the peer's (it cannot know the deltas it skipped cover it).
+    pub(crate) fn wait_root(
+        &mut self,
+        ctx: &str,
+        root: &Value,
+        within: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            let state = self.cmd(json!({"cmd": "state", "ctx": ctx}))?;
+            if state["root"] == *root && state["pending"] == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{}: no root {root} within {within:?}: {state}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub(crate) fn wait_event(&self, pred: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
         let deadline = Instant::now() + WAIT;
         loop {

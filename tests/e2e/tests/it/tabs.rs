@@ -72,19 +72,7 @@ fn two_tabs_share_one_node_and_closing_the_leader_loses_no_acknowledged_write() 
     }
 
     // The native member gets exactly that state (by gossip, or by sync with the tab's node).
-    let root = out["root"].clone();
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let state = native.cmd(json!({"cmd": "state", "ctx": ctx}))?;
-        if state["root"] == root && state["pending"] == 0 {
-            break;
-        }
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "no convergence: {state} vs {root}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    native.wait_root(&ctx, &out["root"], WAIT)?;
     let entries = native.cmd(json!({"cmd": "exec", "ctx": ctx, "method": "entries"}))?;
     let entries: Value = serde_json::from_str(entries["ret"].as_str().unwrap_or("null"))?;
     assert_eq!(entries, out["entries"]);
