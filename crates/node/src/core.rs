@@ -455,6 +455,11 @@ impl NodeCore {
     /// The app module `context` runs (its governance's, or while joining its invitation's) when
     /// this node does not hold it: what to fetch from a member (then [`NodeCore::attach_app`]).
     pub fn missing_app(&self, context: &ContextId) -> Option<Hash> {
+        // A context whose app is held here: the upkeep after each input takes it out of `apps`
+        // when its governance names another one (cheap: the driver asks after every drain).
+        if self.apps.contains_key(context) {
+            return None;
+        }
         let replica = self.contexts.get(context)?;
         let wanted = replica
             .membership()

@@ -197,11 +197,14 @@ fn field<'a>(request: &'a Value, name: &str) -> anyhow::Result<&'a str> {
         .ok_or_else(|| anyhow!("missing string field {name:?}"))
 }
 
+/// A context id from its hex form (64 hex digits), as events and replies write it.
+pub fn parse_context(hex: &str) -> Option<ContextId> {
+    Hash::from_hex(hex).map(|h| ContextId(h.0))
+}
+
 fn context(request: &Value) -> anyhow::Result<ContextId> {
     let hex = field(request, "ctx")?;
-    Hash::from_hex(hex)
-        .map(|h| ContextId(h.0))
-        .ok_or_else(|| anyhow!("bad context id {hex:?}"))
+    parse_context(hex).ok_or_else(|| anyhow!("bad context id {hex:?}"))
 }
 
 /// Runs one command (`request["cmd"]`, not `quit`) on `node`; `relay` goes into invitations;

@@ -2,9 +2,9 @@
 
 use js_sys::{Array, Object, Reflect, Uint8Array, JSON};
 use serde_json::{json, Value};
-use tabmesh_base::{ContextId, Hash};
+use tabmesh_base::ContextId;
 use tabmesh_node::ExecOutcome;
-use tabmesh_peer::control::hex;
+use tabmesh_peer::control::{hex, parse_context};
 use tabmesh_storage::StoreError;
 use wasm_bindgen::JsValue;
 
@@ -12,8 +12,7 @@ use crate::error::invalid;
 
 /// A context id from its hex form.
 pub(crate) fn context_id(hex: &str) -> Result<ContextId, JsValue> {
-    Hash::from_hex(hex)
-        .map(|h| ContextId(h.0))
+    parse_context(hex)
         .ok_or_else(|| invalid(format!("{hex:?} is not a context id (64 hex digits)")))
 }
 
