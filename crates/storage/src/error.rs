@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-/// Why a [`Store`](crate::Store) call failed.
+/// Why a [`Store`](crate::Store) (or [`BlobStore`](crate::BlobStore)) call failed.
 ///
 /// After an error from [`Store::commit`](crate::Store::commit) a `FileStore` first cuts its log
 /// back to the last durable record and syncs that: if it can, the batch is known not committed
@@ -26,15 +26,20 @@ pub enum StoreError {
     },
     /// What is on disk is not something this build wrote and can read back: a record that fails
     /// its checksum *before* the tail of the log (valid records follow it), a snapshot that fails
-    /// its checksum, an unknown format version, a log without its snapshot. The message names the
-    /// file. A torn record at the tail of the log is not corruption: it is dropped.
+    /// its checksum, an unknown format version, a log without its snapshot; in a
+    /// [`BlobStore`](crate::BlobStore), a manifest that does not decode and verify, a record or
+    /// chunk over its bound, a key this build does not write. The message names the file (or
+    /// key). A torn record at the tail of the log is not corruption: it is dropped.
     #[error("corrupt store: {0}")]
     Corrupt(String),
     /// A batch whose log record would be `len` bytes, over the limit `max`
-    /// ([`MAX_RECORD`](crate::MAX_RECORD)). Nothing was written.
-    #[error("a batch whose log record is {len} bytes is over the limit of {max}")]
+    /// ([`MAX_RECORD`](crate::MAX_RECORD)); or, from a [`BlobStore`](crate::BlobStore), a blob
+    /// record, chunk or manifest encoding of `len` bytes over its bound
+    /// ([`MAX_BLOB_RECORD`](crate::MAX_BLOB_RECORD), [`CHUNK_SIZE`](tabmesh_blobs::CHUNK_SIZE),
+    /// [`MAX_MANIFEST_LEN`](tabmesh_blobs::MAX_MANIFEST_LEN)). Nothing was written.
+    #[error("{len} bytes to write, over the limit of {max}: nothing was written")]
     TooLarge {
-        /// The size of the record the batch needs.
+        /// The size of the record the batch needs (or of the blob record, chunk or manifest).
         len: usize,
         /// The bound.
         max: usize,
@@ -42,9 +47,9 @@ pub enum StoreError {
     /// The browser's storage (IndexedDB) refused an operation; the message says which and why.
     #[error("IndexedDB: {0}")]
     Browser(String),
-    /// The origin's storage quota is used up: the batch was not committed (the store stays usable;
-    /// free space or ask for persistent storage).
-    #[error("storage quota exceeded: the batch was not committed")]
+    /// The origin's storage quota is used up: the batch (or blob write) was not committed (the
+    /// store stays usable; free space or ask for persistent storage).
+    #[error("storage quota exceeded: the write was not committed")]
     QuotaExceeded,
     /// Upgrading the database to this build's schema waited `waited_ms` for another tab that
     /// keeps an older version open (and does not close it when asked): close that tab.

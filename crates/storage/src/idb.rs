@@ -2,8 +2,9 @@
 //!
 //! Schema version [`IDB_SCHEMA_VERSION`] (2): the object store `kv`, out-of-line binary keys (the
 //! store keys' bytes) and `Uint8Array` values — everything the node loads at start — and, since
-//! version 2, `blobs`, for content-addressed blob chunks, read and written on demand and never
-//! loaded whole (the blob store's; empty until it writes). Version 1 had `kv` only; opening a
+//! version 2, `blobs`, for blob records, manifests and chunks, read and written on demand and
+//! never loaded whole (the [`IdbBlobStore`](crate::IdbBlobStore)'s, from
+//! [`IdbStore::blob_store`]; empty until it writes). Version 1 had `kv` only; opening a
 //! version-1 database upgrades it in place (its records untouched). An upgrade another tab blocks
 //! (an older connection that does not close when asked) is waited for up to
 //! [`BLOCKED_WAIT_MS`], then refused ([`StoreError::Blocked`]). A commit is one `readwrite` transaction with
@@ -12,6 +13,8 @@
 //! a newer schema is refused ([`StoreError::NewerVersion`]); a full disk is
 //! [`StoreError::QuotaExceeded`] (the batch is not committed and the store stays usable). A
 //! connection asked to make way for a newer schema (`versionchange`) closes.
+
+use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use tabmesh_base::{MemoryKv, WriteBatch, WriteOp};
@@ -23,7 +26,7 @@ use web_sys::{
     IdbVersionChangeEvent,
 };
 
-use crate::{codec, AsyncStore, StoreError, MAX_BATCH};
+use crate::{codec, AsyncStore, IdbBlobStore, StoreError, MAX_BATCH};
 
 /// The IndexedDB schema this build writes and reads.
 pub const IDB_SCHEMA_VERSION: u32 = 2;
@@ -34,8 +37,8 @@ pub const BLOCKED_WAIT_MS: u32 = 10_000;
 /// The object store holding every key and value.
 const KV: &str = "kv";
 
-/// The object store for blob chunks (schema version 2).
-const BLOBS: &str = "blobs";
+/// The object store for blob records, manifests and chunks (schema version 2).
+pub(crate) const BLOBS: &str = "blobs";
 
 /// The node's store in IndexedDB. Two tabs of one origin opening the same name share it.
 ///
@@ -45,11 +48,15 @@ const BLOBS: &str = "blobs";
 #[derive(Debug)]
 pub struct IdbStore {
     db: IdbDatabase,
-    /// Closes `db` on `versionchange`; kept alive as long as the store.
-    _on_versionchange: Closure<dyn FnMut(JsValue)>,
+    /// Closes `db` on `versionchange`; kept alive as long as the store or a blob store on the
+    /// same connection.
+    on_versionchange: OnVersionChange,
 }
 
-fn browser(what: &str, e: &JsValue) -> StoreError {
+/// The `versionchange` handler of a connection, shared by everything using it.
+pub(crate) type OnVersionChange = Rc<Closure<dyn FnMut(JsValue)>>;
+
+pub(crate) fn browser(what: &str, e: &JsValue) -> StoreError {
     StoreError::Browser(format!("{what}: {e:?}"))
 }
 
@@ -74,12 +81,13 @@ async fn settle(req: &IdbRequest) -> Result<JsValue, Option<DomException>> {
 }
 
 /// [`settle`], its error as a [`StoreError`].
-async fn request(what: &str, req: &IdbRequest) -> Result<JsValue, StoreError> {
+pub(crate) async fn request(what: &str, req: &IdbRequest) -> Result<JsValue, StoreError> {
     settle(req).await.map_err(|e| dom(what, e))
 }
 
-/// Resolves once the transaction completed (committed), or fails if it aborted.
-async fn completed(tx: &IdbTransaction) -> Result<(), StoreError> {
+/// Resolves once the transaction completed (committed), or fails if it aborted (`what` names the
+/// operation in the error).
+pub(crate) async fn completed(what: &str, tx: &IdbTransaction) -> Result<(), StoreError> {
     let done = Promise::new(&mut |resolve: Function, reject: Function| {
         tx.set_oncomplete(Some(&resolve));
         tx.set_onerror(Some(&reject));
@@ -87,7 +95,7 @@ async fn completed(tx: &IdbTransaction) -> Result<(), StoreError> {
     });
     match JsFuture::from(done).await {
         Ok(_) => Ok(()),
-        Err(_) => Err(dom("commit", tx.error())),
+        Err(_) => Err(dom(what, tx.error())),
     }
 }
 
@@ -106,6 +114,35 @@ async fn after_ms(ms: u32) {
 
 fn bytes(v: &JsValue) -> Vec<u8> {
     Uint8Array::new(v).to_vec()
+}
+
+/// How durable a `readwrite` transaction is once it completes (its `durability` option).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// `"strict"`: flushed to disk before `complete` fires (survives a power loss).
+    Strict,
+    /// `"relaxed"`: handed to the operating system, not flushed (may be lost in a power loss, but
+    /// the transaction stays atomic).
+    Relaxed,
+}
+
+/// `db.transaction(store, "readwrite", {durability})`. (web-sys has the options only behind its
+/// unstable-API cfg, so the call goes through JS reflection.)
+pub(crate) fn readwrite(
+    db: &IdbDatabase,
+    store: &str,
+    durability: Durability,
+) -> Result<IdbTransaction, JsValue> {
+    let options = Object::new();
+    let durability = match durability {
+        Durability::Strict => "strict",
+        Durability::Relaxed => "relaxed",
+    };
+    Reflect::set(&options, &"durability".into(), &durability.into())?;
+    let transaction: Function = Reflect::get(db, &"transaction".into())?.dyn_into()?;
+    transaction
+        .call3(db, &store.into(), &"readwrite".into(), &options)?
+        .dyn_into()
 }
 
 impl IdbStore {
@@ -188,20 +225,14 @@ impl IdbStore {
         db.set_onversionchange(Some(on_versionchange.as_ref().unchecked_ref()));
         Ok(IdbStore {
             db,
-            _on_versionchange: on_versionchange,
+            on_versionchange: Rc::new(on_versionchange),
         })
     }
 
-    /// `db.transaction("kv", "readwrite", {durability: "strict"})`: the transaction completes only
-    /// once the data is flushed to disk. (web-sys has the options only behind its unstable-API
-    /// cfg, so the call goes through JS reflection.)
-    fn strict_readwrite(&self) -> Result<IdbTransaction, JsValue> {
-        let options = Object::new();
-        Reflect::set(&options, &"durability".into(), &"strict".into())?;
-        let transaction: Function = Reflect::get(&self.db, &"transaction".into())?.dyn_into()?;
-        transaction
-            .call3(&self.db, &KV.into(), &"readwrite".into(), &options)?
-            .dyn_into()
+    /// The blob store in the same database (its `blobs` object store), on this connection: it
+    /// closes with it (on `versionchange`), and keeps working when this `IdbStore` is dropped.
+    pub fn blob_store(&self) -> IdbBlobStore {
+        IdbBlobStore::new(self.db.clone(), Rc::clone(&self.on_versionchange))
     }
 
     /// The underlying database (for `versionchange` handling by the driver).
@@ -244,7 +275,8 @@ impl AsyncStore for IdbStore {
                 max: MAX_BATCH,
             });
         }
-        let tx = self.strict_readwrite().map_err(|e| browser("commit", &e))?;
+        // Completes only once the data is flushed to disk.
+        let tx = readwrite(&self.db, KV, Durability::Strict).map_err(|e| browser("commit", &e))?;
         let store = tx.object_store(KV).map_err(|e| browser("commit", &e))?;
         for op in batch.ops() {
             let queued = match op {
@@ -258,6 +290,6 @@ impl AsyncStore for IdbStore {
                 return Err(browser("commit", &e));
             }
         }
-        completed(&tx).await
+        completed("commit", &tx).await
     }
 }

@@ -1,4 +1,4 @@
-//! `tabmesh-storage`: the node's durable key-value store (an IO shell).
+//! `tabmesh-storage`: the node's durable key-value store, and its blob store (an IO shell).
 //!
 //! The pure crates describe every change as one [`WriteBatch`]; `NodeCore` emits it as
 //! `Output::Persist`. A driver commits each one through a [`Store`] before acting on the outputs
@@ -17,12 +17,21 @@
 //!   [`Store`] is one.
 //! - `IdbStore` (only in a JS host): the store in IndexedDB, one `readwrite` transaction with
 //!   strict durability per commit; schema version `IDB_SCHEMA_VERSION`.
+//! - [`BlobStore`]: where blobs live, apart from the key-value store: per blob a small record
+//!   (the driver's metadata, opaque here), its manifest ([`tabmesh_blobs::Manifest`]) and its
+//!   chunks, each read and written on its own, so a blob of up to 4 GiB never sits in memory and
+//!   only the records are loaded at start (see [the blob store](#the-blob-store) below).
+//!   [`MemoryBlobStore`] (shared between clones; tests, the simulator), [`FileBlobStore`] (a
+//!   directory, on the same [`Disk`]s as [`FileStore`]), `IdbBlobStore` (only in a JS host: the
+//!   `blobs` object store of an `IdbStore`'s database, from `IdbStore::blob_store`).
 //!
 //! What it deliberately is not: it reads no clock, draws no randomness, spawns no thread and
-//! never sleeps; it does IO only in `FileStore` (through its [`Disk`]) and `IdbStore`, only when
-//! called. It is not a database: the whole
+//! never sleeps; it does IO only in the file stores (through their [`Disk`]) and the IndexedDB
+//! stores, only when called. It is not a database: the whole key-value
 //! store is held in memory (the node loads all of it anyway), there are no reads from disk after
-//! opening, and one process at a time may use a directory (not enforced).
+//! opening, and one process at a time may use a directory (not enforced). The blob store holds
+//! nothing in memory (but [`MemoryBlobStore`]) and checks no chunk against its manifest: the
+//! caller does.
 //!
 //! # On disk (`FileStore`)
 //!
@@ -57,6 +66,33 @@
 //! - A snapshot has no bound of its own: it is the image of the store, which is held in memory;
 //!   reading it never allocates more than the file holds. Compaction builds it in memory too.
 //!
+//! # The blob store
+//!
+//! [`BlobStore`]: `records` (every blob's record, ascending by id: what the driver loads at
+//! start), `put_record`, `put_manifest`, `manifest` (decoded and verified, else
+//! [`StoreError::Corrupt`]), `put_chunk`, `chunk` (as stored, not verified), `held` (a blob's
+//! chunk indices, ascending, without reading chunks), `delete_chunk` and `delete` (record,
+//! manifest and every chunk). Records, manifests and deletions are durable when they resolve; a
+//! chunk write is atomic (whole or absent after a crash) but may be lost in one (it is fetched
+//! again).
+//!
+//! - On disk ([`FileBlobStore`]): `<dir>/<blob id, 64 lower-case hex>/record`, `/manifest`,
+//!   `/<chunk index, decimal>`, each written whole: to `<name>.tmp`, synced, renamed into place
+//!   (records and manifests then sync the directories). The files have no header of their own:
+//!   the manifest is its own versioned encoding ([`tabmesh_blobs::Manifest::encode`]), the record
+//!   the caller's bytes, a chunk raw bytes. A deletion renames the blob's directory to
+//!   `<id>.del`, syncs, then removes it (opening removes one a crash left).
+//! - In IndexedDB (`IdbBlobStore`): the object store `blobs`, binary keys `r ‖ id` (record),
+//!   `m ‖ id` (manifest), `c ‖ id ‖ index (u32 big-endian)` (chunk: a blob's chunks are one key
+//!   range), `Uint8Array` values; strict durability for records, manifests and deletions, relaxed
+//!   for chunks.
+//!
+//! Bounds: a chunk is at most [`tabmesh_blobs::CHUNK_SIZE`] (256 KiB), a record at most
+//! [`MAX_BLOB_RECORD`] (4 KiB), a manifest's encoding at most
+//! [`tabmesh_blobs::MAX_MANIFEST_LEN`] (≈ 512 KiB): a longer one is refused with
+//! [`StoreError::TooLarge`] (nothing written), and one read back longer is
+//! [`StoreError::Corrupt`].
+//!
 //! # Example
 //!
 //! ```
@@ -87,6 +123,7 @@
 
 use std::future::Future;
 
+mod blob;
 pub mod codec;
 mod error;
 mod file;
@@ -94,6 +131,9 @@ mod file;
 mod idb;
 mod memory;
 
+#[cfg(js_host)]
+pub use blob::IdbBlobStore;
+pub use blob::{BlobStore, FileBlobStore, MemoryBlobStore, MAX_BLOB_RECORD};
 pub use error::StoreError;
 #[cfg(js_host)]
 pub use file::JsDisk;

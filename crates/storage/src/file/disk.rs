@@ -2,13 +2,15 @@
 //! native one ([`std::fs`]).
 //!
 //! The store's formats, its recovery and the order of its writes and syncs are one piece of code
-//! in [`FileStore`](super::FileStore); a disk only carries out single calls. Every path it is
-//! given is the store's directory, its parent, or a file in the directory.
+//! in [`FileStore`](super::FileStore) (and [`FileBlobStore`](crate::FileBlobStore)); a disk only
+//! carries out single calls. Every path it is given is the store's directory, its parent, or an
+//! entry in the directory (for a `FileBlobStore`: also a blob's subdirectory and the files in it).
 
 use std::io;
 use std::path::Path;
 
-/// The file system a [`FileStore`](super::FileStore) works on: one call per primitive step.
+/// The file system a [`FileStore`](super::FileStore) or a [`FileBlobStore`](crate::FileBlobStore)
+/// works on: one call per primitive step.
 ///
 /// Durability is the caller's business except where a method says it syncs: the store syncs
 /// the directory ([`Disk::sync_dir`]) after creating, renaming or removing entries, in the order
@@ -35,11 +37,17 @@ pub trait Disk {
     /// file's data and metadata (`fsync`). Not its directory entry.
     fn write_synced(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
 
-    /// Renames the file `from` to `to`, replacing `to` atomically if it exists.
+    /// Renames the file `from` to `to`, replacing `to` atomically if it exists. (A
+    /// [`FileBlobStore`](crate::FileBlobStore) also renames a directory, to a name that does not
+    /// exist.) A missing `from` is [`io::ErrorKind::NotFound`].
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
 
     /// Removes the file `path`; a missing file is not an error.
     fn remove(&self, path: &Path) -> io::Result<()>;
+
+    /// Removes the directory `dir` and everything in it (`rm -rf`); a missing one is not an error.
+    /// Not durable by itself. (Only a [`FileBlobStore`](crate::FileBlobStore) calls it.)
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()>;
 
     /// Makes the entries of the directory `dir` (creations, renames, removals) durable, where the
     /// platform can (a no-op where a directory cannot be synced, as on Windows).
@@ -72,7 +80,8 @@ mod native {
     use super::Disk;
 
     /// The native file system, through [`std::fs`]: the [`Disk`] of
-    /// [`FileStore::open`](crate::FileStore::open). The log stays open for appending as one
+    /// [`FileStore::open`](crate::FileStore::open) and
+    /// [`FileBlobStore::open`](crate::FileBlobStore::open). The log stays open for appending as one
     /// [`File`]; a directory is synced through a handle on it on Unix, and not at all elsewhere
     /// (Windows and WASI cannot open a directory as a file, and journal renames).
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -121,6 +130,13 @@ mod native {
 
         fn remove(&self, path: &Path) -> io::Result<()> {
             match fs::remove_file(path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        }
+
+        fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+            match fs::remove_dir_all(dir) {
                 Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             }

@@ -9,6 +9,10 @@ use wasm_bindgen::{JsCast, JsValue};
 use super::Disk;
 
 /// The methods a [`JsDisk`]'s object must have.
+///
+/// (The blob store's own, [`BLOB_METHODS`], are checked only when a
+/// [`FileBlobStore`](crate::FileBlobStore) opens, so an object made for a
+/// [`FileStore`](crate::FileStore) alone keeps working.)
 const METHODS: [&str; 10] = [
     "mkdir",
     "list",
@@ -22,16 +26,24 @@ const METHODS: [&str; 10] = [
     "truncate",
 ];
 
+/// The methods a [`JsDisk`]'s object must have besides [`METHODS`] for a
+/// [`FileBlobStore`](crate::FileBlobStore)
+/// ([`FileBlobStore::open_js`](crate::FileBlobStore::open_js) checks them).
+const BLOB_METHODS: [&str; 1] = ["removeDir"];
+
 /// A [`Disk`] in a JS host: every call is a **synchronous** call of a method of a JS object (in
 /// Node.js, a thin wrapper over `node:fs`'s `*Sync` functions), so a
 /// [`FileStore`](crate::FileStore) works in Node.js exactly as natively: same files, same
-/// recovery. Open one with [`FileStore::open_js`](crate::FileStore::open_js).
+/// recovery. Open one with [`FileStore::open_js`](crate::FileStore::open_js) (or
+/// [`FileBlobStore::open_js`](crate::FileBlobStore::open_js), for blobs).
 ///
 /// # The JS object
 ///
 /// Paths are strings: the store's directory as given to
 /// [`FileStore::open_js`](crate::FileStore::open_js), its parent, or `<dir>/<name>` for a file
-/// of the store (joined with `/`, which Node.js accepts on every platform). A method fails by
+/// of the store (joined with `/`, which Node.js accepts on every platform); for a
+/// [`FileBlobStore`](crate::FileBlobStore) also `<dir>/<blob>` (a directory) and
+/// `<dir>/<blob>/<name>`. A method fails by
 /// throwing; a thrown object's `message` (and its `code`, as Node.js's errors have) make the
 /// [`StoreError::Io`](crate::StoreError::Io) message, and `code: "ENOENT"` is
 /// [`io::ErrorKind::NotFound`]. Every method returns only once its work is done:
@@ -42,12 +54,13 @@ const METHODS: [&str; 10] = [
 /// | `list(path: string): string[]` | the names (not paths) of the directory's entries, any order | `readdirSync(path)` |
 /// | `read(path: string): Uint8Array \| null` | the file's whole content (a `Buffer` is a `Uint8Array`); `null` if it does not exist (throwing `ENOENT` is taken as `null` too) | `readFileSync(path)` |
 /// | `writeSynced(path: string, bytes: Uint8Array): void` | creates or truncates the file, writes all of `bytes`, syncs the file | `openSync(path, "w")`, `writeSync` until all is written, `fsyncSync`, `closeSync` |
-/// | `rename(from: string, to: string): void` | renames a file, atomically replacing `to` | `renameSync(from, to)` |
+/// | `rename(from: string, to: string): void` | renames a file, atomically replacing `to` (or a directory, to a name that does not exist); throws `ENOENT` if `from` is missing | `renameSync(from, to)` |
 /// | `remove(path: string): void` | deletes a file; a missing file is not an error (so neither is throwing `ENOENT`) | `unlinkSync(path)` |
 /// | `syncDir(path: string): void` | makes the directory's entries (creations, renames, deletions) durable; a no-op on Windows, which cannot sync a directory | `openSync(path, "r")`, `fsyncSync`, `closeSync` |
 /// | `createNew(path: string): void` | creates an empty file, throwing (`EEXIST`) if it exists, and syncs it | `openSync(path, "wx")`, `fsyncSync`, `closeSync` |
 /// | `append(path: string, bytes: Uint8Array): void` | appends all of `bytes` to the file, then syncs its data | `openSync(path, "a")`, `writeSync` until all is written, `fdatasyncSync`, `closeSync` |
 /// | `truncate(path: string, len: number): void` | cuts the file to `len` bytes, then syncs it | `openSync(path, "r+")`, `ftruncateSync(fd, len)`, `fsyncSync`, `closeSync` |
+/// | `removeDir(path: string): void` | deletes the directory and everything in it; a missing one is not an error. Only a [`FileBlobStore`](crate::FileBlobStore) needs it | `rmSync(path, {recursive: true, force: true})` |
 ///
 /// A file descriptor must be closed even when a step throws (`try … finally`), and the error
 /// rethrown. `len` is an integer below 2⁵³.
@@ -60,17 +73,14 @@ impl JsDisk {
     /// A disk calling the methods of `fs` (see [`JsDisk`] for the interface). Refused when `fs`
     /// lacks one of them (the error names the missing ones).
     pub fn new(fs: JsValue) -> io::Result<JsDisk> {
-        let missing: Vec<&str> = METHODS
-            .into_iter()
-            .filter(|name| method(&fs, name).is_err())
-            .collect();
-        if !missing.is_empty() {
-            return Err(io::Error::other(format!(
-                "the file-system object has no method {}",
-                missing.join(", ")
-            )));
-        }
+        require(&fs, &METHODS)?;
         Ok(JsDisk { fs })
+    }
+
+    /// Checks that the object also has the methods only a [`FileBlobStore`](crate::FileBlobStore)
+    /// calls (`removeDir`); the error names the missing ones.
+    pub(crate) fn require_blob_methods(&self) -> io::Result<()> {
+        require(&self.fs, &BLOB_METHODS)
     }
 
     /// Calls `fs[name](args...)`.
@@ -84,6 +94,22 @@ impl JsDisk {
     fn run(&self, name: &str, args: &[JsValue]) -> io::Result<()> {
         self.call(name, args).map(drop)
     }
+}
+
+/// Refuses `fs` unless it has every method of `names` (the error names the missing ones).
+fn require(fs: &JsValue, names: &[&str]) -> io::Result<()> {
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|name| method(fs, name).is_err())
+        .collect();
+    if !missing.is_empty() {
+        return Err(io::Error::other(format!(
+            "the file-system object has no method {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// `fs[name]`, if it is a function.
@@ -182,6 +208,13 @@ impl Disk for JsDisk {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         match self.run("remove", &[js_path(path)]) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        match self.run("removeDir", &[js_path(dir)]) {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }

@@ -1,6 +1,7 @@
-//! `FileStore` on disk (native only): each test works in its own temporary directory; `crash`
-//! runs it on a simulated disk that loses power.
+//! `FileStore` and `FileBlobStore` on disk (native only): each test works in its own temporary
+//! directory; `crash` runs the store on a simulated disk that loses power.
 
+mod blob;
 mod compaction;
 mod crash;
 mod recovery;

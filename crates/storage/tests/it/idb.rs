@@ -1,10 +1,12 @@
-//! `IdbStore` in the browser's real IndexedDB (headless Chromium only).
+//! `IdbStore` and `IdbBlobStore` in the browser's real IndexedDB (headless Chromium only).
 
 use js_sys::Reflect;
 use tabmesh_base::{KvRead, WriteBatch};
-use tabmesh_storage::{AsyncStore, IdbStore, StoreError, IDB_SCHEMA_VERSION};
+use tabmesh_storage::{AsyncStore, BlobStore, IdbStore, StoreError, IDB_SCHEMA_VERSION};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
+
+use super::blob::{contract, every_behaviour, id, sample};
 
 /// A database name no earlier run used.
 fn fresh_name(test: &str) -> String {
@@ -178,4 +180,201 @@ async fn an_upgrade_an_old_tab_never_lets_go_of_is_refused_with_blocked() {
     old.close();
     let mut store = IdbStore::open(&name).await.unwrap();
     assert_eq!(store.load().await.unwrap().get(b"k"), Some(b"v".to_vec()));
+}
+
+macro_rules! in_idb {
+    ($name:ident) => {
+        #[tabmesh_testkit::test]
+        async fn $name() {
+            let store = IdbStore::open(&fresh_name(stringify!($name)))
+                .await
+                .unwrap();
+            let mut blobs = store.blob_store();
+            // The blob store keeps the connection (and its versionchange handler) on its own.
+            drop(store);
+            contract::$name(&mut blobs).await;
+        }
+    };
+}
+
+/// The `BlobStore` contract, on `IdbBlobStore`.
+mod blob_contract {
+    use super::{contract, every_behaviour, fresh_name, IdbStore};
+
+    every_behaviour!(in_idb);
+}
+
+#[tabmesh_testkit::test]
+async fn blobs_survive_reopening_and_are_not_loaded_with_the_kv_records() {
+    let name = fresh_name("blobs-reopen");
+    let mut store = IdbStore::open(&name).await.unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put(b"n/clock".to_vec(), b"1".to_vec());
+    store.commit(&batch).await.unwrap();
+    let mut blobs = store.blob_store();
+    let manifests = contract::store_sample(&mut blobs).await;
+    // Clones share the connection.
+    contract::sample_is_stored(&mut blobs.clone(), &manifests).await;
+    store.database().close();
+    drop((store, blobs));
+
+    let mut store = IdbStore::open(&name).await.unwrap();
+    // The node's load is the kv records only, blobs or not.
+    let kv = store.load().await.unwrap();
+    assert_eq!(kv.len(), 1);
+    assert_eq!(kv.get(b"n/clock"), Some(b"1".to_vec()));
+    contract::sample_is_stored(&mut store.blob_store(), &manifests).await;
+}
+
+/// Waits for `tx` to complete.
+async fn complete(tx: &web_sys::IdbTransaction) {
+    let done = js_sys::Promise::new(&mut |resolve, reject| {
+        tx.set_oncomplete(Some(&resolve));
+        tx.set_onerror(Some(&reject));
+        tx.set_onabort(Some(&reject));
+    });
+    JsFuture::from(done).await.unwrap();
+}
+
+/// Writes `value` at the binary `key` of the object store `blobs`, bypassing the blob store.
+async fn put_raw(db: &web_sys::IdbDatabase, key: &[u8], value: &wasm_bindgen::JsValue) {
+    let tx = db
+        .transaction_with_str_and_mode("blobs", web_sys::IdbTransactionMode::Readwrite)
+        .unwrap();
+    tx.object_store("blobs")
+        .unwrap()
+        .put_with_key(value, &js_sys::Uint8Array::from(key))
+        .unwrap();
+    complete(&tx).await;
+}
+
+/// Every key of the object store `blobs`, ascending.
+async fn raw_keys(db: &web_sys::IdbDatabase) -> Vec<Vec<u8>> {
+    let tx = db.transaction_with_str("blobs").unwrap();
+    let req = tx.object_store("blobs").unwrap().get_all_keys().unwrap();
+    let done = js_sys::Promise::new(&mut |resolve, reject| {
+        req.set_onsuccess(Some(&resolve));
+        req.set_onerror(Some(&reject));
+    });
+    JsFuture::from(done).await.unwrap();
+    let keys: js_sys::Array = req.result().unwrap().dyn_into().unwrap();
+    keys.iter()
+        .map(|k| js_sys::Uint8Array::new(&k).to_vec())
+        .collect()
+}
+
+/// `tag ‖ id ‖ suffix`.
+fn raw_key(tag: u8, blob: &tabmesh_blobs::BlobId, suffix: &[u8]) -> Vec<u8> {
+    let mut key = vec![tag];
+    key.extend_from_slice(blob.as_bytes());
+    key.extend_from_slice(suffix);
+    key
+}
+
+#[tabmesh_testkit::test]
+async fn the_blob_keys_are_tagged_binary_keys_in_the_blobs_object_store() {
+    let store = IdbStore::open(&fresh_name("blob-keys")).await.unwrap();
+    let mut blobs = store.blob_store();
+    let (_, manifest) = sample(100, 1);
+    let blob = manifest.id;
+    blobs.put_record(&blob, b"record").await.unwrap();
+    blobs.put_manifest(&manifest).await.unwrap();
+    blobs.put_chunk(&blob, 258, b"chunk").await.unwrap();
+    assert_eq!(
+        raw_keys(store.database()).await,
+        [
+            raw_key(b'c', &blob, &[0, 0, 1, 2]),
+            raw_key(b'm', &blob, &[]),
+            raw_key(b'r', &blob, &[]),
+        ]
+    );
+    blobs.delete(&blob).await.unwrap();
+    assert!(raw_keys(store.database()).await.is_empty());
+}
+
+fn is_corrupt<T>(result: Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Corrupt(_)))
+}
+
+#[tabmesh_testkit::test]
+async fn damaged_blob_values_and_keys_are_corrupt() {
+    let store = IdbStore::open(&fresh_name("blob-damage")).await.unwrap();
+    let db = store.database();
+    let mut blobs = store.blob_store();
+    let (_, manifest) = sample(100, 1);
+    let blob = manifest.id;
+    blobs.put_manifest(&manifest).await.unwrap();
+    blobs.put_record(&blob, b"record").await.unwrap();
+
+    // A manifest that does not decode, and one that is another blob's.
+    let mut flipped = manifest.encode();
+    *flipped.last_mut().unwrap() ^= 1;
+    put_raw(
+        db,
+        &raw_key(b'm', &blob, &[]),
+        &js_sys::Uint8Array::from(&flipped[..]),
+    )
+    .await;
+    assert!(is_corrupt(blobs.manifest(&blob).await));
+    let other = sample(200, 2).1.encode();
+    put_raw(
+        db,
+        &raw_key(b'm', &blob, &[]),
+        &js_sys::Uint8Array::from(&other[..]),
+    )
+    .await;
+    assert!(is_corrupt(blobs.manifest(&blob).await));
+    // A chunk over CHUNK_SIZE, and one that is not bytes.
+    let big = vec![0u8; tabmesh_blobs::CHUNK_SIZE + 1];
+    put_raw(
+        db,
+        &raw_key(b'c', &blob, &[0, 0, 0, 0]),
+        &js_sys::Uint8Array::from(&big[..]),
+    )
+    .await;
+    assert!(is_corrupt(blobs.chunk(&blob, 0).await));
+    put_raw(db, &raw_key(b'c', &blob, &[0, 0, 0, 1]), &"text".into()).await;
+    assert!(is_corrupt(blobs.chunk(&blob, 1).await));
+    assert_eq!(blobs.held(&blob).await.unwrap(), [0, 1]);
+    // A chunk key of the wrong length inside the blob's range.
+    put_raw(
+        db,
+        &raw_key(b'c', &blob, &[0, 0, 0, 2, 9]),
+        &js_sys::Uint8Array::new_with_length(1),
+    )
+    .await;
+    assert!(is_corrupt(blobs.held(&blob).await));
+    // The records are fine until a record key of the wrong length appears among them.
+    assert_eq!(blobs.records().await.unwrap(), [(blob, b"record".to_vec())]);
+    put_raw(
+        db,
+        &raw_key(b'r', &id(3), &[1]),
+        &js_sys::Uint8Array::new_with_length(1),
+    )
+    .await;
+    assert!(is_corrupt(blobs.records().await));
+    // Deleting the blob removes the damage with it (its whole chunk range).
+    blobs.delete(&blob).await.unwrap();
+    assert!(blobs.held(&blob).await.unwrap().is_empty());
+    assert_eq!(blobs.manifest(&blob).await.unwrap(), None);
+}
+
+#[tabmesh_testkit::test]
+async fn a_newer_tab_is_not_blocked_by_an_open_blob_store() {
+    let name = fresh_name("blob-versionchange");
+    let store = IdbStore::open(&name).await.unwrap();
+    let mut blobs = store.blob_store();
+    drop(store);
+    blobs.put_record(&id(1), b"r").await.unwrap();
+    // A newer build upgrades the database: the connection the blob store uses makes way...
+    open_raw(&name, IDB_SCHEMA_VERSION + 1)
+        .await
+        .expect("not blocked")
+        .close();
+    // ...and later calls are typed errors.
+    assert!(matches!(
+        blobs.put_record(&id(1), b"r").await,
+        Err(StoreError::Browser(_))
+    ));
+    assert!(matches!(blobs.records().await, Err(StoreError::Browser(_))));
 }

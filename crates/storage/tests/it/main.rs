@@ -1,12 +1,14 @@
-//! `tabmesh-storage` tests: the batch codec and `MemoryStore` everywhere, `FileStore` on disk
-//! natively, `IdbStore` in headless Chromium's IndexedDB. The same sources run in headless Chromium (without the file tests). Tests use only
-//! the public API.
+//! `tabmesh-storage` tests: the batch codec, `MemoryStore` and `MemoryBlobStore` everywhere,
+//! `FileStore` and `FileBlobStore` on disk natively, `IdbStore` and `IdbBlobStore` in headless
+//! Chromium's IndexedDB. The same sources run in headless Chromium (without the file tests).
+//! Tests use only the public API.
 
 // Tests fail by panicking.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod support;
 
+mod blob;
 mod codec;
 mod memory;
 // IndexedDB: in a JS host only.
