@@ -57,7 +57,11 @@
 //! `1 ‖ OpError`, also versioned.
 
 use tabmesh_base::codec::{Reader, Writer};
-use tabmesh_base::{CodecError, Hash};
+use tabmesh_base::CodecError;
+
+/// The 32-byte id of [`BlobOp::Open`] and [`Value::Id`] (re-exported so that the guest SDK needs
+/// no other crate to name it).
+pub use tabmesh_base::Hash;
 
 /// The module every import comes from.
 pub const IMPORT_MODULE: &str = "tabmesh";
@@ -348,8 +352,10 @@ pub struct StorageOp<'a> {
     pub op: Op<'a>,
 }
 
-/// One blob operation. Handles are small numbers the host hands out per call; blob ids are the
-/// SHA-256 of the content.
+/// One blob operation. Handles are small numbers the host hands out per call. A blob id is a
+/// `tabmesh_blobs::BlobId`: the hash of the blob's manifest, `H("tabmesh/blob/v1" ‖ len ‖ chunk
+/// ids…)` (the blob is cut into 256 KiB chunks, each named by its own hash), not the hash of the
+/// content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BlobOp<'a> {

@@ -16,20 +16,25 @@
 //!   backoff, dropping holders that keep sending bad data — checks every chunk against the
 //!   manifest and tells the driver to store it, reporting progress. [`Fetch::resume`] continues
 //!   after a restart without asking again for what is stored.
+//! - **References**: apps store a blob's id as text, [`REF_PREFIX`] (`tabmesh-blob:`) and 64
+//!   lowercase hex digits ([`ref_text`], [`parse_ref`]); [`find_refs`] finds every such reference
+//!   in any bytes (at most [`MAX_FOUND_REFS`] ids), so a garbage collector learns which blobs the
+//!   state still names.
 //! - **Serving**: [`serve`] answers a [`BlobRequest`] from what a [`BlobLookup`] holds
 //!   ([`MemoryBlobs`] is one in memory); [`BlobRequest`] and [`BlobResponse`] have a versioned,
 //!   bounded codec.
 //!
 //! Every bound is a named constant or a [`Limits`] field: [`MAX_BLOB_LEN`] (4 GiB),
 //! [`MAX_CHUNKS`] (16 384), [`MAX_MANIFEST_LEN`] (≈ 512 KiB), [`MAX_IN_FLIGHT_CHUNKS`] (64),
-//! [`MAX_IN_FLIGHT_BYTES`] (1 MiB).
+//! [`MAX_IN_FLIGHT_BYTES`] (1 MiB), [`MAX_FOUND_REFS`] (65 536).
 //!
 //! What it deliberately is not: it does no IO (the driver stores chunks and carries messages),
 //! reads no clock (`now_ms` is an argument) and draws no randomness (the holder choice comes from
 //! a seed the caller passes); it has no target-specific code. It does not decide who may fetch or
 //! serve a blob: the membership check belongs to the driver, before [`serve`] and before
 //! [`Fetch::add_holder`]. It does not find holders (the driver announces and discovers them), does
-//! not encrypt (the channel does), and does not count references or collect unused chunks.
+//! not encrypt (the channel does), and does not decide which blobs to collect (it only finds the
+//! references, [`find_refs`]).
 //!
 //! # Driving a fetch
 //!
@@ -99,6 +104,7 @@ mod error;
 mod fetch;
 mod id;
 mod manifest;
+mod refs;
 mod serve;
 mod wire;
 
@@ -112,5 +118,6 @@ pub use fetch::{
 };
 pub use id::{BlobId, ChunkId};
 pub use manifest::{Manifest, Slice, Slices};
+pub use refs::{find_refs, parse_ref, ref_text, MAX_FOUND_REFS, REF_PREFIX, REF_TEXT_LEN};
 pub use serve::{serve, BlobLookup, MemoryBlobs, Served};
 pub use wire::{BlobRequest, BlobResponse, Want};

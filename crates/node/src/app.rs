@@ -1,9 +1,11 @@
-//! The node's side of an app call: a [`Host`] over a state transaction.
+//! The node's side of an app call: a [`Host`] over a state transaction and the call's blobs.
 
 use tabmesh_base::{ContextId, DeltaId, DetRng, Hasher, Hlc, MemberId};
-use tabmesh_runtime::abi::{Op, OpError, OpErrorKind, Page, StorageOp, Value};
+use tabmesh_runtime::abi::{BlobOp, Op, OpError, OpErrorKind, Page, StorageOp, Value};
 use tabmesh_runtime::Host;
 use tabmesh_state::{MapMut, StateError, Txn};
+
+use crate::blob::CallBlobs;
 
 /// Domain tag of the seed of a call's random bytes.
 const RANDOM_DOMAIN: &[u8] = b"tabmesh/node/call-random/v1";
@@ -26,16 +28,18 @@ pub(crate) fn call_seed(context: &ContextId, parents: &[DeltaId], hlc: Hlc) -> u
 }
 
 /// One call's host: storage operations go into `txn` (committed by the caller only when the call
+/// succeeds), blob operations to `blobs` (whose blobs the caller keeps only when the call
 /// succeeds), time is the call's `now`, random bytes come from a generator seeded per call.
-pub(crate) struct TxnHost<'a, 's> {
+pub(crate) struct TxnHost<'a, 's, 'n> {
     pub(crate) txn: &'a mut Txn<'s>,
+    pub(crate) blobs: &'a mut CallBlobs<'n>,
     pub(crate) context: ContextId,
     pub(crate) executor: MemberId,
     pub(crate) now_ms: u64,
     pub(crate) rng: DetRng,
 }
 
-impl Host for TxnHost<'_, '_> {
+impl Host for TxnHost<'_, '_, '_> {
     fn context_id(&self) -> ContextId {
         self.context
     }
@@ -60,6 +64,10 @@ impl Host for TxnHost<'_, '_> {
             Refused::State(e) => op_error(&e),
             Refused::Op(e) => e,
         })
+    }
+
+    fn blob(&mut self, op: &BlobOp<'_>) -> Result<Value, OpError> {
+        self.blobs.op(op)
     }
 }
 

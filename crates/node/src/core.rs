@@ -1,6 +1,7 @@
 //! [`NodeCore`]: one node's contexts behind one sans-IO interface.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use tabmesh_auth::{Entropy, InviteLink, Keypair, Role, SymKey};
 use tabmesh_base::{
@@ -8,6 +9,7 @@ use tabmesh_base::{
     ClockReport, ContextId, DeltaId, DetRng, Hash, Hlc, HlcClock, KvRead, MemberId, NodeId,
     WriteBatch,
 };
+use tabmesh_blobs::{BlobId, Chunk, Manifest};
 use tabmesh_runtime::abi::INIT_HOOK;
 use tabmesh_runtime::{Limits, Runtime};
 use tabmesh_state::{State, Txn};
@@ -17,6 +19,7 @@ use tabmesh_sync::{
 };
 
 use crate::app::{call_seed, TxnHost};
+use crate::blob::{read_cap, BlobCache, CallBlobs, Wanted, BLOB_CACHE_BYTES, MAX_APP_READ_BLOB};
 use crate::wire::Wire;
 use crate::NodeError;
 
@@ -107,7 +110,8 @@ pub enum TimerKey {
 }
 
 /// What the core asks its driver to do. Drain [`NodeCore::poll_output`] after every input and
-/// handle outputs in order: a [`Output::Persist`] comes before the outputs that depend on it.
+/// handle outputs in order: a [`Output::Persist`] comes before the outputs that depend on it, and
+/// an [`Output::StoreBlob`] before the persist batch and publish of the call that created it.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Output {
@@ -142,6 +146,18 @@ pub enum Output {
     CancelTimer(TimerKey),
     /// Tell subscribers.
     Notify(NodeEvent),
+    /// Store a blob an app call in `context` created (the call succeeded): its manifest and every
+    /// chunk, in order (already verified: they hash to the manifest, which hashes to its id).
+    /// It comes before the call's [`Output::Persist`] and [`Output::Publish`], so the blob is
+    /// stored before anyone learns its id. A blob created by a failed call is never emitted.
+    StoreBlob {
+        /// The context whose app created it.
+        context: ContextId,
+        /// What the blob's id expands to.
+        manifest: Manifest,
+        /// Its chunks.
+        chunks: Vec<Chunk>,
+    },
 }
 
 /// What subscribers hear.
@@ -267,6 +283,10 @@ pub struct NodeCore {
     key_answers: BTreeSet<(ContextId, NodeId, Hash)>,
     /// The governance version each context's upkeep last looked at.
     upkept: BTreeMap<ContextId, u64>,
+    /// Blobs apps can read (created here, or loaded by the driver).
+    blob_cache: BlobCache,
+    /// Blobs apps asked for that are not in the cache.
+    wanted_blobs: Wanted,
 }
 
 /// What a successful [`NodeCore::execute`] produced.
@@ -318,6 +338,8 @@ impl NodeCore {
             key_asks: BTreeSet::new(),
             key_answers: BTreeSet::new(),
             upkept: BTreeMap::new(),
+            blob_cache: BlobCache::new(BLOB_CACHE_BYTES),
+            wanted_blobs: Wanted::default(),
         }
     }
 
@@ -950,6 +972,84 @@ impl NodeCore {
     }
 
     // ---------------------------------------------------------------------------------------------
+    // Blobs: what the driver stores, serves, fetches and collects.
+
+    /// Puts blob `id`'s bytes in the read cache, so apps can open it (the driver loads a blob an
+    /// app asked for, [`NodeCore::take_wanted_blobs`]). Nothing is verified here: the driver
+    /// passes only complete blobs it verified against their manifest. Refused (`false`): a blob
+    /// over [`MAX_APP_READ_BLOB`](crate::MAX_APP_READ_BLOB) bytes, which apps never read. The
+    /// cache holds [`BLOB_CACHE_BYTES`](crate::BLOB_CACHE_BYTES), least recently used evicted
+    /// first.
+    pub fn cache_blob(&mut self, id: BlobId, bytes: Vec<u8>) -> bool {
+        if bytes.len() > MAX_APP_READ_BLOB {
+            return false;
+        }
+        let cached = self.blob_cache.insert(id, Arc::from(bytes));
+        if cached {
+            self.wanted_blobs.got(&id);
+        }
+        cached
+    }
+
+    /// Whether apps here can open blob `id` now (it is in the read cache).
+    pub fn is_blob_cached(&self, id: &BlobId) -> bool {
+        self.blob_cache.contains(id)
+    }
+
+    /// The blobs apps opened and did not find in the read cache since the last call (at most
+    /// [`MAX_WANTED_BLOBS`](crate::MAX_WANTED_BLOBS), in id order): for the driver to load from
+    /// its blob store (the cache starts empty at every start) or fetch from the members of its
+    /// contexts, and give back with [`NodeCore::cache_blob`]. A call that opened one failed or
+    /// went on without it; the app tries again later.
+    pub fn take_wanted_blobs(&mut self) -> Vec<BlobId> {
+        self.wanted_blobs.take()
+    }
+
+    /// Whether `peer` is a current member of `context` here: this node opened a sealed sync
+    /// message from it in the context since it last became a peer (so the member key it writes
+    /// as is known; [`NodeCore::peer_left`] forgets it) and that member is in the membership at
+    /// this node's heads, not removed. What the driver checks before it serves a blob to a peer
+    /// or fetches one from it. `false` for a context not hosted here, a peer not heard from, an
+    /// invitee not admitted yet and a removed member.
+    pub fn peer_is_member(&self, context: &ContextId, peer: &NodeId) -> bool {
+        let Some(replica) = self.contexts.get(context) else {
+            return false;
+        };
+        let Some(member) = replica.peer_member(peer) else {
+            return false;
+        };
+        let membership = replica.membership();
+        membership.members.contains_key(&member) && !membership.removed.contains(&member)
+    }
+
+    /// Every blob id the state of any context here names ([`NodeCore::blob_refs_in`] over every
+    /// context). At most [`MAX_BLOB_REFS`](crate::MAX_BLOB_REFS) ids: a set that full may be
+    /// incomplete, and a garbage collector must then collect nothing.
+    pub fn blob_refs(&self) -> BTreeSet<BlobId> {
+        let mut refs = BTreeSet::new();
+        for replica in self.contexts.values() {
+            if !refs_of(replica.state(), &mut refs) {
+                break;
+            }
+        }
+        refs
+    }
+
+    /// Every blob id the state of `context` names: each visible entity's encoding (keys and
+    /// values; a removed entry no longer names anything) is searched for blob references
+    /// (`tabmesh-blob:` and 64 lowercase hex digits, [`tabmesh_blobs::find_refs`]), wherever they
+    /// sit (a reference inside a JSON value counts; one typed into a `Text` collection, one
+    /// character per entity, does not). Empty for an unknown context; at most
+    /// [`MAX_BLOB_REFS`](crate::MAX_BLOB_REFS) ids. Work: linear in the state's size.
+    pub fn blob_refs_in(&self, context: &ContextId) -> BTreeSet<BlobId> {
+        let mut refs = BTreeSet::new();
+        if let Some(replica) = self.contexts.get(context) {
+            refs_of(replica.state(), &mut refs);
+        }
+        refs
+    }
+
+    // ---------------------------------------------------------------------------------------------
     // Internals.
 
     /// Governance chores after an input: write a pending join once the invitation's heads are
@@ -1094,9 +1194,15 @@ impl NodeCore {
         parents.truncate(tabmesh_dag::MAX_PARENTS);
         let rng = DetRng::new(call_seed(&context, &parents, hlc));
         let runtime = &mut self.runtime;
+        let mut blobs = CallBlobs::new(
+            &mut self.blob_cache,
+            &mut self.wanted_blobs,
+            read_cap(self.config.limits.max_result_bytes),
+        );
         let result = replica.commit_with(now_ms, hlc, hop, completes, |txn| {
             let mut host = TxnHost {
                 txn,
+                blobs: &mut blobs,
                 context,
                 executor: member,
                 now_ms,
@@ -1120,7 +1226,20 @@ impl NodeCore {
             Ok::<_, NodeError>((outcome, events))
         });
         let _ = self.clock.observe(replica.last_commit_hlc(), now_ms);
+        let created = blobs.into_created();
         let (outcome, delta) = result?;
+        // The call succeeded: its blobs exist. The driver stores each before the call's persist
+        // batch and publish (queued by `finish`), and apps here read them from the cache.
+        for blob in created {
+            let id = blob.manifest.id;
+            self.blob_cache.insert(id, Arc::from(blob.bytes()));
+            self.wanted_blobs.got(&id);
+            self.out.push_back(Output::StoreBlob {
+                context,
+                manifest: blob.manifest,
+                chunks: blob.chunks,
+            });
+        }
         let events = outcome
             .events
             .into_iter()
@@ -1313,4 +1432,12 @@ fn join_key(context: &ContextId) -> Vec<u8> {
 /// Where a context's records live.
 fn context_prefix(context: &ContextId) -> Vec<u8> {
     tabmesh_base::key(&[CONTEXT_DATA, context.as_bytes(), b"/"])
+}
+
+/// Adds the blob ids `state`'s visible entities name to `refs`; `false` once the set is full.
+fn refs_of(state: &State, refs: &mut BTreeSet<BlobId>) -> bool {
+    state
+        .entities()
+        .filter(|a| state.is_visible(&a.id()))
+        .all(|action| tabmesh_blobs::find_refs(&action.to_bytes(), refs))
 }

@@ -5,7 +5,7 @@
 //! from a peer, a peer joining or leaving a context, a timer firing; a restart rebuilds the core
 //! with [`NodeCore::load`] from what its earlier persist batches wrote. Outputs are drained with
 //! [`NodeCore::poll_output`]: subscribe, publish on a context's topic, send to a peer, persist a
-//! write batch, arm or cancel a timer, notify subscribers.
+//! write batch, store a blob an app created, arm or cancel a timer, notify subscribers.
 //!
 //! **Apps.** A context runs an app module ([`NodeCore::create_context`],
 //! [`NodeCore::join_context`]); [`NodeCore::execute`] calls one of its methods in one state
@@ -15,6 +15,16 @@
 //! handlers are persisted with the delta that made them due and replayed after a restart
 //! (at least once; exactly once without crashes). Handler outcomes are [`NodeEvent::HandlerRan`]
 //! and [`NodeEvent::HandlerFailed`], never fatal.
+//!
+//! **Blobs.** Apps write and read blobs through the ABI's `blob` call. A call's blobs are chunked
+//! as they are written and exist only if the call succeeds: then each is an [`Output::StoreBlob`]
+//! (before the call's persist batch and publish) and enters the node's read cache. Apps read from
+//! that cache only ([`BLOB_CACHE_BYTES`], blobs of at most [`MAX_APP_READ_BLOB`]); opening a blob
+//! it lacks fails and the node remembers the id ([`NodeCore::take_wanted_blobs`]) for the driver to
+//! fetch and hand back ([`NodeCore::cache_blob`]). Per call: at most [`MAX_BLOB_HANDLES`] handles
+//! and [`MAX_CALL_BLOB_BYTES`] written, reads of at most [`MAX_BLOB_READ`]. For the driver:
+//! [`NodeCore::peer_is_member`] (may a peer be served or asked) and [`NodeCore::blob_refs`] (the
+//! blobs the state names, for garbage collection).
 //!
 //! **Contexts and members.** [`NodeCore::create_context`] founds a context (this node its first
 //! admin, under a fresh per-context member key); [`NodeCore::invite`] makes a signed invitation
@@ -74,10 +84,15 @@
 //! ```
 
 mod app;
+mod blob;
 mod core;
 mod error;
 mod wire;
 
+pub use crate::blob::{
+    BLOB_CACHE_BYTES, MAX_APP_READ_BLOB, MAX_BLOB_HANDLES, MAX_BLOB_READ, MAX_BLOB_REFS,
+    MAX_CALL_BLOB_BYTES, MAX_WANTED_BLOBS,
+};
 pub use crate::core::{
     ExecOutcome, NodeConfig, NodeCore, NodeEvent, Output, Seed, TimerKey, MAX_CONTEXTS,
     MAX_HANDLERS_PER_INPUT, MIGRATE_HOOK,

@@ -8,7 +8,8 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 
 /// Why an SDK call failed. It is also what a failed method hands to the ABI's `fail`, encoded as
 /// JSON with a `kind` tag: `{"kind":"storage","reason":"wrong_type","message":"…"}`,
-/// `{"kind":"app","message":"…"}`, `{"kind":"no_host"}`.
+/// `{"kind":"blob","reason":"not_found","message":"…"}`, `{"kind":"app","message":"…"}`,
+/// `{"kind":"no_host"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -21,6 +22,16 @@ pub enum Error {
     Storage {
         /// The refusal's kind (`wrong_type`, `too_large`, `too_deep`, `out_of_range`, `invalid`,
         /// `not_found`, `unsupported`, `other`).
+        reason: &'static str,
+        /// The host's explanation.
+        message: String,
+    },
+    /// The host refused a blob operation; nothing changed. `not_found` on
+    /// [`blob::open`](crate::blob::open): the blob is not on this node yet (the node asks its peers
+    /// for it; try again later).
+    #[error("blob operation refused ({reason}): {message}")]
+    Blob {
+        /// The refusal's kind (as for [`Error::Storage`]).
         reason: &'static str,
         /// The host's explanation.
         message: String,
@@ -64,6 +75,14 @@ impl Error {
             message: message.into(),
         }
     }
+
+    /// A refused blob operation ([`Error::Blob`]).
+    pub(crate) fn blob(e: OpError) -> Error {
+        Error::Blob {
+            reason: reason(e.kind),
+            message: e.message,
+        }
+    }
 }
 
 fn reason(kind: OpErrorKind) -> &'static str {
@@ -80,6 +99,7 @@ fn reason(kind: OpErrorKind) -> &'static str {
 }
 
 impl From<OpError> for Error {
+    /// A refused storage operation ([`Error::Storage`]).
     fn from(e: OpError) -> Error {
         Error::Storage {
             reason: reason(e.kind),

@@ -100,19 +100,24 @@
 //!   that the node calls on receiving members with the data as input — so the handler's
 //!   arguments are named like the event's fields. Handlers run after the write commits, possibly
 //!   more than once: keep them commutative and idempotent-friendly (counters, sets).
+//! - [`blob`]: large byte strings beside the state. [`blob::create`] → [`BlobWriter`] →
+//!   [`BlobRef`], the reference an app stores in a collection (its text, `tabmesh-blob:` + 64
+//!   hex digits, replicates with the delta; the bytes travel separately); [`blob::open`] →
+//!   [`BlobReader`].
 //!
 //! # Native builds
 //!
 //! The SDK is a guest crate, compiled into app modules for `wasm32-unknown-unknown`. It also
 //! compiles natively (the workspace is built, linted and tested natively): there the host imports
-//! are replaced by functions answering [`Error::NoHost`], so every collection operation, [`emit!`]
-//! and [`env`] call returns that typed error, and the macros' export functions keep mangled names
-//! (a method named `write` must not shadow libc's in a native cdylib). This is the one
-//! target-specific choice in the SDK (`src/sys.rs`).
+//! are replaced by functions answering [`Error::NoHost`], so every collection operation,
+//! [`emit!`], [`blob`] and [`env`](mod@env) call returns that typed error, and the macros' export
+//! functions keep mangled names (a method named `write` must not shadow libc's in a native
+//! cdylib). This is the one target-specific choice in the SDK (`src/sys.rs`).
 //!
 //! Panics end the call with a trap (no message). Keep modules small: the SDK pulls in `serde`
 //! and `serde_json` only; build apps with `scripts/build-apps.sh` (opt-level `z`, LTO).
 
+pub mod blob;
 mod collections;
 pub mod env;
 mod error;
@@ -122,6 +127,7 @@ mod sys;
 #[doc(hidden)]
 pub mod __private;
 
+pub use blob::{BlobReader, BlobRef, BlobWriter, BLOB_REF_PREFIX};
 pub use collections::{Collection, Counter, List, Map, PnCounter, ReadOnly, Register, Set, Text};
 pub use error::{Error, Result};
 pub use event::{emit_event, Event};
@@ -136,8 +142,8 @@ pub mod app {
 /// What an app needs in scope.
 pub mod prelude {
     pub use crate::{
-        app, emit, log, Collection as _, Counter, Error, Event, List, Map, PnCounter, Register,
-        Result, Set, State as _, Text,
+        app, emit, log, BlobRef, Collection as _, Counter, Error, Event, List, Map, PnCounter,
+        Register, Result, Set, State as _, Text,
     };
 }
 

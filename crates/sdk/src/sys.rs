@@ -34,6 +34,7 @@ mod imp {
             handler_len: usize,
         );
         fn storage(ptr: *const u8, len: usize) -> u32;
+        fn blob(ptr: *const u8, len: usize) -> u32;
         fn context_id(ptr: *mut u8);
         fn executor_id(ptr: *mut u8);
         fn time_now() -> i64;
@@ -95,6 +96,12 @@ mod imp {
         Ok(result_buffer(len))
     }
 
+    pub(crate) fn call_blob(op: &[u8]) -> Result<Vec<u8>, Error> {
+        // SAFETY: a readable range of guest memory; the host fills its result buffer.
+        let len = unsafe { blob(op.as_ptr(), op.len()) };
+        Ok(result_buffer(len))
+    }
+
     pub(crate) fn call_context_id() -> Result<[u8; 32], Error> {
         let mut out = [0u8; 32];
         // SAFETY: 32 writable bytes.
@@ -152,6 +159,10 @@ mod imp {
         Err(Error::NoHost)
     }
 
+    pub(crate) fn call_blob(_: &[u8]) -> Result<Vec<u8>, Error> {
+        Err(Error::NoHost)
+    }
+
     pub(crate) fn call_context_id() -> Result<[u8; 32], Error> {
         Err(Error::NoHost)
     }
@@ -174,9 +185,16 @@ pub(crate) use imp::*;
 
 /// Runs an encoded storage operation and decodes the host's answer.
 pub(crate) fn storage(op: &[u8]) -> Result<tabmesh_abi::Value, Error> {
-    let result = call_storage(op)?;
-    let answer = tabmesh_abi::decode_result(&result).map_err(|e| Error::Codec {
+    decode(&call_storage(op)?)?.map_err(Error::from)
+}
+
+/// Runs an encoded blob operation and decodes the host's answer.
+pub(crate) fn blob(op: &[u8]) -> Result<tabmesh_abi::Value, Error> {
+    decode(&call_blob(op)?)?.map_err(Error::blob)
+}
+
+fn decode(result: &[u8]) -> Result<tabmesh_abi::OpResult, Error> {
+    tabmesh_abi::decode_result(result).map_err(|e| Error::Codec {
         message: e.to_string(),
-    })?;
-    answer.map_err(Error::from)
+    })
 }

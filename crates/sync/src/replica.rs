@@ -584,6 +584,13 @@ impl Replica {
         self.peers.contains(peer)
     }
 
+    /// The member key `peer`'s sealed messages in this context come from, once one was opened
+    /// here (kept while it is a peer; for other senders, a bounded number). It says who the node
+    /// writes as, not that it is still a member: check [`Replica::membership`] for that.
+    pub fn peer_member(&self, peer: &NodeId) -> Option<MemberId> {
+        self.peer_members.get(peer).map(|(member, _)| *member)
+    }
+
     /// The governance log: each operation's delta, author, operation and whether the removal
     /// cut voided it, in the order applied here.
     pub fn governance(&self) -> impl Iterator<Item = (DeltaId, MemberId, &GovOp, bool)> + '_ {

@@ -9,18 +9,25 @@
 //! | `count` | | the number of entries | |
 //! | `add` | `{name, by}` | | |
 //! | `total` | `{name}` | the sum of every `add` of `name` | |
+//! | `put_file` | `{name, text}` | the blob reference (`"tabmesh-blob:…"`) | |
+//! | `file` | `{name}` | the blob reference or `null` | |
+//! | `read_file` | `{name}` | the file's text (fails if unknown or not on this node yet) | |
 //!
 //! Concurrent sets of one key: the later write wins (LWW register entries of a map). Counters
-//! (`add`) are grow-only: concurrent adds all count.
+//! (`add`) are grow-only: concurrent adds all count. Files are blobs: the text goes into a blob,
+//! the `files` map holds its reference under the file's name (the reference replicates with the
+//! delta; other members read the text once their node holds the blob).
 
+use tabmesh_sdk::blob::{self, BlobRef};
 use tabmesh_sdk::prelude::*;
 
-/// The store: one map of register entries, and named counters.
+/// The store: one map of register entries, named counters, and named files (blob references).
 #[app::state]
 #[derive(Debug)]
 pub struct KvStore {
     items: Map<Register>,
     counters: Map<Counter>,
+    files: Map<Register>,
 }
 
 /// What the store tells clients.
@@ -100,6 +107,38 @@ impl KvStore {
     /// The counter `name`: every `add` of it, summed.
     pub fn total(&self, name: String) -> Result<u128> {
         self.counters.entry(&name).get()
+    }
+
+    /// Writes `text` into a new blob and stores its reference as file `name`; the reference.
+    pub fn put_file(&mut self, name: String, text: String) -> Result<String> {
+        let mut writer = blob::create()?;
+        writer.write(text.as_bytes())?;
+        let blob = writer.finish()?;
+        self.files.insert(&name, blob)?;
+        Ok(blob.to_text())
+    }
+
+    /// The blob reference of file `name`, if any.
+    pub fn file(&self, name: String) -> Result<Option<String>> {
+        Ok(self.file_ref(&name)?.map(|r| r.to_text()))
+    }
+
+    /// The text of file `name`, read from its blob (fails while this node does not hold it).
+    pub fn read_file(&self, name: String) -> Result<String> {
+        let blob = self
+            .file_ref(&name)?
+            .ok_or_else(|| Error::app(format!("no file {name}")))?;
+        utf8(blob::open(&blob)?.read_to_end()?)
+    }
+
+    fn file_ref(&self, name: &str) -> Result<Option<BlobRef>> {
+        self.files
+            .get(name)?
+            .map(|bytes| {
+                BlobRef::parse(&bytes)
+                    .ok_or_else(|| Error::app("stored file is not a blob reference"))
+            })
+            .transpose()
     }
 }
 

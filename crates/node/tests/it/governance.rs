@@ -370,6 +370,44 @@ fn a_removal_that_voids_applied_deltas_keeps_a_snapshot_joiners_membership() {
 }
 
 #[test]
+fn peer_is_member_holds_for_current_members_heard_from_and_no_one_else() {
+    let mut net = Net::start(3, None, b"");
+    let ctx = net.ctx;
+    // A sync round, so every node has opened sealed messages from the others.
+    for i in 0..3 {
+        net.tick();
+        let now = net.local(i);
+        net.nodes[i].sync_now(now, ctx);
+        net.pump();
+    }
+    let ids: Vec<NodeId> = net.nodes.iter().map(|n| n.id()).collect();
+    for (i, j) in [(0, 1), (0, 2), (1, 0), (2, 0)] {
+        assert!(net.nodes[i].peer_is_member(&ctx, &ids[j]), "{i} → {j}");
+    }
+    // A node outside the context, even one that sends a sealed request; a context not hosted.
+    let stranger = node(9).id();
+    let mark = net.events[0].len();
+    net.inject(0, stranger, &stranger_request(ctx, stranger, ids[0], 7));
+    assert!(net
+        .events_since(0, mark)
+        .iter()
+        .any(|e| matches!(e, NodeEvent::Rejected { from, .. } if *from == stranger)));
+    assert!(!net.nodes[0].peer_is_member(&ctx, &stranger));
+    let elsewhere = tabmesh_base::ContextId([7; 32]);
+    assert!(!net.nodes[0].peer_is_member(&elsewhere, &ids[1]));
+
+    // Removed: no longer a member, on the admin and on the other members.
+    let removed = net.nodes[2].member(&ctx).unwrap();
+    let now = net.tick();
+    net.nodes[0].remove_member(now, ctx, removed).unwrap();
+    net.pump();
+    assert!(!net.nodes[0].peer_is_member(&ctx, &ids[2]));
+    assert!(!net.nodes[1].peer_is_member(&ctx, &ids[2]));
+    assert!(net.nodes[0].peer_is_member(&ctx, &ids[1]));
+    assert!(net.nodes[1].peer_is_member(&ctx, &ids[0]));
+}
+
+#[test]
 fn an_expired_invitation_is_refused() {
     let mut a = node(1);
     let (ctx, _) = a.create_context(T0, None, b"").unwrap();

@@ -4,6 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod apps;
+// Reads the built kv-store app from disk: native only.
+#[cfg(not(target_family = "wasm"))]
+mod blobs;
 mod core;
 // Reads the built example apps from disk: native only.
 #[cfg(not(target_family = "wasm"))]

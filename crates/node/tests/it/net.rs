@@ -5,7 +5,8 @@
 //! `Subscribe` makes the node a host of the context (and tells it and every reachable host about
 //! each other with `peer_joined`), `Publish` reaches every other reachable host of the context,
 //! `Send` reaches its addressee if reachable, `ArmTimer`/`CancelTimer` keep the node's timers
-//! (fired once virtual time reaches them), `Notify` is recorded. Every published or sent byte
+//! (fired once virtual time reaches them), `Notify` is recorded, `StoreBlob` goes to the node's
+//! blob store (its chunks checked against the manifest). Every published or sent byte
 //! string is logged, delivered or not. Each node may have a skewed clock ([`Net::skew`]): every
 //! input it gets carries its own `now`, and its timers fire by its own clock.
 
@@ -13,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use tabmesh_auth::{Entropy, InviteLink, Keypair, Role, SymKey};
 use tabmesh_base::{ContextId, DeltaId, MemoryKv, NodeId};
+use tabmesh_blobs::BlobId;
 use tabmesh_node::Wire;
 use tabmesh_node::{NodeConfig, NodeCore, NodeError, NodeEvent, Output, Seed, TimerKey};
 use tabmesh_sync::{
@@ -120,6 +122,8 @@ struct Queued {
 pub(crate) struct Net {
     pub(crate) nodes: Vec<NodeCore>,
     pub(crate) disks: Vec<MemoryKv>,
+    /// Each node's stored blobs (from `Output::StoreBlob`), whole.
+    pub(crate) blobs: Vec<BTreeMap<BlobId, Vec<u8>>>,
     pub(crate) events: Vec<Vec<NodeEvent>>,
     /// The network's time; node `i` reads `now + skew[i]` ([`Net::local`]).
     pub(crate) now: u64,
@@ -150,6 +154,7 @@ impl Net {
         Net {
             nodes,
             disks: (0..n).map(|_| MemoryKv::new()).collect(),
+            blobs: (0..n).map(|_| BTreeMap::new()).collect(),
             events: (0..n).map(|_| Vec::new()).collect(),
             now: T0,
             skew: vec![0; n],
@@ -370,6 +375,21 @@ impl Net {
                     self.timers[i].remove(&key);
                 }
                 Output::Notify(e) => self.events[i].push(e),
+                Output::StoreBlob {
+                    manifest, chunks, ..
+                } => {
+                    manifest.verify().expect("a consistent manifest");
+                    assert_eq!(manifest.chunks.len(), chunks.len());
+                    let mut bytes = Vec::new();
+                    for (index, chunk) in chunks.iter().enumerate() {
+                        assert_eq!(chunk.index as usize, index);
+                        assert_eq!(manifest.chunks[index], chunk.id);
+                        assert_eq!(tabmesh_blobs::chunk_id(&chunk.bytes), chunk.id);
+                        bytes.extend_from_slice(&chunk.bytes);
+                    }
+                    assert_eq!(bytes.len() as u64, manifest.len);
+                    self.blobs[i].insert(manifest.id, bytes);
+                }
                 other => panic!("unexpected output {other:?}"),
             }
         }

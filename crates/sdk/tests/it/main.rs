@@ -5,3 +5,4 @@
 
 #[allow(unreachable_pub)] // the test app's items are `pub` as in an app crate
 mod app;
+mod blob;
