@@ -18,6 +18,15 @@
 //!
 //! **Large deltas.** A delta frame over [`INLINE_MAX`] is kept (bounded) and announced; members
 //! fetch it from the author by request and check its id.
+//!
+//! **Blobs** ([`blobs`]): kept in a [`BlobStore`] beside the node's store, added in pieces,
+//! fetched chunk by chunk from the members that hold them, served only to members.
+
+mod blobs;
+mod record;
+
+use blobs::{BlobCommand, Blobs};
+pub use blobs::{BlobEvent, BlobInfo, GcReport};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -31,8 +40,9 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, relay, Multiaddr, PeerId, Swarm};
 use tabmesh_auth::Keypair;
 use tabmesh_base::{ContextId, DeltaId, DetRng, Hash, NodeId, WriteBatch};
+use tabmesh_blobs::{BlobId, BlobRequest, Want};
 use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, Seed, TimerKey};
-use tabmesh_storage::{AsyncStore, StoreError};
+use tabmesh_storage::{AsyncStore, BlobStore, StoreError};
 
 use crate::behaviour::{build_swarm, Behaviour, BehaviourEvent};
 use crate::gossip::{self, GossipMsg};
@@ -51,6 +61,10 @@ pub struct NodeOptions {
     pub relay: Multiaddr,
     /// The core's configuration.
     pub node: NodeConfig,
+    /// Test hook: serve blob chunks with a byte flipped (a peer serving bad data). Never set it
+    /// otherwise.
+    #[doc(hidden)]
+    pub corrupt_served_chunks: bool,
 }
 
 impl NodeOptions {
@@ -59,6 +73,7 @@ impl NodeOptions {
         NodeOptions {
             relay,
             node: NodeConfig::default(),
+            corrupt_served_chunks: false,
         }
     }
 }
@@ -129,6 +144,8 @@ pub enum NetEvent {
         /// Bytes of keys and values waiting to be committed.
         held_bytes: usize,
     },
+    /// A blob was added, fetched (progress, done, failed) or removed, or a peer served bad data.
+    Blob(BlobEvent),
 }
 
 /// Counters of a running node's network side.
@@ -169,6 +186,16 @@ pub struct NetStats {
     pub store_full: bool,
     /// Commits refused for quota.
     pub quota_failures: u64,
+    /// Blobs fetched whole.
+    pub blobs_fetched: u64,
+    /// Blob chunks served to members.
+    pub blob_chunks_served: u64,
+    /// Blob requests refused (not a member, or the blob not shared in that context).
+    pub blob_refused: u64,
+    /// Our blob requests a peer refused.
+    pub blob_refused_by_peer: u64,
+    /// Blob pieces received that failed verification.
+    pub blob_bad_pieces: u64,
 }
 
 /// Sends a call's result, or the error that kept its writes from being durable.
@@ -178,6 +205,7 @@ type Call = Box<dyn FnOnce(&mut NodeCore, u64) -> Reply + Send>;
 enum Command {
     Call(Call),
     Stats(oneshot::Sender<NetStats>),
+    Blob(BlobCommand),
     Stop,
 }
 
@@ -194,6 +222,7 @@ impl std::fmt::Debug for Command {
         f.write_str(match self {
             Command::Call(_) => "Call",
             Command::Stats(_) => "Stats",
+            Command::Blob(_) => "Blob",
             Command::Stop => "Stop",
         })
     }
@@ -215,8 +244,9 @@ impl Node {
     /// durable), builds the swarm and asks the relay for a reservation. Returns the handle, the
     /// event stream, and the driver future, which the caller spawns (a tokio task natively,
     /// `spawn_local` in a JS host) and which ends when the node stops.
-    pub async fn start<S: AsyncStore + 'static>(
+    pub async fn start<S: AsyncStore + 'static, B: BlobStore + 'static>(
         mut store: S,
+        blob_store: B,
         options: NodeOptions,
     ) -> Result<(Node, Events, impl Future<Output = Result<(), NetError>>), NetError> {
         let Some(Protocol::P2p(relay_peer)) = options.relay.iter().last() else {
@@ -270,7 +300,10 @@ impl Node {
             held: Vec::new(),
             module_asks: HashMap::new(),
             rng: DetRng::new(u64::from_le_bytes(rng_seed)),
+            blob_store,
+            blobs: Blobs::new(options.corrupt_served_chunks),
         };
+        driver.load_blobs().await?;
         // The node key (first start) is durable before anyone learns this peer id.
         driver.core.flush();
         driver.drain().await?;
@@ -316,12 +349,178 @@ impl Node {
         rx.await.map_err(|_| NetError::Stopped)?
     }
 
+    /// [`Node::call`] for an app call in `context`: when `f` fails after the app opened blobs
+    /// that are not loaded here (`NodeCore::take_wanted_blobs`), they are fetched from the
+    /// context's members, loaded into the core's read cache, and `f` runs once more (the failed
+    /// run changed nothing). Blobs that cannot be had leave the first failure standing.
+    pub async fn call_app<T: Send + 'static, E: Send + 'static>(
+        &self,
+        context: ContextId,
+        f: impl Fn(&mut NodeCore, u64) -> Result<T, E> + Clone + Send + 'static,
+    ) -> Result<Result<T, E>, NetError> {
+        let (result, wanted) = self.call_wanting(f.clone()).await?;
+        if result.is_ok() || wanted.is_empty() {
+            return Ok(result);
+        }
+        let mut loaded = false;
+        for blob in wanted {
+            if self.blob_fetch(blob, Some(context)).await.is_ok() {
+                loaded |= self.blob_cache_for_app(blob).await.unwrap_or(false);
+            }
+        }
+        if !loaded {
+            return Ok(result);
+        }
+        Ok(self.call_wanting(f).await?.0)
+    }
+
+    /// [`Node::call`], and the blobs the call wanted when it failed.
+    async fn call_wanting<T: Send + 'static, E: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut NodeCore, u64) -> Result<T, E> + Send + 'static,
+    ) -> Result<(Result<T, E>, Vec<BlobId>), NetError> {
+        self.call(move |core, now| {
+            let result = f(core, now);
+            // Taken either way: what a call that succeeded wanted is not wanted any more.
+            let wanted = core.take_wanted_blobs();
+            (result, wanted)
+        })
+        .await
+    }
+
     /// The network counters.
     pub async fn stats(&self) -> Result<NetStats, NetError> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .clone()
             .send(Command::Stats(tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    async fn blob<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, NetError>>) -> BlobCommand,
+    ) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .clone()
+            .send(Command::Blob(make(tx)))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Starts adding a blob; returns the add's handle. `pin`: keep it until deleted (else only
+    /// while a context's state names it); `context`: share it there (announced to its members
+    /// once finished). At most [`MAX_UPLOADS`] adds at once.
+    pub async fn blob_add_begin(
+        &self,
+        pin: bool,
+        context: Option<ContextId>,
+    ) -> Result<u64, NetError> {
+        self.blob(|reply| BlobCommand::AddBegin {
+            pin,
+            context,
+            reply,
+        })
+        .await
+    }
+
+    /// Appends bytes to a blob being added (full chunks are stored at once); returns the bytes
+    /// written so far.
+    pub async fn blob_add_write(&self, handle: u64, bytes: Vec<u8>) -> Result<u64, NetError> {
+        self.blob(|reply| BlobCommand::AddWrite {
+            handle,
+            bytes,
+            reply,
+        })
+        .await
+    }
+
+    /// Finishes a blob being added: it is stored whole, with its id.
+    pub async fn blob_add_finish(&self, handle: u64) -> Result<BlobInfo, NetError> {
+        self.blob(|reply| BlobCommand::AddFinish { handle, reply })
+            .await
+    }
+
+    /// Abandons a blob being added (its chunks are removed).
+    pub async fn blob_add_abort(&self, handle: u64) -> Result<(), NetError> {
+        self.commands
+            .clone()
+            .send(Command::Blob(BlobCommand::AddAbort { handle }))
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Gets a blob whole into the store (at once if it is held), from the members of `context`
+    /// (or of every context) that hold it; resolves once every chunk is verified and stored.
+    /// Progress comes as [`NetEvent::Blob`] events.
+    pub async fn blob_fetch(
+        &self,
+        blob: BlobId,
+        context: Option<ContextId>,
+    ) -> Result<BlobInfo, NetError> {
+        self.blob(|reply| BlobCommand::Fetch {
+            blob,
+            context,
+            reply,
+        })
+        .await
+    }
+
+    /// One chunk of a blob held here (whole or not), verified.
+    pub async fn blob_read(&self, blob: BlobId, index: u32) -> Result<Vec<u8>, NetError> {
+        self.blob(|reply| BlobCommand::Read { blob, index, reply })
+            .await
+    }
+
+    /// What is known of a blob here (`None`: nothing).
+    pub async fn blob_info(&self, blob: BlobId) -> Result<Option<BlobInfo>, NetError> {
+        self.blob(|reply| BlobCommand::Info { blob, reply }).await
+    }
+
+    /// Every blob held here, whole or in part.
+    pub async fn blob_list(&self) -> Result<Vec<BlobInfo>, NetError> {
+        self.blob(|reply| BlobCommand::List { reply }).await
+    }
+
+    /// Unpins a blob and removes it unless a context's state names it; whether it was removed.
+    pub async fn blob_delete(&self, blob: BlobId) -> Result<bool, NetError> {
+        self.blob(|reply| BlobCommand::Delete { blob, reply }).await
+    }
+
+    /// Removes every blob that is not referenced (pinned, being fetched, or named by a context's
+    /// state).
+    pub async fn blob_gc(&self) -> Result<GcReport, NetError> {
+        self.blob(|reply| BlobCommand::Gc { reply }).await
+    }
+
+    /// Loads a blob held whole here (at most `tabmesh_node::MAX_APP_READ_BLOB` bytes) into the
+    /// core's read cache, where apps open it; whether it is there now.
+    pub async fn blob_cache_for_app(&self, blob: BlobId) -> Result<bool, NetError> {
+        self.blob(|reply| BlobCommand::CacheForApp { blob, reply })
+            .await
+    }
+
+    /// Sends one blob request to one node as a member of `context` and returns its answer
+    /// (`None`: it could not be sent or failed below the protocol). For diagnostics and tests.
+    pub async fn blob_ask(
+        &self,
+        peer: NodeId,
+        context: ContextId,
+        request: BlobRequest,
+    ) -> Result<Option<Response>, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .clone()
+            .send(Command::Blob(BlobCommand::Ask {
+                peer,
+                context,
+                request,
+                reply: tx,
+            }))
             .await
             .map_err(|_| NetError::Stopped)?;
         rx.await.map_err(|_| NetError::Stopped)
@@ -369,9 +568,10 @@ enum Pending {
     Msg(PeerId),
     Fetch(PeerId, ContextId, DeltaId),
     Module(PeerId, ContextId, Hash),
+    Blob(PeerId, BlobId, Want),
 }
 
-struct Driver<S> {
+struct Driver<S, B> {
     core: NodeCore,
     store: S,
     swarm: Swarm<Behaviour>,
@@ -395,9 +595,11 @@ struct Driver<S> {
     /// When each context's missing app module was last asked for.
     module_asks: HashMap<ContextId, u64>,
     rng: DetRng,
+    blob_store: B,
+    blobs: Blobs,
 }
 
-impl<S: AsyncStore> Driver<S> {
+impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) -> Result<(), NetError> {
         let mut slice_start = now_ms();
         loop {
@@ -428,14 +630,19 @@ impl<S: AsyncStore> Driver<S> {
                     Some(Command::Stats(tx)) => {
                         let _ = tx.send(self.stats());
                     }
+                    Some(Command::Blob(cmd)) => self.blob_command(cmd).await,
                     Some(Command::Stop) | None => {
                         self.shutdown();
                         return Ok(());
                     }
                 },
-                _ = sleep => self.on_tick(),
+                _ = sleep => {
+                    self.on_tick();
+                    self.blob_tick(now_ms());
+                }
             }
             let held = self.drain().await?;
+            self.blob_work().await;
             if let Some(reply) = reply {
                 // What the call wrote is held in memory (the store is full), not durable.
                 reply(held.then_some(NetError::NotDurable(StoreError::QuotaExceeded)));
@@ -471,6 +678,9 @@ impl<S: AsyncStore> Driver<S> {
             at = at.min(*t);
         }
         if let Some(t) = self.relay.retry_at {
+            at = at.min(t);
+        }
+        if let Some(t) = self.blob_deadline() {
             at = at.min(t);
         }
         for t in self.topics.values() {
@@ -584,6 +794,11 @@ impl<S: AsyncStore> Driver<S> {
                     self.timers.remove(&key);
                 }
                 Output::Notify(event) => self.emit(NetEvent::Node(event)),
+                Output::StoreBlob {
+                    context,
+                    manifest,
+                    chunks,
+                } => self.store_app_blob(now, context, manifest, chunks).await,
                 _ => {}
             }
         }
@@ -681,6 +896,7 @@ impl<S: AsyncStore> Driver<S> {
         let pending = match &request {
             Request::Fetch { context, delta } => Pending::Fetch(peer, *context, *delta),
             Request::Module { context, app } => Pending::Module(peer, *context, *app),
+            Request::Blob { request, .. } => Pending::Blob(peer, request.blob, request.what),
             Request::Msg(_) => {
                 self.stats.sent += 1;
                 Pending::Msg(peer)
@@ -699,7 +915,10 @@ impl<S: AsyncStore> Driver<S> {
     fn finish_request(&mut self, id: &OutboundRequestId) -> Option<Pending> {
         let pending = self.requests.remove(id)?;
         let peer = match &pending {
-            Pending::Msg(p) | Pending::Fetch(p, ..) | Pending::Module(p, ..) => *p,
+            Pending::Msg(p)
+            | Pending::Fetch(p, ..)
+            | Pending::Module(p, ..)
+            | Pending::Blob(p, ..) => *p,
         };
         if let Some(n) = self.in_flight.get_mut(&peer) {
             *n = n.saturating_sub(1);
@@ -853,6 +1072,7 @@ impl<S: AsyncStore> Driver<S> {
             t.peers.remove(&node);
         }
         self.core.peer_left(now, context, node);
+        self.blob_peer_left(now, context, node);
         self.emit(NetEvent::PeerLeft {
             context,
             peer: node,
@@ -1118,6 +1338,7 @@ impl<S: AsyncStore> Driver<S> {
                         }
                     }
                     GossipMsg::Hello { .. } => {}
+                    GossipMsg::Have { blobs, .. } => self.on_have(now, context, from, blobs),
                 }
             }
             gossipsub::Event::Subscribed { peer_id, topic } if peer_id == self.relay.peer => {
@@ -1141,8 +1362,13 @@ impl<S: AsyncStore> Driver<S> {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
+                    if let Request::Blob { context, request } = request {
+                        self.on_blob_request(node_id(&peer), context, request, channel);
+                        return;
+                    }
                     let response = match &request {
                         Request::Msg(_) => Response::Ack,
+                        Request::Blob { .. } => Response::Refused,
                         Request::Fetch { delta, .. } => self
                             .large
                             .iter()
@@ -1165,7 +1391,18 @@ impl<S: AsyncStore> Driver<S> {
                     request_id,
                     response,
                 } => {
+                    if let Some(ask) = self.blobs.asks.remove(&request_id) {
+                        self.finish_request(&request_id);
+                        let _ = ask.send(Some(response));
+                        return;
+                    }
                     let pending = self.finish_request(&request_id);
+                    if let (Some(Pending::Blob(_, blob, what)), Some(from)) =
+                        (&pending, node_id(&peer))
+                    {
+                        self.on_blob_response(now, from, *blob, *what, response);
+                        return;
+                    }
                     if let (Some(Pending::Module(_, context, app)), Response::Module(bytes)) =
                         (&pending, &response)
                     {
@@ -1196,7 +1433,14 @@ impl<S: AsyncStore> Driver<S> {
                 error,
                 ..
             } => {
-                self.finish_request(&request_id);
+                if let Some(ask) = self.blobs.asks.remove(&request_id) {
+                    let _ = ask.send(None);
+                }
+                if let (Some(Pending::Blob(_, blob, _)), Some(node)) =
+                    (self.finish_request(&request_id), node_id(&peer))
+                {
+                    self.on_blob_failure(now, node, blob);
+                }
                 self.stats.send_failed += 1;
                 tracing::debug!(%peer, %error, "request failed");
                 if matches!(error, OutboundFailure::DialFailure) {

@@ -30,4 +30,37 @@ pub enum NetError {
     /// The node has stopped (its driver ended); the call did not run or its result is unknown.
     #[error("the node has stopped")]
     Stopped,
+    /// The blob store failed (the node runs on; the blob operation did not complete).
+    #[error("blob storage failed: {0}")]
+    BlobStore(tabmesh_storage::StoreError),
+    /// A blob, manifest or chunk was refused (too large, bad manifest, index out of range, a
+    /// damaged stored chunk).
+    #[error("{0}")]
+    Blob(#[from] tabmesh_blobs::BlobError),
+    /// A fetch gave up (every attempt at one piece failed).
+    #[error("fetching the blob failed: {0}")]
+    BlobFetch(tabmesh_blobs::FetchError),
+    /// Another caller's fetch of the same blob failed.
+    #[error("fetching the blob failed: {0}")]
+    BlobFailed(String),
+    /// Nobody holding the blob could be asked for `BLOB_PATIENCE_MS`.
+    #[error("blob {0} is unavailable: no peer holding it answered")]
+    BlobUnavailable(tabmesh_blobs::BlobId),
+    /// The blob is not held here.
+    #[error("blob {0} is not held here")]
+    UnknownBlob(tabmesh_blobs::BlobId),
+    /// No add in progress has this handle.
+    #[error("no blob is being added with handle {0}")]
+    UnknownUpload(u64),
+    /// Too many blob operations of one kind at once.
+    #[error("too many {what} at once (at most {max})")]
+    BlobBusy {
+        /// What.
+        what: &'static str,
+        /// The bound.
+        max: usize,
+    },
+    /// This node is not in that context.
+    #[error("unknown context {0}")]
+    UnknownContext(tabmesh_base::ContextId),
 }

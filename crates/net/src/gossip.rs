@@ -9,7 +9,9 @@
 //!   the message's source by request;
 //! - `2` [`GossipMsg::Hello`]: "I host this context": how peers of a context find each other
 //!   through the relay (the source, authenticated by gossipsub's signature, is the node); a hello
-//!   sent on (re)joining the topic asks the others to answer.
+//!   sent on (re)joining the topic asks the others to answer;
+//! - `3` [`GossipMsg::Have`]: "I hold these blobs, whole": members fetching one ask the
+//!   announcers first (the relay sees the ids, never the content: blob ids are hashes).
 //!
 //! The **message id of a delta is the delta id**, so a delta arriving twice (through two paths,
 //! or published again after a restart) is deduplicated by gossipsub itself. Other kinds hash their
@@ -18,9 +20,10 @@
 use libp2p::gossipsub::{self, MessageId, TopicHash, ValidationMode};
 use tabmesh_base::codec::{CodecError, Reader, Writer};
 use tabmesh_base::{ContextId, DeltaId, Hasher};
+use tabmesh_blobs::BlobId;
 use tabmesh_node::Wire;
 
-use crate::limits::{GOSSIP_HANDLER_QUEUE, GOSSIP_MAX, INLINE_MAX};
+use crate::limits::{GOSSIP_HANDLER_QUEUE, GOSSIP_MAX, HAVE_MAX, INLINE_MAX};
 use crate::topic::context_of;
 
 /// A message on a context topic.
@@ -46,6 +49,14 @@ pub enum GossipMsg {
         /// The source just (re)joined the topic and asks every peer to answer with a hello
         /// (the periodic hello and answers do not ask).
         ask: bool,
+    },
+    /// The source holds these blobs whole and serves them to the context's members (at most
+    /// [`HAVE_MAX`] ids).
+    Have {
+        /// The context.
+        context: ContextId,
+        /// The blobs.
+        blobs: Vec<BlobId>,
     },
 }
 
@@ -89,6 +100,12 @@ impl GossipMsg {
             } => {
                 w.u8(2).id(context).u64(*nonce).bool(*ask);
             }
+            GossipMsg::Have { context, blobs } => {
+                w.u8(3).id(context).len(blobs.len());
+                for b in blobs {
+                    w.id(b);
+                }
+            }
         }
         w.finish()
     }
@@ -108,6 +125,15 @@ impl GossipMsg {
                 nonce: r.u64()?,
                 ask: r.bool()?,
             },
+            3 => {
+                let context = r.id()?;
+                let n = r.count("announced blobs", HAVE_MAX, 32)?;
+                let mut blobs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    blobs.push(r.id()?);
+                }
+                GossipMsg::Have { context, blobs }
+            }
             tag => {
                 return Err(CodecError::InvalidTag {
                     what: "gossip message",
@@ -150,7 +176,7 @@ pub fn validate(topic: &TopicHash, data: &[u8]) -> Result<Valid, GossipError> {
             (context, Some(delta))
         }
         GossipMsg::Announce { context, delta, .. } => (*context, Some(*delta)),
-        GossipMsg::Hello { context, .. } => (*context, None),
+        GossipMsg::Hello { context, .. } | GossipMsg::Have { context, .. } => (*context, None),
     };
     if context_of(topic) != Some(context) {
         return Err(GossipError::WrongTopic);
@@ -212,6 +238,10 @@ mod tests {
                 context: ctx,
                 nonce: 9,
                 ask: true,
+            },
+            GossipMsg::Have {
+                context: ctx,
+                blobs: vec![BlobId([3; 32]), BlobId([4; 32])],
             },
         ] {
             assert_eq!(GossipMsg::decode(&msg.encode()).ok(), Some(msg));

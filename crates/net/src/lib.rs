@@ -45,7 +45,7 @@ mod rt;
 mod topic;
 
 pub use direct::{is_relayed, DirectOnly};
-pub use driver::{Events, NetEvent, NetStats, Node, NodeOptions};
+pub use driver::{BlobEvent, BlobInfo, Events, GcReport, NetEvent, NetStats, Node, NodeOptions};
 pub use error::NetError;
 pub use gossip::GossipMsg;
 pub use ids::{libp2p_keypair, node_id, peer_id};

@@ -123,3 +123,45 @@ pub const STALLED_MAX_BYTES: usize = 32 << 20;
 /// How often a node lacking a context's app module asks a peer for it (each time a random peer of
 /// the context).
 pub const MODULE_RETRY_MS: u64 = 5_000;
+
+/// Blob ids in one [`GossipMsg::Have`](crate::GossipMsg::Have) announcement (32 bytes each: 2 KiB).
+pub const HAVE_MAX: usize = 64;
+
+/// Blobs being added (written from the host) at once; more are refused.
+pub const MAX_UPLOADS: usize = 8;
+
+/// Blobs being fetched at once; more are refused (the caller retries).
+pub const MAX_BLOB_FETCHES: usize = 8;
+
+/// Blob requests waiting to be served (each reads one chunk from the store); past it a request is
+/// answered "missing" at once and the asker tries elsewhere or later.
+pub const MAX_BLOB_SERVES: usize = 64;
+
+/// Holders remembered per blob from announcements, and blobs with announcements remembered; the
+/// oldest blob is forgotten first.
+pub const MAX_ANNOUNCERS: usize = 32;
+/// See [`MAX_ANNOUNCERS`].
+pub const MAX_ANNOUNCED_BLOBS: usize = 4096;
+
+/// Contexts a blob is recorded as shared in (the rest still serve it if their state names it).
+pub const MAX_BLOB_CONTEXTS: usize = 16;
+
+/// A fetch with nobody to ask for this long fails (`NetError::BlobUnavailable`); chunks stored so
+/// far stay, and a later fetch resumes from them.
+pub const BLOB_PATIENCE_MS: u64 = 60_000;
+
+/// A peer dropped from a fetch for bad chunks is not asked for any blob for this long.
+pub const BLOB_PENALTY_MS: u64 = 10 * 60 * 1000;
+
+/// A holder that refused a request (it does not know us as a member yet: it learns that from our
+/// first sealed sync message) is not asked again for this long.
+pub const BLOB_REFUSED_BACKOFF_MS: u64 = 2_000;
+
+/// While a fetch has nobody to ask, holders are looked for again this often.
+pub const BLOB_STUCK_RETRY_MS: u64 = 1_000;
+
+/// Penalised peers remembered; past it the oldest penalty is forgotten.
+pub const MAX_PENALTIES: usize = 256;
+
+/// Verified manifests kept in memory for serving (each at most 512 KiB; a 100 MB blob's is 12.5 KiB).
+pub const MANIFEST_CACHE: usize = 16;

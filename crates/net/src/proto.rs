@@ -1,6 +1,6 @@
 //! The request-response protocol between two nodes (over a relay circuit): node wire messages
-//! (sealed sync requests and responses), fetches of announced deltas, and fetches of a context's
-//! app module by a joiner that lacks it.
+//! (sealed sync requests and responses), fetches of announced deltas, fetches of a context's
+//! app module by a joiner that lacks it, and blob pieces (a manifest or one chunk).
 //!
 //! A request or response is `VERSION ‖ kind ‖ body` ([`tabmesh_base::codec`]), read whole with a
 //! cap of [`MESSAGE_MAX`] bytes; anything longer or malformed fails the stream with
@@ -16,9 +16,14 @@ use libp2p::request_response;
 use libp2p::StreamProtocol;
 use tabmesh_base::codec::{CodecError, Reader, Writer};
 use tabmesh_base::{ContextId, DeltaId, Hash};
+use tabmesh_blobs::{BlobRequest, MAX_MANIFEST_LEN};
 use tabmesh_node::MAX_WIRE;
 
 use crate::limits::{MESSAGE_MAX, MODULE_MAX};
+
+/// The largest blob answer body: a [`tabmesh_blobs::BlobResponse`] carrying the largest manifest
+/// (a chunk, 256 KiB, is smaller), plus its own tag, id, index and length.
+pub const BLOB_RESPONSE_MAX: usize = MAX_MANIFEST_LEN + 64;
 
 /// The protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/tabmesh/sync/1");
@@ -42,6 +47,13 @@ pub enum Request {
         /// The module's hash.
         app: Hash,
     },
+    /// A piece of a blob shared in a context (served only to a member of that context).
+    Blob {
+        /// The context the requester asks as a member of.
+        context: ContextId,
+        /// What it asks for.
+        request: BlobRequest,
+    },
 }
 
 /// A response.
@@ -55,6 +67,11 @@ pub enum Response {
     Missing,
     /// The module's bytes (checked against the hash asked for).
     Module(Vec<u8>),
+    /// A [`tabmesh_blobs::BlobResponse`], encoded (the fetch machine decodes and checks it).
+    Blob(Vec<u8>),
+    /// The request was refused: the requester is not a member of the context it named here, or
+    /// the blob is not shared in that context.
+    Refused,
 }
 
 impl Request {
@@ -70,6 +87,9 @@ impl Request {
             }
             Request::Module { context, app } => {
                 w.u8(2).id(context).hash(app);
+            }
+            Request::Blob { context, request } => {
+                w.u8(3).id(context).bytes(&request.encode());
             }
         }
         w.finish()
@@ -87,6 +107,15 @@ impl Request {
             2 => Request::Module {
                 context: r.id()?,
                 app: r.hash()?,
+            },
+            3 => Request::Blob {
+                context: r.id()?,
+                request: BlobRequest::decode(r.bytes("blob request", 64)?).map_err(
+                    |e| match e {
+                        tabmesh_blobs::BlobError::Codec(e) => e,
+                        _ => CodecError::Invalid("blob request"),
+                    },
+                )?,
             },
             tag => {
                 return Err(CodecError::InvalidTag {
@@ -117,6 +146,12 @@ impl Response {
             Response::Module(bytes) => {
                 w.u8(3).bytes(bytes);
             }
+            Response::Blob(bytes) => {
+                w.u8(4).bytes(bytes);
+            }
+            Response::Refused => {
+                w.u8(5);
+            }
         }
         w.finish()
     }
@@ -129,6 +164,8 @@ impl Response {
             1 => Response::Delta(r.bytes("delta", MAX_WIRE)?.to_vec()),
             2 => Response::Missing,
             3 => Response::Module(r.bytes("module", MODULE_MAX)?.to_vec()),
+            4 => Response::Blob(r.bytes("blob", BLOB_RESPONSE_MAX)?.to_vec()),
+            5 => Response::Refused,
             tag => {
                 return Err(CodecError::InvalidTag {
                     what: "response",
@@ -229,6 +266,13 @@ mod tests {
                 context: ContextId([1; 32]),
                 app: Hash([4; 32]),
             },
+            Request::Blob {
+                context: ContextId([1; 32]),
+                request: BlobRequest {
+                    blob: tabmesh_blobs::BlobId([6; 32]),
+                    what: tabmesh_blobs::Want::Chunk(7),
+                },
+            },
         ] {
             assert_eq!(Request::decode(&req.encode()).ok(), Some(req));
         }
@@ -237,6 +281,8 @@ mod tests {
             Response::Delta(vec![3; 10]),
             Response::Missing,
             Response::Module(vec![5; 20]),
+            Response::Blob(vec![6; 30]),
+            Response::Refused,
         ] {
             assert_eq!(Response::decode(&resp.encode()).ok(), Some(resp));
         }

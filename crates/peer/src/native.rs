@@ -9,7 +9,7 @@ use clap::Parser;
 use serde_json::{json, Value};
 use tabmesh_net::libp2p::Multiaddr;
 use tabmesh_net::{Node, NodeOptions};
-use tabmesh_storage::FileStore;
+use tabmesh_storage::{FileBlobStore, FileStore};
 use tokio::io::AsyncBufReadExt as _;
 
 use crate::control::{command, event_line, ready_line, stamp};
@@ -24,6 +24,9 @@ pub struct Args {
     /// The store directory (created if missing; one process at a time).
     #[arg(long)]
     pub dir: PathBuf,
+    /// Test only: serve blob chunks with a byte flipped (a peer serving bad data).
+    #[arg(long, hide = true)]
+    pub corrupt_blobs: bool,
 }
 
 /// The binary's entry point.
@@ -46,7 +49,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let store = FileStore::open(&args.dir).context("opening the store")?;
-    let (node, mut events, driver) = Node::start(store, NodeOptions::new(args.relay.clone()))
+    let blobs = FileBlobStore::open(args.dir.join("blobs")).context("opening the blob store")?;
+    let mut options = NodeOptions::new(args.relay.clone());
+    options.corrupt_served_chunks = args.corrupt_blobs;
+    let (node, mut events, driver) = Node::start(store, blobs, options)
         .await
         .context("starting the node")?;
     let driver = tokio::spawn(driver);

@@ -2,4 +2,5 @@
 //! does with its store, below the network.
 #![cfg(not(all(target_family = "wasm", target_os = "unknown")))]
 
+mod blobs;
 mod quota;

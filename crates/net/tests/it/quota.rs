@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tabmesh_base::{ContextId, MemoryKv, WriteBatch};
 use tabmesh_net::{NetError, NetEvent, Node, NodeOptions};
-use tabmesh_storage::{MemoryStore, Store, StoreError};
+use tabmesh_storage::{MemoryBlobStore, MemoryStore, Store, StoreError};
 
 /// A memory store whose commits fail with `QuotaExceeded` while `full` is set (the real IndexedDB
 /// store's error is tested in headless Chromium; this is the driver's side of it).
@@ -73,8 +73,12 @@ async fn has(node: &Node, ctx: ContextId, key: &[u8]) -> anyhow::Result<bool> {
 async fn a_full_store_holds_writes_keeps_the_node_running_and_commits_them_once_space_frees(
 ) -> anyhow::Result<()> {
     let store = Quota::default();
-    let (node, mut events, driver) =
-        Node::start(store.clone(), NodeOptions::new(OFFLINE.parse()?)).await?;
+    let (node, mut events, driver) = Node::start(
+        store.clone(),
+        MemoryBlobStore::new(),
+        NodeOptions::new(OFFLINE.parse()?),
+    )
+    .await?;
     let driver = tokio::spawn(driver);
     let ctx = node
         .call(|core, now| core.create_context(now, None, b""))
@@ -126,7 +130,12 @@ async fn a_full_store_holds_writes_keeps_the_node_running_and_commits_them_once_
     driver.await??;
 
     // A restart from the store has all three writes.
-    let (node, _events, driver) = Node::start(store, NodeOptions::new(OFFLINE.parse()?)).await?;
+    let (node, _events, driver) = Node::start(
+        store,
+        MemoryBlobStore::new(),
+        NodeOptions::new(OFFLINE.parse()?),
+    )
+    .await?;
     let driver = tokio::spawn(driver);
     for key in [&b"before"[..], b"while-full", b"after"] {
         assert!(has(&node, ctx, key).await?, "{key:?} survived the restart");
