@@ -15,9 +15,9 @@ import type { Backend, StartOptions, Started } from "./core.js";
 import type { NodeEvent } from "./types.js";
 import { startWasm } from "./wasm.js";
 
-export { Context, Node, TabmeshError, DEFAULT_EVENT_QUEUE } from "./core.js";
-export type { Outcome, StartOptions, Storage } from "./core.js";
-export type { ContextState, ErrorCode, NetStats, NodeEvent } from "./types.js";
+export { Blobs, BLOB_WRITE_PIECE, Context, Node, TabmeshError, DEFAULT_EVENT_QUEUE } from "./core.js";
+export type { BlobProgress, BlobSource, Outcome, StartOptions, Storage } from "./core.js";
+export type { BlobInfo, ContextState, ErrorCode, FetchCounters, GcReport, NetStats, NodeEvent } from "./types.js";
 
 /** How long a follower waits for the leader to answer before asking again, in ms. */
 const HELLO_RETRY_MS = 250;
@@ -32,7 +32,27 @@ type TabMsg =
   | { t: "ev"; event: NodeEvent };
 
 /** Backend operations a follower may ask the leader for (everything but `stop`). */
-const OPS = new Set(["createContext", "joinContext", "invite", "execute", "state", "contexts", "stats", "syncNow"]);
+const OPS = new Set([
+  "createContext",
+  "joinContext",
+  "invite",
+  "execute",
+  "state",
+  "contexts",
+  "stats",
+  "syncNow",
+  "blobAddBegin",
+  "blobAddWrite",
+  "blobAddFinish",
+  "blobAddAbort",
+  "blobFetch",
+  "blobRead",
+  "blobInfo",
+  "blobList",
+  "blobDelete",
+  "blobGc",
+  "memoryBytes",
+]);
 
 function randomId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
@@ -285,6 +305,17 @@ class Tabs {
       contexts: call("contexts"),
       stats: call("stats"),
       syncNow: call("syncNow"),
+      blobAddBegin: call("blobAddBegin"),
+      blobAddWrite: call("blobAddWrite"),
+      blobAddFinish: call("blobAddFinish"),
+      blobAddAbort: call("blobAddAbort"),
+      blobFetch: call("blobFetch"),
+      blobRead: call("blobRead"),
+      blobInfo: call("blobInfo"),
+      blobList: call("blobList"),
+      blobDelete: call("blobDelete"),
+      blobGc: call("blobGc"),
+      memoryBytes: call("memoryBytes"),
       stop: async () => {
         if (this.wasm) await this.wasm.stop();
       },

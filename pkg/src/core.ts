@@ -2,7 +2,7 @@
 // or process, or — in a follower tab — a proxy to the leader tab's node), events fanned out to
 // subscribers with bounded queues, errors as `TabmeshError` with a stable `code`.
 
-import type { ContextState, ErrorCode, NetStats, NodeEvent, RawOutcome } from "./types.js";
+import type { BlobInfo, ContextState, ErrorCode, GcReport, NetStats, NodeEvent, RawOutcome } from "./types.js";
 
 /** An error of the node or of the facade; `code` is stable, `message` is for people. */
 export class TabmeshError extends Error {
@@ -37,6 +37,18 @@ export interface Backend {
   contexts(): Promise<ContextState[]>;
   stats(): Promise<NetStats>;
   syncNow(ctx: string): Promise<void>;
+  blobAddBegin(pin: boolean, ctx: string | undefined): Promise<number>;
+  blobAddWrite(handle: number, bytes: Uint8Array): Promise<number>;
+  blobAddFinish(handle: number): Promise<BlobInfo>;
+  blobAddAbort(handle: number): Promise<void>;
+  blobFetch(blob: string, ctx: string | undefined): Promise<BlobInfo>;
+  blobRead(blob: string, index: number): Promise<Uint8Array>;
+  blobInfo(blob: string): Promise<BlobInfo | null>;
+  blobList(): Promise<BlobInfo[]>;
+  blobDelete(blob: string): Promise<boolean>;
+  blobGc(): Promise<GcReport>;
+  /** The wasm module's linear memory in bytes (it only grows: its peak so far). */
+  memoryBytes(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -215,6 +227,200 @@ export class Context {
   private readonly filter = (e: NodeEvent): boolean => !("ctx" in e) || e.ctx === this.id;
 }
 
+/** Bytes a blob can be added from: in memory, a `Blob`/`File`, or a stream of byte chunks. */
+export type BlobSource = BufferSource | Blob | ReadableStream<Uint8Array>;
+
+/** Progress of a blob add or get: bytes done, and the total when known. */
+export interface BlobProgress {
+  done: number;
+  total: number | null;
+}
+
+/** The most bytes passed to the node in one write while adding a blob (a stream's larger
+ * chunks are cut): with each write awaited, the node's memory stays flat whatever the size. */
+export const BLOB_WRITE_PIECE = 1 << 20;
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+function blobId(id: unknown): string {
+  if (typeof id !== "string" || !HEX64.test(id)) {
+    throw new TabmeshError("INVALID_ARGUMENT", "a blob id is 64 lowercase hex digits");
+  }
+  return id;
+}
+
+function contextOf(context: Context | string | undefined): string | undefined {
+  if (context === undefined) return undefined;
+  const id = context instanceof Context ? context.id : context;
+  if (typeof id !== "string" || !HEX64.test(id)) {
+    throw new TabmeshError("INVALID_ARGUMENT", "options.context must be a Context or a context id");
+  }
+  return id;
+}
+
+async function* pieces(data: BlobSource): AsyncGenerator<Uint8Array> {
+  if (typeof ReadableStream !== "undefined" && data instanceof ReadableStream) {
+    const reader = data.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        if (!(value instanceof Uint8Array)) {
+          throw new TabmeshError("INVALID_ARGUMENT", "a blob stream must yield Uint8Array chunks");
+        }
+        for (let at = 0; at < value.length; at += BLOB_WRITE_PIECE) yield value.subarray(at, at + BLOB_WRITE_PIECE);
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  }
+  if (typeof Blob !== "undefined" && data instanceof Blob) {
+    for (let at = 0; at < data.size; at += BLOB_WRITE_PIECE) {
+      yield new Uint8Array(await data.slice(at, at + BLOB_WRITE_PIECE).arrayBuffer());
+    }
+    return;
+  }
+  if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
+    const bytes = toBytes(data);
+    for (let at = 0; at < bytes.length; at += BLOB_WRITE_PIECE) yield bytes.subarray(at, at + BLOB_WRITE_PIECE);
+    return;
+  }
+  throw new TabmeshError("INVALID_ARGUMENT", "blob data must be bytes, a Blob/File or a ReadableStream");
+}
+
+/** Content-addressed blobs on a node: added here, fetched from the members of a context that
+ * hold them (every chunk verified), kept while pinned or named by a context's state. */
+export class Blobs {
+  constructor(private readonly node: Node) {}
+
+  /** Adds a blob (bytes, a `Blob`/`File`, or a stream) and resolves to its id. It is pinned
+   * (kept until `delete`); with `context`, it is shared there (announced to its members, served
+   * to them). Store its id in the context's state (e.g. a kv-store value) so members find it. */
+  async add(
+    data: BlobSource,
+    options: { context?: Context | string; pin?: boolean; onProgress?: (p: BlobProgress) => void } = {},
+  ): Promise<string> {
+    const ctx = contextOf(options.context);
+    const total =
+      typeof Blob !== "undefined" && data instanceof Blob
+        ? data.size
+        : data instanceof ArrayBuffer || ArrayBuffer.isView(data)
+          ? data.byteLength
+          : null;
+    const handle = await this.node.backendCall((b) => b.blobAddBegin(options.pin ?? true, ctx));
+    try {
+      let done = 0;
+      for await (const piece of pieces(data)) {
+        done = await this.node.backendCall((b) => b.blobAddWrite(handle, piece));
+        options.onProgress?.({ done, total });
+      }
+      const info = await this.node.backendCall((b) => b.blobAddFinish(handle));
+      return info.blob;
+    } catch (e) {
+      await this.node.backendCall((b) => b.blobAddAbort(handle)).catch(() => undefined);
+      throw asTabmeshError(e);
+    }
+  }
+
+  /** Gets a blob: from this node's store, or first fetched whole from the members (of
+   * `context`, else of every context) that hold it, each chunk verified. `as`: `"bytes"` (a
+   * `Uint8Array`, the default), `"blob"` (a `Blob`, built from chunk parts) or `"stream"` (a
+   * `ReadableStream` reading chunk by chunk). `onProgress` follows the fetch. */
+  async get(
+    id: string,
+    options: { context?: Context | string; as?: "bytes"; onProgress?: (p: BlobProgress) => void },
+  ): Promise<Uint8Array>;
+  async get(
+    id: string,
+    options: { context?: Context | string; as: "blob"; onProgress?: (p: BlobProgress) => void },
+  ): Promise<Blob>;
+  async get(
+    id: string,
+    options: { context?: Context | string; as: "stream"; onProgress?: (p: BlobProgress) => void },
+  ): Promise<ReadableStream<Uint8Array>>;
+  async get(id: string): Promise<Uint8Array>;
+  async get(
+    id: string,
+    options: { context?: Context | string; as?: "bytes" | "blob" | "stream"; onProgress?: (p: BlobProgress) => void } = {},
+  ): Promise<Uint8Array | Blob | ReadableStream<Uint8Array>> {
+    const blob = blobId(id);
+    const ctx = contextOf(options.context);
+    const as = options.as ?? "bytes";
+    if (as !== "bytes" && as !== "blob" && as !== "stream") {
+      throw new TabmeshError("INVALID_ARGUMENT", 'options.as must be "bytes", "blob" or "stream"');
+    }
+    const onProgress = options.onProgress;
+    const off = onProgress
+      ? this.node.hub.subscribe((e) => {
+          if (e.ev === "blob" && e.kind === "progress" && e.blob === blob) onProgress({ done: e.done, total: e.total });
+        })
+      : null;
+    let info: BlobInfo;
+    try {
+      info = await this.node.backendCall((b) => b.blobFetch(blob, ctx));
+    } finally {
+      off?.();
+    }
+    onProgress?.({ done: info.len, total: info.len });
+    const read = (index: number) => this.node.backendCall((b) => b.blobRead(blob, index));
+    if (as === "stream") {
+      let index = 0;
+      return new ReadableStream<Uint8Array>({
+        pull: async (controller) => {
+          if (index >= info.chunks) {
+            controller.close();
+            return;
+          }
+          controller.enqueue(await read(index++));
+        },
+      });
+    }
+    if (as === "blob") {
+      const parts: Uint8Array[] = [];
+      for (let index = 0; index < info.chunks; index++) parts.push(await read(index));
+      return new Blob(parts as BlobPart[]);
+    }
+    const out = new Uint8Array(info.len);
+    let at = 0;
+    for (let index = 0; index < info.chunks; index++) {
+      const chunk = await read(index);
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    return out;
+  }
+
+  /** Whether the blob is held whole here. */
+  async has(id: string): Promise<boolean> {
+    const blob = blobId(id);
+    return (await this.node.backendCall((b) => b.blobInfo(blob)))?.complete ?? false;
+  }
+
+  /** What this node knows of a blob (`null`: nothing). */
+  info(id: string): Promise<BlobInfo | null> {
+    const blob = blobId(id);
+    return this.node.backendCall((b) => b.blobInfo(blob));
+  }
+
+  /** Every blob held here, whole or in part. */
+  list(): Promise<BlobInfo[]> {
+    return this.node.backendCall((b) => b.blobList());
+  }
+
+  /** Unpins a blob and removes it, unless a context's state still names it (then it stays, and
+   * goes at a later `gc` once nothing names it). Resolves to whether it was removed. */
+  delete(id: string): Promise<boolean> {
+    const blob = blobId(id);
+    return this.node.backendCall((b) => b.blobDelete(blob));
+  }
+
+  /** Removes every blob that is neither pinned, nor being fetched, nor named by a context's
+   * state. */
+  gc(): Promise<GcReport> {
+    return this.node.backendCall((b) => b.blobGc());
+  }
+}
+
 /** Where a node's state lives. */
 export type Storage =
   /** The browser's IndexedDB (the default in a browser). */
@@ -269,6 +475,8 @@ export class Node {
   readonly hub = new EventHub();
   /** @internal */
   readonly eventQueue: number;
+  /** Content-addressed blobs (add, get, has, delete, gc). */
+  readonly blobs: Blobs = new Blobs(this);
   private started: Started | null = null;
   private stopped = false;
 
@@ -372,6 +580,12 @@ export class Node {
   /** The network counters. */
   stats(): Promise<NetStats> {
     return this.backendCall((b) => b.stats());
+  }
+
+  /** The wasm module's linear memory in bytes. It never shrinks, so it is also the peak so far
+   * (of the leader tab's node, in a follower). */
+  memoryBytes(): Promise<number> {
+    return this.backendCall(async (b) => b.memoryBytes());
   }
 
   /** Calls `callback` with every event of the node; returns the unsubscribe function. */

@@ -4,16 +4,16 @@
 // keeps state in a directory through the same file store the native node uses (snapshot +
 // write-ahead log, every commit fsynced). No WebRTC: without `window` the node never dials it.
 
-import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { WebSocket as WsWebSocket } from "ws";
 
 import { setHost, TabmeshError } from "./core.js";
 import type { Node, StartOptions, Started } from "./core.js";
 import { loadWasm, startWasm } from "./wasm.js";
 
-export { Context, Node, TabmeshError, DEFAULT_EVENT_QUEUE } from "./core.js";
-export type { Outcome, StartOptions, Storage } from "./core.js";
-export type { ContextState, ErrorCode, NetStats, NodeEvent } from "./types.js";
+export { Blobs, BLOB_WRITE_PIECE, Context, Node, TabmeshError, DEFAULT_EVENT_QUEUE } from "./core.js";
+export type { BlobProgress, BlobSource, Outcome, StartOptions, Storage } from "./core.js";
+export type { BlobInfo, ContextState, ErrorCode, FetchCounters, GcReport, NetStats, NodeEvent } from "./types.js";
 
 /** The default state directory. */
 const DEFAULT_DIR = "./tabmesh-data";
@@ -73,6 +73,7 @@ export const nodeDisk = {
       fsyncSync(fd);
     }),
   rename: (from: string, to: string): void => renameSync(from, to),
+  removeDir: (path: string): void => rmSync(path, { recursive: true, force: true }),
   remove: (path: string): void => {
     try {
       unlinkSync(path);

@@ -63,12 +63,54 @@ export type NodeEvent =
    * with `QUOTA_EXCEEDED` (their writes may still land); retried until it takes them
    * (`held_bytes` = 0). */
   | { ev: "store_full"; held_bytes: number }
+  /** Blobs: progress of a fetch (`blob`) or an add (`upload`: its handle; `total` unknown until
+   * it ends), a blob stored whole (added or fetched; `fetch`: the fetch's counters), a fetch that
+   * failed, a peer that served data failing verification (`dropped`: now penalised), a blob
+   * removed (deleted or collected). */
+  | { ev: "blob"; kind: "progress"; blob: string | null; upload: number | null; done: number; total: number | null }
+  | { ev: "blob"; kind: "stored"; blob: string; len: number; fetch: FetchCounters | null }
+  | { ev: "blob"; kind: "failed"; blob: string; error: string }
+  | { ev: "blob"; kind: "bad_peer"; blob: string; peer: string; dropped: boolean }
+  | { ev: "blob"; kind: "removed"; blob: string }
   /** A slow consumer missed `n` events (its queue was full). */
   | { ev: "lagged"; n: number }
   /** Tabs: this tab's node became the one serving every tab of its name. */
   | { ev: "leader"; peer: string; node: string }
   /** The node stopped (`error`: why, if it failed). */
   | { ev: "stopped"; error: { code: string; message: string } | null };
+
+/** The counters of one blob fetch. */
+export interface FetchCounters {
+  requests: number;
+  stored: number;
+  timeouts: number;
+  bad_chunks: number;
+  bad_manifests: number;
+  missing: number;
+  ignored: number;
+}
+
+/** What a node knows of one blob. */
+export interface BlobInfo {
+  /** The blob id (hex): the hash of its length and chunk ids. */
+  blob: string;
+  len: number;
+  /** Chunks of 256 KiB (the last one shorter). */
+  chunks: number;
+  /** Every chunk is stored here. */
+  complete: boolean;
+  /** Kept until deleted (added here); otherwise kept while a context's state names it. */
+  pinned: boolean;
+  /** Contexts it was added to or fetched in (served to their members). */
+  contexts: string[];
+}
+
+/** What a blob garbage collection removed. */
+export interface GcReport {
+  blobs: number;
+  bytes: number;
+  kept: number;
+}
 
 /** The state of one context on this node. */
 export interface ContextState {
@@ -104,6 +146,11 @@ export interface NetStats {
   commits: number;
   store_full: boolean;
   quota_failures: number;
+  blobs_fetched: number;
+  blob_chunks_served: number;
+  blob_refused: number;
+  blob_refused_by_peer: number;
+  blob_bad_pieces: number;
 }
 
 /** What one `execute` produced, before the facade decodes `ret`. */
@@ -136,5 +183,10 @@ export type ErrorCode =
   | "STOPPED"
   | "NETWORK"
   | "NODE"
+  | "UNKNOWN_BLOB"
+  | "BLOB_INVALID"
+  | "BLOB_UNAVAILABLE"
+  | "BLOB_FAILED"
+  | "ABORTED"
   | "IN_USE"
   | "LEADER_GONE";

@@ -119,3 +119,46 @@ test("a slow async-iterator consumer gets a lagged event counting what it missed
   assert.equal(seen[4].root, (await ctx.state()).root);
   await node.stop();
 });
+
+test("blobs: added from bytes and streams, read back as bytes, Blob and stream, kept in the directory, collected, bad ids refused", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tabmesh-test-"));
+  try {
+    const a = await Node.start({ relay: OFFLINE, storage: { dir } });
+    const ctx = await a.createContext(kv);
+    const bytes = new Uint8Array(700_000).map((_, i) => (i * 7) & 0xff);
+    const progress = [];
+    const id = await a.blobs.add(bytes, { context: ctx, onProgress: (p) => progress.push(p) });
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.deepEqual(progress.at(-1), { done: 700_000, total: 700_000 });
+    assert.deepEqual(await a.blobs.get(id), bytes);
+    assert.deepEqual(new Uint8Array(await (await a.blobs.get(id, { as: "blob" })).arrayBuffer()), bytes);
+    // The same content from a stream of odd-sized pieces: the same id.
+    const stream = new ReadableStream({
+      start(c) {
+        for (let at = 0; at < bytes.length; at += 99_999) c.enqueue(bytes.slice(at, at + 99_999));
+        c.close();
+      },
+    });
+    assert.equal(await a.blobs.add(stream), id);
+    const info = await a.blobs.info(id);
+    assert.deepEqual([info.len, info.chunks, info.complete, info.pinned, info.contexts], [700_000, 3, true, true, [ctx.id]]);
+    const loose = await a.blobs.add(new Uint8Array([1, 2, 3]), { pin: false });
+    await a.stop();
+
+    const b = await Node.start({ relay: OFFLINE, storage: { dir } });
+    assert.equal(await b.blobs.has(id), true, "kept in the directory");
+    const parts = [];
+    for await (const chunk of await b.blobs.get(id, { as: "stream" })) parts.push(chunk);
+    assert.deepEqual(new Uint8Array(await new Blob(parts).arrayBuffer()), bytes);
+    assert.deepEqual(await b.blobs.gc(), { blobs: 1, bytes: 3, kept: 1 }, "only the unpinned, unnamed one");
+    assert.equal(await b.blobs.has(loose), false);
+    assert.equal(await b.blobs.delete(id), true);
+    assert.equal(await b.blobs.has(id), false);
+    await rejects(b.blobs.get("nope"), "INVALID_ARGUMENT");
+    await rejects(b.blobs.add(42), "INVALID_ARGUMENT");
+    await rejects(b.blobs.add(bytes, { context: "not-a-context" }), "INVALID_ARGUMENT");
+    await b.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

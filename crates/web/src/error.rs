@@ -47,7 +47,14 @@ pub(crate) fn net_code(e: &NetError) -> &'static str {
     match e {
         NetError::Stopped => "STOPPED",
         NetError::BadRelay { .. } => "INVALID_ARGUMENT",
-        NetError::Store(e) | NetError::NotDurable(e) => store_code(e),
+        NetError::Store(e) | NetError::NotDurable(e) | NetError::BlobStore(e) => store_code(e),
+        NetError::UnknownBlob(_) => "UNKNOWN_BLOB",
+        NetError::Blob(_) => "BLOB_INVALID",
+        NetError::BlobUnavailable(_) => "BLOB_UNAVAILABLE",
+        NetError::BlobFetch(_) | NetError::BlobFailed(_) => "BLOB_FAILED",
+        NetError::BlobBusy { .. } => "BUSY",
+        NetError::UnknownUpload(_) => "INVALID_ARGUMENT",
+        NetError::UnknownContext(_) => "UNKNOWN_CONTEXT",
         NetError::Load(e) => match e {
             NodeError::Open(_) | NodeError::Codec(_) | NodeError::CorruptIndex => "STORAGE",
             other => node_code(other),

@@ -14,6 +14,7 @@
 //! | `NO_APP`, `APP_MISMATCH`, `APP_ERROR`, `UNSUPPORTED` | the app (missing, wrong, failed, asks for what is not supported) |
 //! | `INVALID_INVITATION`, `INVITATION_EXPIRED`, `REFUSED` | membership and validity |
 //! | `QUOTA_EXCEEDED`, `NEWER_VERSION`, `STORAGE_BLOCKED`, `STORAGE` | the store (full — the node runs on, the write held in memory; written by a newer build; its upgrade blocked by an old tab; failed) |
+//! | `UNKNOWN_BLOB`, `BLOB_INVALID`, `BLOB_UNAVAILABLE`, `BLOB_FAILED` | blobs (not held here; refused as malformed, too large or damaged; nobody holding it answered; a fetch gave up) |
 //! | `STOPPED`, `NETWORK`, `NODE` | the node stopped; the network could not be set up; anything else |
 //!
 //! What it deliberately is not: no logic of its own (no protocol, no storage format, no
@@ -37,11 +38,11 @@ use serde_json::{json, Value};
 use tabmesh_auth::Role;
 use tabmesh_base::ContextId;
 use tabmesh_net::{Node, NodeOptions};
-use tabmesh_storage::{AsyncStore, IdbStore, MemoryStore};
+use tabmesh_storage::{AsyncStore, BlobStore, IdbStore, MemoryBlobStore, MemoryStore};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
 
-use tabmesh_peer::control::{context_state, hex, stats_json};
+use tabmesh_peer::control::{blob_info_json, context_state, hex, parse_blob, stats_json};
 
 use crate::convert::{context_id, to_js};
 use crate::error::{from_net, from_node, from_store, invalid, js_error};
@@ -87,22 +88,29 @@ pub async fn start_node(
 ) -> Result<WebNode, JsValue> {
     let kind = string_field(&store, "kind")?;
     match kind.as_str() {
-        "memory" => run(MemoryStore::new(), relay, on_event).await,
+        "memory" => run(MemoryStore::new(), MemoryBlobStore::new(), relay, on_event).await,
         "indexeddb" => {
             let name = string_field(&store, "name")?;
             let db = IdbStore::open(&name).await.map_err(from_store)?;
-            run(db, relay, on_event).await
+            let blobs = db.blob_store();
+            run(db, blobs, relay, on_event).await
         }
         "file" => {
             let dir = string_field(&store, "dir")?;
             let fs = Reflect::get(&store, &"fs".into()).map_err(|_| invalid("store.fs"))?;
-            let files = convert::open_file_store(fs, &dir).map_err(from_store)?;
-            run(files, relay, on_event).await
+            let files = convert::open_file_store(fs.clone(), &dir).map_err(from_store)?;
+            let blobs = tabmesh_storage::FileBlobStore::open_js(fs, &format!("{dir}/blobs"))
+                .map_err(from_store)?;
+            run(files, blobs, relay, on_event).await
         }
         other => Err(invalid(format!(
             "store.kind must be \"memory\", \"indexeddb\" or \"file\", not {other:?}"
         ))),
     }
+}
+
+fn blob_id(hex: &str) -> Result<tabmesh_blobs::BlobId, JsValue> {
+    parse_blob(hex).ok_or_else(|| invalid(format!("{hex:?} is not a blob id (64 hex digits)")))
 }
 
 fn string_field(object: &JsValue, name: &str) -> Result<String, JsValue> {
@@ -114,13 +122,14 @@ fn string_field(object: &JsValue, name: &str) -> Result<String, JsValue> {
 
 async fn run(
     store: impl AsyncStore + 'static,
+    blobs: impl BlobStore + 'static,
     relay: String,
     on_event: Function,
 ) -> Result<WebNode, JsValue> {
     let addr = relay
         .parse()
         .map_err(|e| invalid(format!("relay address {relay:?}: {e}")))?;
-    let (node, mut events, driver) = Node::start(store, NodeOptions::new(addr))
+    let (node, mut events, driver) = Node::start(store, blobs, NodeOptions::new(addr))
         .await
         .map_err(from_net)?;
     let inner = Rc::new(Inner {
@@ -281,7 +290,7 @@ impl WebNode {
             let _queued = Queued::enter(&inner, ctx)?;
             let (out, root) = inner
                 .node
-                .call(move |core, now| {
+                .call_app(ctx, move |core, now| {
                     let out = core.execute(now, ctx, &method, &args)?;
                     let root = core.replica(&ctx).map(|r| r.summary().root);
                     Ok::<_, tabmesh_node::NodeError>((out, root))
@@ -346,6 +355,141 @@ impl WebNode {
                 .map_err(from_net)?;
             Ok(JsValue::UNDEFINED)
         })
+    }
+
+    /// Starts adding a blob: `{ pin?: boolean (default true), ctx?: string }`. Resolves to the
+    /// add's handle; write with `blobAddWrite`, end with `blobAddFinish` (or `blobAddAbort`).
+    #[wasm_bindgen(js_name = blobAddBegin)]
+    pub fn blob_add_begin(&self, pin: bool, ctx: Option<String>) -> Promise {
+        let node = self.inner.node.clone();
+        future_to_promise(async move {
+            let ctx = ctx.as_deref().map(context_id).transpose()?;
+            let handle = node.blob_add_begin(pin, ctx).await.map_err(from_net)?;
+            Ok((handle as f64).into())
+        })
+    }
+
+    /// Appends bytes to a blob being added (its full chunks are stored before this resolves, so
+    /// a writer awaiting each call holds memory flat). Resolves to the bytes written so far.
+    #[wasm_bindgen(js_name = blobAddWrite)]
+    pub fn blob_add_write(&self, handle: f64, bytes: Vec<u8>) -> Promise {
+        let node = self.inner.node.clone();
+        future_to_promise(async move {
+            let n = node
+                .blob_add_write(handle as u64, bytes)
+                .await
+                .map_err(from_net)?;
+            Ok((n as f64).into())
+        })
+    }
+
+    /// Finishes a blob being added: resolves to its info (`{ blob, len, chunks, complete,
+    /// pinned, contexts }`).
+    #[wasm_bindgen(js_name = blobAddFinish)]
+    pub fn blob_add_finish(&self, handle: f64) -> Promise {
+        let node = self.inner.node.clone();
+        future_to_promise(async move {
+            let info = node
+                .blob_add_finish(handle as u64)
+                .await
+                .map_err(from_net)?;
+            Ok(to_js(&blob_info_json(&info)))
+        })
+    }
+
+    /// Abandons a blob being added.
+    #[wasm_bindgen(js_name = blobAddAbort)]
+    pub fn blob_add_abort(&self, handle: f64) -> Promise {
+        let node = self.inner.node.clone();
+        future_to_promise(async move {
+            node.blob_add_abort(handle as u64).await.map_err(from_net)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Gets a blob whole into this node's store (at once if held), from the members of `ctx`
+    /// (or of every context) that hold it. Resolves to its info; progress arrives as `blob`
+    /// events.
+    #[wasm_bindgen(js_name = blobFetch)]
+    pub fn blob_fetch(&self, blob: String, ctx: Option<String>) -> Promise {
+        let node = self.inner.node.clone();
+        future_to_promise(async move {
+            let id = blob_id(&blob)?;
+            let ctx = ctx.as_deref().map(context_id).transpose()?;
+            let info = node.blob_fetch(id, ctx).await.map_err(from_net)?;
+            Ok(to_js(&blob_info_json(&info)))
+        })
+    }
+
+    /// Chunk `index` of a blob held here, verified (a `Uint8Array` of at most 256 KiB).
+    #[wasm_bindgen(js_name = blobRead)]
+    pub fn blob_read(&self, blob: String, index: u32) -> Promise {
+        let node = self.inner.node.clone();
+        future_to_promise(async move {
+            let id = blob_id(&blob)?;
+            let bytes = node.blob_read(id, index).await.map_err(from_net)?;
+            Ok(js_sys::Uint8Array::from(&bytes[..]).into())
+        })
+    }
+
+    /// What is known of a blob here, or `null`.
+    #[wasm_bindgen(js_name = blobInfo)]
+    pub fn blob_info(&self, blob: String) -> Promise {
+        let node = self.inner.node.clone();
+        future_to_promise(async move {
+            let id = blob_id(&blob)?;
+            let info = node.blob_info(id).await.map_err(from_net)?;
+            Ok(info.map_or(JsValue::NULL, |i| to_js(&blob_info_json(&i))))
+        })
+    }
+
+    /// Every blob held here, whole or in part.
+    #[wasm_bindgen(js_name = blobList)]
+    pub fn blob_list(&self) -> Promise {
+        let node = self.inner.node.clone();
+        future_to_promise(async move {
+            let all = node.blob_list().await.map_err(from_net)?;
+            Ok(to_js(&Value::Array(
+                all.iter().map(blob_info_json).collect(),
+            )))
+        })
+    }
+
+    /// Unpins a blob and removes it unless a context's state names it; resolves to whether it
+    /// was removed.
+    #[wasm_bindgen(js_name = blobDelete)]
+    pub fn blob_delete(&self, blob: String) -> Promise {
+        let node = self.inner.node.clone();
+        future_to_promise(async move {
+            let id = blob_id(&blob)?;
+            Ok(node.blob_delete(id).await.map_err(from_net)?.into())
+        })
+    }
+
+    /// Removes every unreferenced blob: `{ blobs, bytes, kept }`.
+    #[wasm_bindgen(js_name = blobGc)]
+    pub fn blob_gc(&self) -> Promise {
+        let node = self.inner.node.clone();
+        future_to_promise(async move {
+            let r = node.blob_gc().await.map_err(from_net)?;
+            Ok(to_js(
+                &json!({"blobs": r.blobs, "bytes": r.bytes, "kept": r.kept}),
+            ))
+        })
+    }
+
+    /// The size of this module's linear memory in bytes (it only ever grows: after a run, its
+    /// peak).
+    #[wasm_bindgen(js_name = memoryBytes)]
+    pub fn memory_bytes(&self) -> f64 {
+        wasm_bindgen::memory()
+            .dyn_into::<js_sys::WebAssembly::Memory>()
+            .map(|m| {
+                m.buffer()
+                    .unchecked_into::<js_sys::ArrayBuffer>()
+                    .byte_length() as f64
+            })
+            .unwrap_or(0.0)
     }
 
     /// Stops the node (its store closes with it). Resolves once the stop is requested.
