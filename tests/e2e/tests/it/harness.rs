@@ -252,10 +252,22 @@ impl Peer {
     /// Starts a native peer on store directory `store` connecting to `relay`, and waits until
     /// it is ready.
     pub(crate) fn spawn(dir: &Path, name: &str, relay: &str, store: &Path) -> anyhow::Result<Peer> {
+        Peer::spawn_with(dir, name, relay, store, &[])
+    }
+
+    /// [`Peer::spawn`] with more command-line arguments.
+    pub(crate) fn spawn_with(
+        dir: &Path,
+        name: &str,
+        relay: &str,
+        store: &Path,
+        args: &[&str],
+    ) -> anyhow::Result<Peer> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_e2e-peer"));
         command
             .args(["--relay", relay, "--dir"])
             .arg(store)
+            .args(args)
             .env("RUST_LOG", "info,tabmesh_net=debug");
         Peer::launch(dir, name, command)
     }
@@ -373,24 +385,36 @@ impl Peer {
     }
 
     /// Sends a command and returns the whole reply line (with `t_ms`).
-    pub(crate) fn cmd_raw(&mut self, mut command: Value) -> anyhow::Result<Value> {
+    pub(crate) fn cmd_raw(&mut self, command: Value) -> anyhow::Result<Value> {
+        let id = self.send(command)?;
+        self.reply(id)
+    }
+
+    /// Sends a command without waiting for its reply (see [`Peer::reply`]); returns its id.
+    pub(crate) fn send(&mut self, mut command: Value) -> anyhow::Result<u64> {
         self.next_id += 1;
         let id = self.next_id;
         command["id"] = json!(id);
         writeln!(self.stdin, "{command}").context("writing to the peer")?;
         self.stdin.flush()?;
+        Ok(id)
+    }
+
+    /// Waits (bounded) for the reply to command `id` and returns the whole line; replies to
+    /// earlier commands nobody waits for are skipped.
+    pub(crate) fn reply(&mut self, id: u64) -> anyhow::Result<Value> {
         let deadline = Instant::now() + WAIT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let reply = self
                 .replies
                 .recv_timeout(left)
-                .with_context(|| format!("{}: no reply to {command}", self.name))?;
+                .with_context(|| format!("{}: no reply to command {id}", self.name))?;
             if reply["id"] != json!(id) {
                 continue;
             }
             if let Some(err) = reply.get("err") {
-                bail!("{}: {command} failed: {err}", self.name);
+                bail!("{}: command {id} failed: {err}", self.name);
             }
             return Ok(reply);
         }

@@ -2,6 +2,7 @@
 //! in headless Chromium. One test binary (one link); each test starts its own processes.
 
 mod bench;
+mod blobs;
 mod chromium;
 mod demo;
 mod harness;
