@@ -256,3 +256,114 @@ fn browser_node_figures() -> anyhow::Result<()> {
     assert!(report["execute_set_in_chromium"]["per_s"].is_number());
     Ok(())
 }
+
+/// One blob of `len` bytes added on page `a` (in 1 MiB pieces from a generated stream) and
+/// fetched whole by page `b` through the relay: add and fetch MB/s, and the fetcher's wasm memory
+/// growth.
+fn blob_transfer(
+    a: &mut Peer,
+    b: &mut Peer,
+    ctx: &str,
+    seed: u64,
+    len: u64,
+) -> anyhow::Result<Value> {
+    let t0 = std::time::Instant::now();
+    let added = a.cmd(json!({"cmd": "blob_add", "ctx": ctx, "seed": seed, "len": len}))?;
+    let add_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let got = b.cmd(json!({"cmd": "blob_get", "blob": added["blob"], "ctx": ctx}))?;
+    anyhow::ensure!(got["read"] == json!(len), "{got}");
+    let fetch_ms = got["fetched_ms"].as_f64().unwrap_or(f64::NAN);
+    let mb = len as f64 / 1e6;
+    Ok(json!({
+        "bytes": len,
+        "add_ms": add_ms, "add_mb_s": mb / (add_ms / 1000.0),
+        "fetch_ms": fetch_ms, "fetch_mb_s": mb / (fetch_ms / 1000.0),
+        "fetcher_memory_growth_bytes":
+            got["memory_after"].as_u64().unwrap_or(0).saturating_sub(got["memory_before"].as_u64().unwrap_or(0)),
+    }))
+}
+
+/// The blob figures (not assertions): tab-to-tab transfer through the relay between two pages on
+/// IndexedDB (10 MB and 100 MB; quick mode 2 MB and 10 MB), the same between two pages in memory
+/// (the store's share of the time), and hashing in the page (an add into a memory store: chunking,
+/// hashing and copying, no IO). Native hashing is criterion's (`cargo bench -p tabmesh-blobs`).
+/// Writes `target/bench/blobs.json` (`-quick` in the tests).
+#[test]
+fn blob_figures() -> anyhow::Result<()> {
+    let full = full();
+    let sizes: &[u64] = if full {
+        &[10_000_000, 100_000_000]
+    } else {
+        &[2_000_000, 10_000_000]
+    };
+    let dir = work_dir("bench_blobs");
+    let relay = Relay::spawn(&dir, "relay", &["--listen", "/ip4/127.0.0.1/tcp/0/ws"])?;
+    let server = Server::start()?;
+    let kv = app("kv-store")?;
+    let mut report = json!({
+        "bench": "blobs",
+        "mode": if full { "full" } else { "quick" },
+        "machine": {
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "os": std::env::consts::OS,
+        },
+        "chunk_bytes": 256 * 1024,
+        "in_flight_chunks": 3,
+    });
+    for (kind, db) in [("indexeddb", true), ("memory", false)] {
+        let (name_a, name_b) = (format!("{kind}-a"), format!("{kind}-b"));
+        let mut a = Peer::spawn_page_on(
+            &dir,
+            &name_a,
+            relay.ws(),
+            &server,
+            db.then_some("bench-blob-a"),
+        )?;
+        let mut b = Peer::spawn_page_on(
+            &dir,
+            &name_b,
+            relay.ws(),
+            &server,
+            db.then_some("bench-blob-b"),
+        )?;
+        for p in [&a, &b] {
+            p.wait_event(|e| e["ev"] == "reserved")?;
+        }
+        let ctx = share(&mut a, &mut [&mut b], Some(&kv))?;
+        let mut runs = Vec::new();
+        for (i, len) in sizes.iter().enumerate() {
+            runs.push(blob_transfer(&mut a, &mut b, &ctx, 100 + i as u64, *len)?);
+        }
+        report["tab_to_tab"][kind] = json!(runs);
+    }
+    // Native to native through the same relay (no browser, no wasm).
+    let mut a = Peer::spawn(&dir, "native-a", relay.ws(), &dir.join("native-a"))?;
+    let mut b = Peer::spawn(&dir, "native-b", relay.ws(), &dir.join("native-b"))?;
+    let ctx = share(&mut a, &mut [&mut b], Some(&kv))?;
+    let mut runs = Vec::new();
+    for (i, len) in sizes.iter().enumerate() {
+        let t0 = std::time::Instant::now();
+        let added =
+            a.cmd(json!({"cmd": "blob_add", "ctx": ctx, "seed": 200 + i as u64, "len": len}))?;
+        let add_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        let t0 = std::time::Instant::now();
+        b.cmd(json!({"cmd": "blob_get", "blob": added["blob"], "ctx": ctx}))?;
+        let fetch_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        let mb = *len as f64 / 1e6;
+        runs.push(json!({
+            "bytes": len, "add_ms": add_ms, "add_mb_s": mb / (add_ms / 1000.0),
+            "fetch_and_read_ms": fetch_ms, "fetch_and_read_mb_s": mb / (fetch_ms / 1000.0),
+        }));
+    }
+    report["native_to_native_files"] = json!(runs);
+    write_report(
+        if full {
+            "blobs.json"
+        } else {
+            "blobs-quick.json"
+        },
+        &report,
+    )?;
+    assert!(report["tab_to_tab"]["indexeddb"][1]["fetch_mb_s"].is_number());
+    Ok(())
+}
