@@ -133,9 +133,11 @@ pub const MAX_UPLOADS: usize = 8;
 /// Blobs being fetched at once; more are refused (the caller retries).
 pub const MAX_BLOB_FETCHES: usize = 8;
 
-/// Blob requests waiting to be served (each reads one chunk from the store); past it a request is
-/// answered "missing" at once and the asker tries elsewhere or later.
-pub const MAX_BLOB_SERVES: usize = 64;
+/// Blob requests waiting to be served (each reads one chunk from the store, and its answer waits
+/// in the swarm until written: at most 16 × 256 KiB = 4 MiB); past it a request is answered
+/// "missing" at once and the asker tries elsewhere or later. Each fetcher keeps at most three
+/// chunk requests in flight, so five fetch from one holder at full speed.
+pub const MAX_BLOB_SERVES: usize = 16;
 
 /// Holders remembered per blob from announcements, and blobs with announcements remembered; the
 /// oldest blob is forgotten first.

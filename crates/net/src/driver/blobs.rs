@@ -181,7 +181,11 @@ struct Upload {
 struct Fetching {
     fetch: Fetch,
     slot: BlobId,
+    /// Where holders are looked for: the context the caller named, else every context here.
     contexts: BTreeSet<ContextId>,
+    /// The contexts callers named: the blob is recorded as shared there (and, once whole,
+    /// announced there and in the contexts whose state names it — never anywhere else).
+    shared: BTreeSet<ContextId>,
     /// The context each holder is asked in.
     via: HashMap<NodeId, ContextId>,
     waiters: Vec<Reply<BlobInfo>>,
@@ -466,6 +470,9 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
                 .map_err(store_err)?;
         }
         let id = manifest.id;
+        // A fetch of the same blob in progress ends here: this copy is whole (its chunks, stored
+        // under the id, are replaced below).
+        let fetching = self.blobs.fetches.remove(&id);
         let record = match self.blobs.records.get(&id).cloned() {
             Some(mut existing) if existing.complete => {
                 // The same content is held already: keep that copy.
@@ -510,7 +517,11 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
         if let Some(c) = upload.context {
             self.announce(now, c, id);
         }
-        self.blobs.info(&id).ok_or(NetError::UnknownBlob(id))
+        let info = self.blobs.info(&id).ok_or(NetError::UnknownBlob(id))?;
+        for w in fetching.into_iter().flat_map(|f| f.waiters) {
+            let _ = w.send(Ok(info.clone()));
+        }
+        Ok(info)
     }
 
     /// Stores a blob an app call created (before the call's delta, which names it, is
@@ -772,6 +783,7 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
             f.waiters.push(reply);
             if let Some(c) = context {
                 f.contexts.insert(c);
+                f.shared.insert(c);
             }
             return;
         }
@@ -817,6 +829,7 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
                 fetch,
                 slot,
                 contexts,
+                shared: context.into_iter().collect(),
                 via: HashMap::new(),
                 waiters: vec![reply],
                 stuck_since: None,
@@ -902,7 +915,7 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
                 }
                 FetchAction::StoreManifest(m) => {
                     let slot = f.slot;
-                    let contexts = f.contexts.clone();
+                    let contexts = f.shared.clone();
                     let stored = async {
                         self.blob_store.put_manifest(&m).await.map_err(store_err)?;
                         let record = BlobRecord {
@@ -939,7 +952,8 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
                 FetchAction::Event(event) => self.on_fetch_event(now, blob, event),
                 FetchAction::Done(m) => {
                     let stats = f.fetch.stats();
-                    let contexts: Vec<ContextId> = f.contexts.iter().copied().collect();
+                    let shared = f.shared.clone();
+                    let looked_in: Vec<ContextId> = f.contexts.iter().copied().collect();
                     let mut record = self
                         .blobs
                         .records
@@ -953,6 +967,9 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
                             contexts: BTreeSet::new(),
                         });
                     record.complete = true;
+                    for c in &shared {
+                        record.share(Some(*c));
+                    }
                     let stored = self.put_blob_record(blob, record).await;
                     if stored.is_ok() {
                         self.stats.blobs_fetched += 1;
@@ -961,7 +978,11 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
                             len: m.len,
                             fetch: Some(stats),
                         }));
-                        for c in contexts {
+                        let named: Vec<ContextId> = looked_in
+                            .into_iter()
+                            .filter(|c| shared.contains(c) || self.context_refs(c).contains(&blob))
+                            .collect();
+                        for c in named {
                             self.announce(now, c, blob);
                         }
                     }
