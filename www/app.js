@@ -2,9 +2,15 @@
 // leads, the others proxy to it), boards (the kv-store app) and documents (collab-text), joined
 // through invitation URLs `#join=<encodeURIComponent(link)>&app=kv-store|collab-text`.
 //
+// A board shares files: each is a blob added to the node with the board as its context, named by
+// a board entry `file:<name>` = `{"ref": "tabmesh-blob:<id>", name, size, type}` (the reference in
+// the state is what makes members' nodes keep and serve it); members download it from whoever
+// holds it.
+//
 // Every interactive element has a `data-test` attribute (tests/e2e/demo.mjs drives the page by
 // them); `body[data-node]` is starting | ready | failed | stopped. Every error lands in the status
-// line (`[data-test=status][data-state=error]`); nothing is left to throw uncaught.
+// line (`[data-test=status][data-state=error]`), a file's in its board's files panel
+// (`[data-test=file-status][data-state=error]`); nothing is left to throw uncaught.
 import { Node } from "/pkg/dist/browser.js";
 
 const KINDS = { "kv-store": "Board", "collab-text": "Document" };
@@ -187,6 +193,9 @@ function onEvent(e) {
         console.warn("tabmesh: refused", e);
         logSync("refused", `${e.ctx ? short(e.ctx) : "node"} refused what ${short(e.from)} sent: ${e.error}`);
         break;
+      case "blob":
+        blobEvent(e);
+        break;
       case "stopped":
         document.body.dataset.node = "stopped";
         if (e.error) fail("the node stopped", e.error);
@@ -361,8 +370,10 @@ function setupBoard(card) {
   const el = card.el;
   el.querySelector(".body").append(fromTemplate("tpl-board"));
   const [form, key, value, set, rows] = ["kv-form", "kv-key", "kv-value", "kv-set", "kv-entries"].map((n) => q(n, el));
+  const files = setupFiles(card);
   card.onMember = () => {
     set.disabled = false;
+    files.enable();
     card.refreshContent();
   };
   form.addEventListener("submit", (ev) => {
@@ -384,21 +395,258 @@ function setupBoard(card) {
   card.refreshContent = serial(`entries of ${short(card.id)}`, async () => {
     if (!card.member) return;
     const entries = await card.ctx.execute("entries");
+    // Shared files are listed in the files panel, the other entries here.
+    const shared = entries.map(([k, v]) => fileEntry(k, v)).filter(Boolean);
     rows.replaceChildren(
-      ...entries.map(([k, v]) => {
-        const tr = document.createElement("tr");
-        tr.dataset.test = "kv-entry";
-        tr.dataset.key = k;
-        const remove = Object.assign(document.createElement("button"), { textContent: "×", title: "remove" });
-        remove.dataset.test = "kv-remove";
-        remove.addEventListener("click", guard("remove", async () => (await card.ctx.execute("remove", { key: k }), card.refreshContent())));
-        for (const text of [k, v]) tr.append(Object.assign(document.createElement("td"), { textContent: text }));
-        tr.append(document.createElement("td"));
-        tr.lastChild.append(remove);
-        return tr;
-      }),
+      ...entries
+        .filter(([k, v]) => !fileEntry(k, v))
+        .map(([k, v]) => {
+          const tr = document.createElement("tr");
+          tr.dataset.test = "kv-entry";
+          tr.dataset.key = k;
+          const remove = Object.assign(document.createElement("button"), { textContent: "×", title: "remove" });
+          remove.dataset.test = "kv-remove";
+          remove.addEventListener("click", guard("remove", async () => (await card.ctx.execute("remove", { key: k }), card.refreshContent())));
+          for (const text of [k, v]) tr.append(Object.assign(document.createElement("td"), { textContent: text }));
+          tr.append(document.createElement("td"));
+          tr.lastChild.append(remove);
+          return tr;
+        }),
     );
+    await files.show(shared);
   });
+}
+
+// --- Files on a board: blobs named by `file:<name>` entries ---------------------------------------
+
+const FILE_PREFIX = "file:";
+const BLOB_REF = /^tabmesh-blob:([0-9a-f]{64})$/;
+
+/** The shared file a board entry names (`file:<name>` = JSON with a blob reference), or null. */
+function fileEntry(key, value) {
+  if (!key.startsWith(FILE_PREFIX)) return null;
+  let f;
+  try {
+    f = JSON.parse(value);
+  } catch {
+    return null;
+  }
+  const id = BLOB_REF.exec(typeof f?.ref === "string" ? f.ref : "")?.[1];
+  if (!id) return null;
+  const size = Number(f.size);
+  return {
+    key,
+    value,
+    id,
+    name: typeof f.name === "string" && f.name ? f.name : key.slice(FILE_PREFIX.length),
+    size: Number.isFinite(size) && size >= 0 ? size : null,
+    type: typeof f.type === "string" ? f.type : "",
+  };
+}
+
+function formatSize(n) {
+  if (n === null) return "?";
+  if (n < 1000) return `${n} B`;
+  const units = ["kB", "MB", "GB", "TB"];
+  let i = 0;
+  n /= 1000;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${n < 10 ? n.toFixed(1) : Math.round(n)} ${units[i]}`;
+}
+
+/** Shows `done` of `total` bytes on a `<progress>` (indeterminate while the total is unknown). */
+function setProgress(bar, done, total) {
+  bar.hidden = false;
+  if (total) {
+    bar.max = total;
+    bar.value = Math.min(done, total);
+  } else {
+    bar.removeAttribute("value");
+  }
+  bar.title = total ? `${formatSize(done)} of ${formatSize(total)}` : formatSize(done);
+}
+
+/** A blob event: errors go to the status line of the boards listing the blob; a blob stored or
+ * removed here changes their "here" column. */
+function blobEvent(e) {
+  const boards = [...cards.values()].filter((c) => c.files?.has(e.blob));
+  for (const card of boards) {
+    const name = card.files.get(e.blob).name;
+    if (e.kind === "failed") card.fileStatus(`Fetching ${name} failed: ${e.error}`, "error");
+    if (e.kind === "bad_peer") {
+      card.fileStatus(`A peer (${short(e.peer)}) sent bad data for ${name}${e.dropped ? ": no longer asked" : ""}.`, "error");
+    }
+    if (e.kind === "stored" || e.kind === "removed") card.refreshContent?.();
+  }
+  if (!boards.length && (e.kind === "failed" || e.kind === "bad_peer")) console.warn("tabmesh: blob", e);
+}
+
+/** The files panel of a board card: `enable()` once a member, `show(files)` with its entries. */
+function setupFiles(card) {
+  const el = q("files", card.el);
+  const [input, uploadBar, statusLine, table, tbody] = [
+    "file-input",
+    "file-upload-progress",
+    "file-status",
+    "file-table",
+    "file-entries",
+  ].map((n) => q(n, el));
+  /** The rows shown, by entry key: `{ f, tr, url }` (kept across refreshes: a download in progress
+   * or its saved object URL stays). */
+  const rows = new Map();
+  /** The files listed, by blob id (for blob events). */
+  card.files = new Map();
+  card.fileStatus = (text, state = "ok") => {
+    statusLine.textContent = text;
+    statusLine.dataset.state = state;
+  };
+  const fileGuard = (where, fn) => async (...args) => {
+    try {
+      return await fn(...args);
+    } catch (e) {
+      const text = `${where}: ${e?.code ? `${e.code}: ` : ""}${e?.message ?? String(e)}`;
+      console.error(text);
+      card.fileStatus(text, "error");
+    }
+  };
+
+  // Adding: one file after another (a queue), each added to the node then named on the board.
+  let queue = Promise.resolve();
+  const addFiles = (list) => {
+    if (!card.member) return card.fileStatus("Files can be shared once this node is a member.", "error");
+    for (const file of list) queue = queue.then(fileGuard(`adding ${file.name}`, () => addFile(file)));
+  };
+  const addFile = async (file) => {
+    card.fileStatus(`Adding ${file.name}…`);
+    setProgress(uploadBar, 0, file.size);
+    let id;
+    try {
+      id = await node.blobs.add(file, {
+        context: card.ctx,
+        onProgress: (p) => setProgress(uploadBar, p.done, p.total ?? file.size),
+      });
+      const key = FILE_PREFIX + file.name;
+      const before = fileEntry(key, (await card.ctx.execute("get", { key })) ?? "");
+      const value = JSON.stringify({ ref: `tabmesh-blob:${id}`, name: file.name, size: file.size, type: file.type });
+      await card.ctx.execute("set", { key, value });
+      // A file of the same name replaced: this node need not keep the old one.
+      if (before && before.id !== id) await node.blobs.delete(before.id);
+    } catch (e) {
+      // Not named on the board: not kept either.
+      if (id) await node.blobs.delete(id).catch(() => undefined);
+      throw e;
+    } finally {
+      uploadBar.hidden = true;
+    }
+    card.fileStatus(`${file.name} shared (${formatSize(file.size)}).`);
+    card.refreshContent();
+  };
+  input.addEventListener("change", () => {
+    const list = [...input.files];
+    input.value = "";
+    addFiles(list);
+  });
+  const dragged = (ev) => [...(ev.dataTransfer?.types ?? [])].includes("Files");
+  for (const type of ["dragenter", "dragover"]) {
+    el.addEventListener(type, (ev) => {
+      if (!dragged(ev)) return;
+      ev.preventDefault();
+      ev.dataTransfer.dropEffect = card.member ? "copy" : "none";
+      el.dataset.drag = "true";
+    });
+  }
+  el.addEventListener("dragleave", (ev) => {
+    if (!el.contains(ev.relatedTarget)) delete el.dataset.drag;
+  });
+  el.addEventListener("drop", (ev) => {
+    if (!dragged(ev)) return;
+    ev.preventDefault();
+    delete el.dataset.drag;
+    addFiles([...ev.dataTransfer.files]);
+  });
+
+  const download = async (row) => {
+    const { f, tr } = row;
+    const [button, bar, save] = ["file-download", "file-progress", "file-save"].map((n) => q(n, tr));
+    button.disabled = true;
+    setProgress(bar, 0, f.size);
+    card.fileStatus(`Downloading ${f.name}…`);
+    try {
+      const blob = await node.blobs.get(f.id, {
+        context: card.ctx,
+        as: "blob",
+        onProgress: (p) => setProgress(bar, p.done, p.total ?? f.size),
+      });
+      if (row.url) URL.revokeObjectURL(row.url);
+      row.url = URL.createObjectURL(new Blob([blob], { type: f.type || "application/octet-stream" }));
+      Object.assign(save, { href: row.url, download: f.name, hidden: false, title: `save ${f.name}` });
+      card.fileStatus(`${f.name} downloaded (${formatSize(blob.size)}): click Save.`);
+    } finally {
+      button.disabled = false;
+      bar.hidden = true;
+    }
+    card.refreshContent();
+  };
+  const remove = async ({ f }) => {
+    await card.ctx.execute("remove", { key: f.key });
+    const deleted = await node.blobs.delete(f.id);
+    card.fileStatus(deleted ? `${f.name} removed (and deleted from this node).` : `${f.name} removed.`);
+    card.refreshContent();
+  };
+
+  const newRow = (f) => {
+    const tr = fromTemplate("tpl-file");
+    tr.dataset.key = f.key;
+    tr.dataset.blob = f.id;
+    q("file-name", tr).textContent = f.name;
+    q("file-name", tr).title = `tabmesh-blob:${f.id}`;
+    q("file-size", tr).textContent = formatSize(f.size);
+    const row = { f, tr, url: null };
+    q("file-download", tr).addEventListener("click", fileGuard(`downloading ${f.name}`, () => download(row)));
+    q("file-remove", tr).addEventListener("click", fileGuard(`removing ${f.name}`, () => remove(row)));
+    return row;
+  };
+  const drop = (row) => {
+    if (row.url) URL.revokeObjectURL(row.url);
+  };
+
+  return {
+    enable() {
+      input.disabled = false;
+    },
+    /** Shows `files` (the board's file entries), each with whether this node holds it whole. */
+    async show(files) {
+      const held = await Promise.all(files.map((f) => node.blobs.has(f.id)));
+      const next = new Map();
+      files.forEach((f, i) => {
+        let row = rows.get(f.key);
+        if (!row || row.f.value !== f.value) {
+          if (row) drop(row);
+          row = newRow(f);
+        }
+        const cell = q("file-held", row.tr);
+        cell.textContent = held[i] ? "yes" : "no";
+        row.tr.dataset.held = String(held[i]);
+        next.set(f.key, row);
+      });
+      const named = new Set(files.map((f) => f.id));
+      for (const [k, row] of rows) {
+        if (next.get(k) === row) continue;
+        drop(row);
+        // Gone from the board (removed or replaced, here or by a member): this node lets it go
+        // (`delete` keeps it while a context's state still names it).
+        if (!named.has(row.f.id)) node.blobs.delete(row.f.id).catch((e) => console.warn("tabmesh: deleting a blob", e));
+      }
+      rows.clear();
+      for (const [k, row] of next) rows.set(k, row);
+      card.files = new Map(files.map((f) => [f.id, f]));
+      tbody.replaceChildren(...[...rows.values()].map((r) => r.tr));
+      table.hidden = rows.size === 0;
+    },
+  };
 }
 
 // --- Documents: the textarea's edits as insert/delete calls, remote changes merged in ------------
@@ -527,6 +775,12 @@ q("join-form").addEventListener("submit", (ev) => {
   })();
 });
 window.addEventListener("hashchange", () => node && guard("join", joinFromHash)());
+// A file dropped outside a files panel must not replace the page.
+for (const type of ["dragover", "drop"]) {
+  window.addEventListener(type, (ev) => {
+    if ([...(ev.dataTransfer?.types ?? [])].includes("Files")) ev.preventDefault();
+  });
+}
 
 start().catch((e) => {
   document.body.dataset.node = "failed";

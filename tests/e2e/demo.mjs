@@ -7,12 +7,17 @@
 //    roots are equal;
 // 2. a document: created in the first, joined from the second (the invitation URL opened in the
 //    same tab: a hash change), both type at once (the first at the start, the second at the
-//    end); waits until both textareas and displayed roots are equal.
+//    end); waits until both textareas and displayed roots are equal;
+// 3. a file on the board: the first adds a generated 600 KiB file through the files panel's input,
+//    the other two list it, the second downloads it (Download, then the Save link: a Playwright
+//    download) and its bytes are compared with the file's; then the second removes it, all three
+//    stop listing it and the two that held it delete it.
 //
 //   node tests/e2e/demo.mjs <demo url> [dir for failure screenshots]
 //
-// Prints one JSON line on stdout ({ok, board, doc, timings, pageErrors, ...}); page console and
+// Prints one JSON line on stdout ({ok, board, doc, file, timings, pageErrors, ...}); page console and
 // progress on stderr. Exits 1 when something failed or timed out (the JSON line says what).
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -29,7 +34,7 @@ const t0 = Date.now();
 const timings = {};
 const mark = (name) => (timings[name] = Date.now() - t0);
 const log = (line) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
-const result = { ok: false, url, timings, pageErrors: [], statusErrors: [] };
+const result = { ok: false, url, timings, pageErrors: [], statusErrors: [], fileErrors: [] };
 
 /** Polls `probe` (async) until `done(value)` holds; returns the value (throws on timeout). */
 async function until(what, probe, done, ms = WAIT_MS) {
@@ -106,6 +111,30 @@ async function shown(name, ctx) {
 }
 
 const allSame = (xs) => xs.every((x) => JSON.stringify(x) === JSON.stringify(xs[0]));
+
+/** What page `name`'s files panel of board `ctx` shows of the entry `key` (null: not listed). */
+async function fileShown(name, ctx, key) {
+  return card(pages[name], ctx).evaluate((el, key) => {
+    const tr = [...el.querySelectorAll('[data-test="file-entry"]')].find((r) => r.dataset.key === key);
+    const cell = (n) => tr.querySelector(`[data-test="${n}"]`).textContent;
+    return tr ? { name: cell("file-name"), size: cell("file-size"), held: tr.dataset.held, blob: tr.dataset.blob } : null;
+  }, key);
+}
+
+/** `len` bytes that do not compress (xorshift32). */
+function generated(len) {
+  const bytes = Buffer.alloc(len);
+  let x = 0x2545f491;
+  for (let i = 0; i < len; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
 
 try {
   // --- The board: three profiles. --------------------------------------------------------------
@@ -189,6 +218,58 @@ try {
   };
   log(`document converged: ${JSON.stringify(text)}`);
 
+  // --- A file on the board: added in a, downloaded in b, removed by b. -------------------------
+  const fileName = "demo-600k.bin";
+  const fileKey = `file:${fileName}`;
+  const fileBytes = generated(600 * 1024);
+  await card(pages.a, board)
+    .locator(`${t("file-input")}:not([disabled])`)
+    .setInputFiles({ name: fileName, mimeType: "application/octet-stream", buffer: fileBytes });
+  const added = await until("a lists its file", () => fileShown("a", board, fileKey), (v) => v?.held === "true");
+  mark("file_added_ms");
+  log(`a: added ${fileName} as blob ${added.blob.slice(0, 8)}`);
+  const listed = await until(
+    "b and c list the file",
+    () => Promise.all(["b", "c"].map((n) => fileShown(n, board, fileKey))),
+    (vs) => vs.every((v) => v?.blob === added.blob),
+  );
+  mark("file_listed_ms");
+  const row = card(pages.b, board).locator(`${t("file-entry")}[data-key="${fileKey}"]`);
+  await row.locator(t("file-download")).click();
+  const save = row.locator(`${t("file-save")}:not([hidden])`);
+  const [download] = await Promise.all([pages.b.waitForEvent("download"), save.click()]);
+  const got = fs.readFileSync(await download.path());
+  mark("file_downloaded_ms");
+  const heldAfter = await until("b holds the file", () => fileShown("b", board, fileKey), (v) => v?.held === "true");
+  log(`b: downloaded ${got.length} bytes as ${download.suggestedFilename()}`);
+  result.file = {
+    name: fileName,
+    blob: added.blob,
+    size: fileBytes.length,
+    shown: [added, ...listed, heldAfter],
+    downloaded: { name: download.suggestedFilename(), size: got.length, sha256: sha256(got) },
+    sha256: sha256(fileBytes),
+    equal: Buffer.compare(got, fileBytes) === 0,
+  };
+  await row.locator(t("file-remove")).click();
+  await until(
+    "no page lists the removed file",
+    () => Promise.all(names.map((n) => fileShown(n, board, fileKey))),
+    (vs) => vs.every((v) => v === null),
+  );
+  mark("file_removed_ms");
+  result.file.removed = true;
+  // The pages that held it let it go (a's was pinned, b's fetched): a `removed` blob event.
+  const removedOn = () =>
+    Promise.all(
+      names.map((n) =>
+        pages[n].evaluate((blob) => (window.tabmeshDemo?.events ?? []).some((e) => e.ev === "blob" && e.kind === "removed" && e.blob === blob), added.blob),
+      ),
+    ).then((flags) => names.filter((_, i) => flags[i]));
+  result.file.deletedOn = await until("a and b delete the file", removedOn, (on) => on.includes("a") && on.includes("b"));
+  result.file.removeStatus = await card(pages.b, board).locator(t("file-status")).textContent();
+  log(`file removed: ${result.file.removeStatus}`);
+
   result.roles = await Promise.all(names.map((n) => pages[n].locator(t("role")).textContent()));
   result.ok = result.pageErrors.length === 0;
 } catch (e) {
@@ -204,6 +285,11 @@ try {
   for (const n of names) {
     const s = await pages[n].locator(`${t("status")}[data-state="error"]`).textContent({ timeout: 100 }).catch(() => null);
     if (s) result.statusErrors.push(`${n}: ${s}`);
+    const files = await pages[n]
+      .locator(`${t("file-status")}[data-state="error"]`)
+      .allTextContents()
+      .catch(() => []);
+    for (const f of files) result.fileErrors.push(`${n}: ${f}`);
   }
   // Each page's last events, on stderr (the test's log), with times relative to the start.
   for (const n of names) {

@@ -1,5 +1,6 @@
 //! The demo page (`www/`, served by `www/serve.mjs`) driven through its UI in three headless
-//! Chromium browser contexts (`tests/e2e/demo.mjs`), through a real relay on 127.0.0.1.
+//! Chromium browser contexts (`tests/e2e/demo.mjs`), through a real relay on 127.0.0.1: a board,
+//! a document, and a file shared on the board (added in one, downloaded in another).
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
@@ -144,6 +145,7 @@ fn the_demo_page_converges_three_browser_contexts_through_the_relay() -> anyhow:
         json!([]),
         "no error in a status line"
     );
+    assert_eq!(result["fileErrors"], json!([]), "no error in a files panel");
 
     // The board: the three entries, set through three pages' forms, on all three.
     let board = &result["board"];
@@ -186,5 +188,44 @@ fn the_demo_page_converges_three_browser_contexts_through_the_relay() -> anyhow:
             texts[0]
         );
     }
+
+    // The file: listed on the three pages under one blob id (held by the page that added it,
+    // then by the one that downloaded it), its downloaded bytes the same as the file's, gone
+    // from every list once removed, and from the two nodes that held it.
+    let file = &result["file"];
+    let blob = file["blob"].as_str().context("the file's blob id")?;
+    assert!(
+        blob.len() == 64 && blob.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{blob}"
+    );
+    assert_eq!(file["size"], json!(600 * 1024));
+    let shown = file["shown"].as_array().context("file views")?;
+    assert_eq!(shown.len(), 4, "a, b, c, then b again");
+    for (i, view) in shown.iter().enumerate() {
+        assert_eq!(view["blob"], json!(blob), "view {i}: {view}");
+        assert_eq!(view["name"], file["name"], "view {i}: {view}");
+        assert_eq!(view["size"], json!("614 kB"), "view {i}: {view}");
+    }
+    assert_eq!(shown[0]["held"], json!("true"), "held where it was added");
+    assert_eq!(
+        shown[3]["held"],
+        json!("true"),
+        "held where it was downloaded"
+    );
+    let downloaded = &file["downloaded"];
+    assert_eq!(downloaded["name"], file["name"], "saved under its name");
+    assert_eq!(downloaded["size"], file["size"]);
+    assert_eq!(downloaded["sha256"], file["sha256"]);
+    assert_eq!(
+        file["equal"],
+        json!(true),
+        "the downloaded bytes are the file's"
+    );
+    assert_eq!(file["removed"], json!(true));
+    assert_eq!(
+        file["deletedOn"],
+        json!(["a", "b"]),
+        "deleted where it was held"
+    );
     Ok(())
 }
