@@ -47,6 +47,9 @@ export type NodeEvent =
   | { ev: "app_changed"; ctx: string; app: string; available: boolean }
   /** Something a peer sent was refused (nothing changed because of it). */
   | { ev: "rejected"; ctx?: string; from: string | null; error: string }
+  /** A peer kept sending what no honest peer sends (malformed, forged, a stranger's, over its
+   * request rate): everything it sends is dropped until `until_ms`. */
+  | { ev: "banned"; peer: string; until_ms: number }
   | { ev: "voided"; ctx: string; delta: string; author: string; reason: string }
   | {
       ev: "handler";

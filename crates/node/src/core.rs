@@ -204,6 +204,14 @@ pub enum NodeEvent {
         /// Why.
         error: SyncError,
     },
+    /// A peer's messages kept failing as no honest peer's do ([`crate::is_strike`]): everything
+    /// it sends is dropped unread until `until_ms` (see [`crate::STRIKES_TO_BAN`]).
+    PeerBanned {
+        /// The peer.
+        peer: NodeId,
+        /// The end of the ban (the driver's milliseconds).
+        until_ms: u64,
+    },
     /// A handler ran for an event of a remote delta (at least once per event and member; exactly
     /// once unless the node crashed between running it and persisting its delta).
     HandlerRan {
@@ -281,6 +289,10 @@ pub struct NodeCore {
     /// [`MAX_KEY_NOTICES`]).
     key_asks: BTreeSet<(ContextId, NodeId, Hash)>,
     key_answers: BTreeSet<(ContextId, NodeId, Hash)>,
+    /// Peers whose messages keep failing as no honest peer's do, and the ones banned for it.
+    strikes: crate::strikes::Strikes,
+    /// Strikes found while draining a replica (no time there): counted at the next input.
+    strike_queue: Vec<NodeId>,
     /// The governance version each context's upkeep last looked at.
     upkept: BTreeMap<ContextId, u64>,
     /// Blobs apps can read (created here, or loaded by the driver).
@@ -337,6 +349,8 @@ impl NodeCore {
             joins: BTreeMap::new(),
             key_asks: BTreeSet::new(),
             key_answers: BTreeSet::new(),
+            strikes: crate::strikes::Strikes::default(),
+            strike_queue: Vec::new(),
             upkept: BTreeMap::new(),
             blob_cache: BlobCache::new(BLOB_CACHE_BYTES),
             wanted_blobs: Wanted::default(),
@@ -859,12 +873,18 @@ impl NodeCore {
 
     /// Bytes from a peer: a gossiped delta, or a sealed request or response (opened only if its
     /// sender is a member, or an invitee being caught up, and it decrypts).
+    ///
+    /// A banned peer's bytes are dropped unread ([`NodeEvent::PeerBanned`]).
     pub fn handle_message(&mut self, now_ms: u64, from: NodeId, bytes: &[u8]) {
+        self.settle_strikes(now_ms);
+        if self.strikes.is_banned(now_ms, &from) {
+            self.strikes.dropped += 1;
+            return;
+        }
         let wire = match Wire::decode(bytes) {
             Ok(wire) => wire,
             Err(error) => {
-                self.out
-                    .push_back(Output::Notify(NodeEvent::Rejected { from, error }));
+                self.refused(now_ms, from, error);
                 return;
             }
         };
@@ -917,8 +937,7 @@ impl NodeCore {
                                 self.out.push_back(Output::Send { to: from, bytes });
                             }
                         }
-                        self.out
-                            .push_back(Output::Notify(NodeEvent::Rejected { from, error }));
+                        self.refused(now_ms, from, error);
                         return;
                     }
                 }
@@ -948,6 +967,7 @@ impl NodeCore {
 
     /// A timer fired.
     pub fn handle_timer(&mut self, now_ms: u64, key: TimerKey) {
+        self.settle_strikes(now_ms);
         self.armed.remove(&key);
         match key {
             TimerKey::Context(context) => {
@@ -1049,8 +1069,33 @@ impl NodeCore {
         refs
     }
 
+    /// Peers banned now, and messages dropped because their sender was banned.
+    pub fn bans(&self, now_ms: u64) -> (usize, u64) {
+        (self.strikes.banned(now_ms), self.strikes.dropped)
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Internals.
+
+    /// A peer's message was refused: reported, and a strike if no honest peer sends such.
+    fn refused(&mut self, now_ms: u64, from: NodeId, error: SyncError) {
+        if crate::strikes::is_strike(&error) {
+            self.strike_queue.push(from);
+        }
+        self.out
+            .push_back(Output::Notify(NodeEvent::Rejected { from, error }));
+        self.settle_strikes(now_ms);
+    }
+
+    /// Counts the strikes found since the last input; bans whoever reached the bound.
+    fn settle_strikes(&mut self, now_ms: u64) {
+        for peer in std::mem::take(&mut self.strike_queue) {
+            if let Some(until_ms) = self.strikes.strike(now_ms, peer) {
+                self.out
+                    .push_back(Output::Notify(NodeEvent::PeerBanned { peer, until_ms }));
+            }
+        }
+    }
 
     /// Governance chores after an input: write a pending join once the invitation's heads are
     /// applied; follow an app change; as an admin, share keys with members that lack them.
@@ -1377,6 +1422,15 @@ impl NodeCore {
                         }
                     }
                     tabmesh_sync::Output::Event(event) => {
+                        if let SyncEvent::Rejected {
+                            from: Some(peer),
+                            error,
+                        } = &event
+                        {
+                            if crate::strikes::is_strike(error) {
+                                self.strike_queue.push(*peer);
+                            }
+                        }
                         rest.push(Output::Notify(NodeEvent::Sync { context, event }));
                     }
                 }

@@ -87,6 +87,7 @@ mod app;
 mod blob;
 mod core;
 mod error;
+mod strikes;
 mod wire;
 
 pub use crate::blob::{
@@ -97,5 +98,6 @@ pub use crate::core::{
     ExecOutcome, NodeConfig, NodeCore, NodeEvent, Output, Seed, TimerKey, MAX_CONTEXTS,
     MAX_HANDLERS_PER_INPUT, MIGRATE_HOOK,
 };
+pub use crate::strikes::{is_strike, BAN_MS, MAX_STRIKE_RECORDS, STRIKES_TO_BAN, STRIKE_WINDOW_MS};
 pub use crate::wire::{Wire, MAX_WIRE};
 pub use error::NodeError;

@@ -169,6 +169,9 @@ fn node_event_line(event: NodeEvent) -> Value {
         NodeEvent::Rejected { from, error } => {
             json!({"ev": "rejected", "from": hex(&from.0), "error": error.to_string()})
         }
+        NodeEvent::PeerBanned { peer, until_ms } => {
+            json!({"ev": "banned", "peer": hex(&peer.0), "until_ms": until_ms})
+        }
         NodeEvent::HandlerRan {
             context,
             cause,

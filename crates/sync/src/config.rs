@@ -69,6 +69,14 @@ pub struct SyncConfig {
     /// costs one small record; a day (the upstream choice) drops too many offline edits for a
     /// browser node, while much longer keeps every tombstone of an editing-heavy app for weeks.
     pub tombstone_retention_ms: u64,
+    /// Requests one peer may have served per second, sustained (a token bucket per peer,
+    /// refilled at this rate). A request over the budget is dropped unanswered and reported
+    /// ([`SyncError::RateLimited`](crate::SyncError::RateLimited)); the peer's session times out
+    /// and retries with backoff. Default 200 (an honest catch-up sends one request per round
+    /// trip).
+    pub requests_per_sec: u32,
+    /// The bucket's size: requests a peer may send at once before the rate applies. Default 400.
+    pub request_burst: u32,
     /// The DAG's own bounds (pending cap, pending age, pruned ids, query limit).
     pub dag: DagConfig,
 }
@@ -95,6 +103,8 @@ impl Default for SyncConfig {
             compact_after: 10_000,
             compact_retain: 1_000,
             tombstone_retention_ms: 7 * 24 * 60 * 60 * 1_000,
+            requests_per_sec: 200,
+            request_burst: 400,
             dag: DagConfig::default(),
         }
     }

@@ -48,6 +48,13 @@ pub enum SyncError {
         /// Its request id.
         id: u64,
     },
+    /// A peer sent requests faster than [`SyncConfig::requests_per_sec`](crate::SyncConfig)
+    /// allows: this one was dropped unanswered.
+    #[error("request dropped: over the rate of {per_sec} requests per second")]
+    RateLimited {
+        /// The rate.
+        per_sec: u32,
+    },
     /// A delta that was not applied.
     #[error("delta {id} was not applied: {reason}")]
     Rejected {

@@ -209,6 +209,9 @@ pub struct SyncMetrics {
     pub key_unknown: u64,
     /// State rebuilds after a removal voided applied deltas.
     pub rebuilds: u64,
+    /// Requests dropped unanswered: their peer was over its rate
+    /// ([`SyncConfig::requests_per_sec`]).
+    pub requests_limited: u64,
 }
 
 /// Why a stored replica could not be opened.
@@ -373,6 +376,8 @@ pub struct Replica {
     /// from and the epoch of the latest one opened here — a key both sides hold, so what is sent
     /// to it (a response above all) is sealed with it.
     peer_members: BTreeMap<NodeId, (MemberId, Hash)>,
+    /// Each requesting peer's token bucket: (thousandths of a request left, when last refilled).
+    request_buckets: BTreeMap<NodeId, (u64, u64)>,
     /// Where due-handler records live (`<prefix>h/`).
     due_prefix: Vec<u8>,
     /// Handlers made due (or reloaded) and not taken yet.
@@ -527,6 +532,7 @@ impl Replica {
             removals: Vec::new(),
             shared: BTreeSet::new(),
             peer_members: BTreeMap::new(),
+            request_buckets: BTreeMap::new(),
             due_prefix: due_prefix(prefix),
             due: Vec::new(),
         }
@@ -1158,7 +1164,20 @@ impl Replica {
 
     /// A peer's request: answered with one [`Output::Send`]. The caller has authenticated it
     /// ([`Replica::open_message`]: a member, or an invitee catching up); this method does not.
+    /// A peer over its request rate ([`SyncConfig::requests_per_sec`]) is not answered: the
+    /// request is dropped and reported.
     pub fn handle_request(&mut self, now_ms: u64, from: NodeId, id: u64, request: Request) {
+        if !self.request_allowed(now_ms, from) {
+            self.metrics.requests_limited += 1;
+            self.reject(
+                Some(from),
+                SyncError::RateLimited {
+                    per_sec: self.config.requests_per_sec,
+                },
+            );
+            self.finish_input();
+            return;
+        }
         let body = self.serve(now_ms, from, request);
         self.metrics.responses += 1;
         self.out.push_back(Output::Send {
@@ -1380,6 +1399,37 @@ impl Replica {
             }
         }
         self.wanted.remove(&id);
+    }
+
+    /// Takes one request from `peer`'s token bucket (refilled at
+    /// [`SyncConfig::requests_per_sec`], holding at most [`SyncConfig::request_burst`]); `false`
+    /// when it is empty. Buckets are kept for at most [`MAX_PEER_RECORDS`] peers (past it, the
+    /// least recently seen is forgotten: it starts again with a full bucket).
+    fn request_allowed(&mut self, now_ms: u64, peer: NodeId) -> bool {
+        // In thousandths of a request, so the refill is exact in integers.
+        let burst = u64::from(self.config.request_burst.max(1)) * 1000;
+        let rate = u64::from(self.config.requests_per_sec);
+        if !self.request_buckets.contains_key(&peer)
+            && self.request_buckets.len() >= MAX_PEER_RECORDS
+        {
+            let oldest = self
+                .request_buckets
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(p, _)| *p);
+            if let Some(p) = oldest {
+                self.request_buckets.remove(&p);
+            }
+        }
+        let (tokens, at) = self.request_buckets.entry(peer).or_insert((burst, now_ms));
+        let refill = now_ms.saturating_sub(*at).saturating_mul(rate);
+        *tokens = tokens.saturating_add(refill).min(burst);
+        *at = (*at).max(now_ms);
+        if *tokens < 1000 {
+            return false;
+        }
+        *tokens -= 1000;
+        true
     }
 
     fn reject(&mut self, from: Option<NodeId>, error: SyncError) {

@@ -348,3 +348,51 @@ fn a_new_node_flushes_its_key_before_any_input_and_gossip_names_its_delta() {
         "a sealed request is no gossip"
     );
 }
+
+#[test]
+fn a_peer_sending_garbage_is_banned_for_a_while_and_others_are_not() {
+    use tabmesh_node::{BAN_MS, STRIKES_TO_BAN};
+    let mut net = Net::start(2, None, b"");
+    let ctx = net.ctx;
+    let flooder = NodeId([9; 32]);
+    let now = net.tick();
+    let mut disk = MemoryKv::new();
+    let a = &mut net.nodes[0];
+    let mut banned_at = None;
+    for i in 0..STRIKES_TO_BAN {
+        a.handle_message(now + u64::from(i), flooder, &[0xff, 1, 2]);
+        for out in drain(a, &mut disk) {
+            if let Output::Notify(NodeEvent::PeerBanned { peer, until_ms }) = out {
+                assert_eq!(peer, flooder);
+                banned_at = Some(until_ms);
+            }
+        }
+    }
+    let until = banned_at.expect("banned after the last strike");
+    assert_eq!(until, now + u64::from(STRIKES_TO_BAN - 1) + BAN_MS);
+    // Banned: its bytes are dropped unread (not even reported).
+    a.handle_message(now + 100, flooder, &[0xff, 1, 2]);
+    assert!(drain(a, &mut disk).is_empty());
+    assert_eq!(a.bans(now + 100), (1, 1));
+    // The other member is unaffected: its write still arrives and applies.
+    let t = net.tick();
+    net.nodes[1]
+        .commit(t, ctx, |txn| {
+            txn.map("m")?.insert(b"k", b"v")?;
+            Ok(())
+        })
+        .unwrap();
+    net.pump();
+    let has = |n: &NodeCore| n.state(&ctx).unwrap().map("m").unwrap().get(b"k").is_some();
+    assert!(has(&net.nodes[0]));
+    // After the ban, the peer is heard again (its garbage is reported again).
+    let later = until + 1;
+    net.nodes[0].handle_message(later, flooder, &[0xff, 1, 2]);
+    let out = drain(&mut net.nodes[0], &mut disk);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Notify(NodeEvent::Rejected { .. }))),
+        "{out:?}"
+    );
+    assert_eq!(net.nodes[0].bans(later).0, 0);
+}

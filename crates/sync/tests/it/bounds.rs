@@ -422,3 +422,54 @@ fn snapshot_streams_of_many_joiners_stay_bounded() {
     }
     assert_eq!(alive, max);
 }
+
+#[test]
+fn a_flood_of_requests_is_rate_limited_per_peer_and_the_budget_refills() {
+    let mut config = super::support::manual_config();
+    config.requests_per_sec = 100;
+    config.request_burst = 20;
+    let mut sim = Sim::manual_with(2, config);
+    sim.put(0, b"k", b"v");
+    sim.deliver_all();
+    let now = sim.now;
+    // Two peers that have not asked anything yet (the bucket is the server's, per peer id).
+    let (flooder, other) = (NodeId([7; 32]), NodeId([8; 32]));
+    let ask_at = |sim: &mut Sim, at: u64, from: NodeId| {
+        sim.nodes[0]
+            .replica
+            .handle_request(at, from, 1, Request::Summary);
+        let out = drain_outputs(&mut sim.nodes[0].replica);
+        let answered = out.iter().any(|o| {
+            matches!(
+                o,
+                tabmesh_sync::Output::Send {
+                    message: Message::Response { .. },
+                    ..
+                }
+            )
+        });
+        let limited = events_in(&out).iter().any(|e| {
+            matches!(e, SyncEvent::Rejected { from: Some(f), error: SyncError::RateLimited { per_sec: 100 } } if *f == from)
+        });
+        assert_ne!(answered, limited, "either answered or reported as limited");
+        answered
+    };
+    // The burst is served, then nothing more at the same instant.
+    let served = (0..100).filter(|_| ask_at(&mut sim, now, flooder)).count();
+    assert_eq!(served, 20);
+    assert_eq!(sim.nodes[0].replica.metrics().requests_limited, 80);
+    // Another peer has its own budget.
+    assert!(ask_at(&mut sim, now, other));
+    // 50 ms later, five more (100 per second).
+    let served = (0..100)
+        .filter(|_| ask_at(&mut sim, now + 50, flooder))
+        .count();
+    assert_eq!(served, 5);
+    // After a long pause, a full burst again, never more.
+    let served = (0..100)
+        .filter(|_| ask_at(&mut sim, now + 60_000, flooder))
+        .count();
+    assert_eq!(served, 20);
+    // The replica still works for everyone: its state is unchanged and it answers in time.
+    assert!(ask_at(&mut sim, now + 61_000, flooder));
+}
