@@ -2,7 +2,7 @@
 //! scripts.
 
 use tabmesh_base::{DeltaId, Hash, Hlc, MemoryKv};
-use tabmesh_dag::{AddOutcome, CausalDelta, Dag, DagConfig, DeltaStatus, SinceCursor};
+use tabmesh_dag::{AddOutcome, CausalDelta, Dag, DagConfig, DeltaStatus, Payload, SinceCursor};
 use tabmesh_sync::Body;
 
 use crate::kv::{kv_from_bytes, DAG_PREFIX};
@@ -10,6 +10,7 @@ use crate::kv::{kv_from_bytes, DAG_PREFIX};
 /// The small bounds of the fuzzed DAGs: a pending cap the scripts overflow easily.
 pub(crate) const FUZZ_DAG: DagConfig = DagConfig {
     max_pending: 4,
+    max_pending_bytes: 64,
     max_pending_age_ms: 1_000,
     max_pruned: 6,
     max_query_limit: 8,
@@ -174,7 +175,7 @@ fn save_and_restore(dag: &mut Dag<Vec<u8>>, kv: &mut MemoryKv) {
 }
 
 /// What the public API shows of a DAG (for failure messages): ids by their first byte.
-fn view<P>(dag: &Dag<P>) -> String {
+fn view<P: Payload>(dag: &Dag<P>) -> String {
     let short = |ids: Vec<DeltaId>| -> Vec<u8> { ids.iter().map(|i| i.0[0]).collect() };
     format!(
         "heads {:?}, pending {:?}, missing {:?}, applied {:?}, satisfied {:?}, {:?}",
@@ -188,7 +189,7 @@ fn view<P>(dag: &Dag<P>) -> String {
 }
 
 /// The invariants visible through the public API.
-fn check_invariants<P>(dag: &Dag<P>, now: u64) {
+fn check_invariants<P: Payload>(dag: &Dag<P>, now: u64) {
     let stats = dag.stats(now);
     assert!(
         stats.pending <= dag.config().max_pending,
@@ -243,7 +244,7 @@ fn check_invariants<P>(dag: &Dag<P>, now: u64) {
 }
 
 /// The read-only queries, with heads the DAG knows and ones it does not.
-fn exercise_queries<P>(dag: &Dag<P>) {
+fn exercise_queries<P: Payload>(dag: &Dag<P>) {
     let mut known = dag.heads();
     known.push(DeltaId([0xEE; 32]));
     for cursor in [

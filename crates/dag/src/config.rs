@@ -34,6 +34,12 @@ pub const MAX_KNOWN_HEADS: usize = 1_024;
 /// behind than this should catch up by snapshot or Merkle comparison, not by buffering.
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
 
+/// Default for [`DagConfig::max_pending_bytes`]: 64 MiB of payloads waiting for their parents.
+///
+/// The count bound alone lets 10 000 deltas of up to the sync layer's 3 MiB payload wait (30 GB);
+/// this bounds the buffer's memory whatever a peer sends. Honest catch-up stays far below it.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
+
 /// Default for [`DagConfig::max_pending_age_ms`]: 300 s (5 minutes), as upstream.
 ///
 /// A pending delta older than this is dropped by [`Dag::evict_stale`](crate::Dag::evict_stale) and
@@ -60,6 +66,10 @@ pub struct DagConfig {
     /// Most pending deltas (waiting for parents); over it the oldest arrival is evicted and
     /// reported. Default [`DEFAULT_MAX_PENDING`]; at least 1.
     pub max_pending: usize,
+    /// Most payload bytes ([`Payload::weight`](crate::Payload::weight)) of the pending deltas
+    /// together; over it the oldest arrival is evicted, as for [`DagConfig::max_pending`].
+    /// Default [`DEFAULT_MAX_PENDING_BYTES`]; at least 1.
+    pub max_pending_bytes: usize,
     /// Age (ms, against the caller's `now_ms`) beyond which
     /// [`Dag::evict_stale`](crate::Dag::evict_stale) drops a pending delta. Default
     /// [`DEFAULT_MAX_PENDING_AGE_MS`].
@@ -76,6 +86,7 @@ impl Default for DagConfig {
     fn default() -> Self {
         DagConfig {
             max_pending: DEFAULT_MAX_PENDING,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             max_pending_age_ms: DEFAULT_MAX_PENDING_AGE_MS,
             max_pruned: DEFAULT_MAX_PRUNED,
             max_query_limit: DEFAULT_MAX_QUERY_LIMIT,
@@ -88,6 +99,7 @@ impl DagConfig {
     pub(crate) fn normalized(self) -> DagConfig {
         DagConfig {
             max_pending: self.max_pending.max(1),
+            max_pending_bytes: self.max_pending_bytes.max(1),
             max_query_limit: self.max_query_limit.max(1),
             ..self
         }

@@ -17,7 +17,7 @@ use tabmesh_base::{DeltaId, Hash};
 
 use crate::{
     AddOutcome, ApplyFailure, Cascade, CausalDelta, DagConfig, DagError, DagStats, DeltaKind,
-    DeltaStatus, MAX_CHECKPOINT_HEADS,
+    DeltaStatus, Payload, MAX_CHECKPOINT_HEADS,
 };
 
 mod persist;
@@ -44,6 +44,9 @@ pub struct Dag<P> {
     pub(crate) heads: BTreeSet<DeltaId>,
     /// Deltas waiting for parents.
     pub(crate) pending: BTreeMap<DeltaId, PendingEntry<P>>,
+    /// [`Payload::weight`] of the pending deltas together (bounded by
+    /// [`DagConfig::max_pending_bytes`]).
+    pub(crate) pending_bytes: usize,
     /// Arrival number → id, for every pending delta (oldest-first eviction).
     pub(crate) by_arrival: BTreeMap<u64, DeltaId>,
     /// `(received_ms, arrival)` for every pending delta (stale cleanup, oldest age).
@@ -125,13 +128,13 @@ impl<P: PartialEq> PartialEq for Dag<P> {
 
 impl<P: Eq> Eq for Dag<P> {}
 
-impl<P> Default for Dag<P> {
+impl<P: Payload> Default for Dag<P> {
     fn default() -> Self {
         Dag::new(DagConfig::default())
     }
 }
 
-impl<P> Dag<P> {
+impl<P: Payload> Dag<P> {
     /// An empty DAG (no heads: its first delta is a genesis delta or a checkpoint).
     pub fn new(config: DagConfig) -> Dag<P> {
         Dag {
@@ -141,6 +144,7 @@ impl<P> Dag<P> {
             next_seq: 0,
             heads: BTreeSet::new(),
             pending: BTreeMap::new(),
+            pending_bytes: 0,
             by_arrival: BTreeMap::new(),
             by_received: BTreeSet::new(),
             next_arrival: 0,
@@ -478,6 +482,7 @@ impl<P> Dag<P> {
             total: self.applied.len().saturating_add(self.pending.len()),
             applied: self.applied.len(),
             pending: self.pending.len(),
+            pending_bytes: self.pending_bytes,
             heads: self.heads.len(),
             pruned: self.pruned.len(),
             missing: self.missing.len(),
@@ -610,6 +615,7 @@ impl<P> Dag<P> {
         self.next_arrival = arrival.saturating_add(1);
         self.by_arrival.insert(arrival, id);
         self.by_received.insert((now_ms, arrival));
+        self.pending_bytes += delta.payload.weight();
         self.pending.insert(
             id,
             PendingEntry {
@@ -627,7 +633,9 @@ impl<P> Dag<P> {
         self.changes.meta = true;
 
         let mut evicted = Vec::new();
-        while self.pending.len() > self.config.max_pending {
+        while self.pending.len() > self.config.max_pending
+            || self.pending_bytes > self.config.max_pending_bytes
+        {
             let Some((_, oldest)) = self.by_arrival.first_key_value() else {
                 break;
             };
@@ -642,6 +650,7 @@ impl<P> Dag<P> {
     /// missing if others wait for it (until the caller installs it).
     fn remove_pending(&mut self, id: DeltaId) -> Option<PendingEntry<P>> {
         let entry = self.pending.remove(&id)?;
+        self.pending_bytes -= entry.delta.payload.weight();
         self.by_arrival.remove(&entry.arrival);
         self.by_received.remove(&(entry.received_ms, entry.arrival));
         for parent in &entry.delta.parents {

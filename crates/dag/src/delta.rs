@@ -18,6 +18,9 @@ pub trait Payload: Sized {
     fn encode(&self, w: &mut Writer);
     /// Reads a value written by [`Payload::encode`].
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError>;
+    /// The bytes it holds, about (what [`DagConfig::max_pending_bytes`](crate::DagConfig)
+    /// counts).
+    fn weight(&self) -> usize;
 }
 
 /// Longest `Vec<u8>` payload the DAG decodes from its records: the whole `u32` length range.
@@ -35,6 +38,10 @@ impl Payload for Vec<u8> {
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         Ok(r.bytes("payload", MAX_BYTES_PAYLOAD_LEN)?.to_vec())
+    }
+
+    fn weight(&self) -> usize {
+        self.len()
     }
 }
 

@@ -80,6 +80,9 @@ pub struct DagStats {
     pub applied: usize,
     /// Deltas waiting for parents.
     pub pending: usize,
+    /// Their payloads' bytes ([`Payload::weight`](crate::Payload::weight)), at most
+    /// [`DagConfig::max_pending_bytes`](crate::DagConfig::max_pending_bytes).
+    pub pending_bytes: usize,
     /// Current heads.
     pub heads: usize,
     /// Pruned ids remembered.

@@ -254,4 +254,10 @@ impl Payload for Body {
         let author = r.id()?;
         Body::decode_parts(r, author)
     }
+
+    fn weight(&self) -> usize {
+        // The ciphertext, the key boxes (each a sealed key, well under 256 bytes) and the fixed
+        // fields.
+        self.ciphertext.len() + self.keys.len() * 256 + 256
+    }
 }

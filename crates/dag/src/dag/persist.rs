@@ -260,6 +260,7 @@ impl<P: Payload> Dag<P> {
             return inconsistent("two pending deltas share an arrival number", Some(id));
         }
         self.by_received.insert((entry.received_ms, entry.arrival));
+        self.pending_bytes += entry.delta.payload.weight();
         self.pending.insert(id, entry);
         Ok(())
     }

@@ -37,6 +37,7 @@ fn linear_chain_applies_in_order_and_moves_the_head() {
             total: 100,
             applied: 100,
             pending: 0,
+            pending_bytes: 0,
             heads: 1,
             pruned: 0,
             missing: 0,

@@ -132,3 +132,38 @@ fn a_cap_of_zero_is_raised_to_one() {
         }
     );
 }
+
+#[test]
+fn a_flood_of_large_orphans_stays_within_the_byte_bound_and_the_dag_still_works() {
+    use tabmesh_base::Hlc;
+    use tabmesh_dag::CausalDelta;
+    let mut dag = dag_with(DagConfig {
+        max_pending_bytes: 10_000,
+        ..DagConfig::default()
+    });
+    applied(add(&mut dag, genesis(1)));
+    // 1 000 orphans of 1 KB each, every one naming a parent nobody has.
+    let mut evicted_total = 0;
+    for n in 0..1_000u64 {
+        let orphan = CausalDelta::new(
+            id(10_000 + n),
+            vec![id(50_000 + n)],
+            vec![7; 1_000],
+            Hlc::new(n, 0),
+        );
+        let (_, evicted) = pending(add(&mut dag, orphan));
+        evicted_total += evicted.len();
+        let stats = dag.stats(0);
+        assert!(stats.pending_bytes <= 10_000, "{stats:?}");
+    }
+    let stats = dag.stats(0);
+    assert_eq!((stats.pending, stats.pending_bytes), (10, 10_000));
+    assert_eq!(evicted_total, 990);
+    assert!(
+        stats.missing <= 10,
+        "only the kept orphans' parents are missing: {stats:?}"
+    );
+    // Honest deltas still apply on the genesis.
+    applied(add(&mut dag, delta(2, &[1])));
+    assert_eq!(dag.status(&id(2)), DeltaStatus::Applied);
+}
