@@ -80,6 +80,9 @@ await first.close();
 const firstAcked = firstResult.acked;
 const firstAdded = firstResult.added;
 const secondResult = await secondRun;
+// The follower takes over once the closed tab's lock is released (bounded wait: a loaded machine
+// may finish the follower's writes before that).
+await second.waitForFunction(() => window.tabmesh.node.role === "leader", null, { timeout: 30_000, polling: 50 });
 const after = await info(second);
 // Everything acknowledged is published (the new leader's outbox drains once the relay's hub is
 // back on the topic) before the browser goes.
