@@ -147,3 +147,19 @@ pub(crate) fn blob_request(data: &[u8]) -> bool {
 pub(crate) fn blob_response(data: &[u8]) -> bool {
     tabmesh_blobs::BlobResponse::decode(data).is_ok()
 }
+
+pub(crate) fn net_request(data: &[u8]) -> bool {
+    tabmesh_net::proto::Request::decode(data).is_ok()
+}
+
+pub(crate) fn net_response(data: &[u8]) -> bool {
+    tabmesh_net::proto::Response::decode(data).is_ok()
+}
+
+pub(crate) fn gossip(data: &[u8]) -> bool {
+    tabmesh_net::GossipMsg::decode(data).is_ok()
+}
+
+pub(crate) fn blob_record(data: &[u8]) -> bool {
+    tabmesh_net::record::Record::decode(data).is_ok()
+}

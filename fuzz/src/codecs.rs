@@ -17,13 +17,13 @@ use tabmesh_sync::{
 use crate::kv::{kv_from_bytes, STATE_PREFIX};
 
 /// A refusal: any `Display`able error; rendering it must not panic either.
-fn refused(e: &impl Display) {
+pub(crate) fn refused(e: &impl Display) {
     let _ = e.to_string();
 }
 
 /// Re-decodes `bytes` (the encoding of `value`, decoded from the input) and checks it gives
 /// `value` back.
-fn round_trip<T: PartialEq + Debug, E: Display>(
+pub(crate) fn round_trip<T: PartialEq + Debug, E: Display>(
     what: &str,
     value: &T,
     bytes: &[u8],

@@ -17,7 +17,10 @@
 //! and sealed-box codecs of `auth` ([`invite_link`], [`invitation`], [`sealed_box`]), the state
 //! codecs ([`action`], [`actions`], [`stamp`], [`state_open`]), the DAG ([`dag_restore`],
 //! [`dag_insert`]), `base` ([`hlc`], [`codec_reader`]), the app ABI ([`storage_op`], [`blob_op`],
-//! [`op_result`]), the storage log payload ([`storage_batch`]), blob manifests and messages ([`blob_manifest`], [`blob_request`], [`blob_response`]), a replica reopened from its store
+//! [`op_result`]), the storage log payload ([`storage_batch`]), blob manifests and messages ([`blob_manifest`], [`blob_request`], [`blob_response`]), the network shell ([`net_request`],
+//! [`net_response`], [`gossip`] with its validation, the driver's [`blob_record`]), blob
+//! references in state bytes ([`blob_refs`]), a node loaded from any store ([`node_load`]: what
+//! IndexedDB or a directory holds, from any version or damaged), a replica reopened from its store
 //! ([`replica_open`]) and the receive paths ([`replica_receive`]: a governed
 //! [`Replica`](tabmesh_sync::Replica) given one [`Frame`](tabmesh_sync::Frame); [`replica_delta`]:
 //! the same replica given a delta whose payload is the bytes, properly sealed and signed, as a
@@ -64,6 +67,7 @@ mod fixture;
 mod kv;
 mod receive;
 mod seeds;
+mod shell;
 
 pub use codecs::{
     action, actions, blob_manifest, blob_op, blob_request, blob_response, codec_reader,
@@ -74,6 +78,7 @@ pub use codecs::{
 pub use dag::{dag_insert, dag_restore};
 pub use kv::{kv_from_bytes, kv_to_bytes, DAG_PREFIX, REPLICA_PREFIX, STATE_PREFIX};
 pub use receive::{node_message, replica_delta, replica_open, replica_receive, replica_session};
+pub use shell::{blob_record, blob_refs, gossip, net_request, net_response, node_load};
 
 /// One fuzz target: its name (the corpus directory `fuzz/corpus/<name>/`), its body, its valid
 /// seeds, and for the decoder targets whether an input gets past the first decoder.
@@ -115,8 +120,9 @@ targets! {
     decoders: frame, envelope, delta_payload, gov_op, key_material, decode_keys, sealed, key_box,
         wire, invite_link, invitation, sealed_box, action, actions, stamp, state_open, dag_restore,
         hlc, storage_op, blob_op, op_result, storage_batch, replica_open, replica_receive,
-        node_message, replica_delta, replica_session, blob_manifest, blob_request, blob_response;
-    scripts: dag_insert, codec_reader;
+        node_message, replica_delta, replica_session, blob_manifest, blob_request, blob_response,
+        net_request, net_response, gossip, blob_record;
+    scripts: dag_insert, codec_reader, blob_refs, node_load;
 }
 
 /// The target named `name`.

@@ -3,7 +3,9 @@
 
 use tabmesh_abi::{encode_result, BlobOp, Op, OpError, OpErrorKind, Page, StorageOp, Value};
 use tabmesh_base::codec::Writer;
-use tabmesh_base::{DeltaId, Hash, Hlc, HlcClock, MemberId, MemoryKv, WriteBatch, MAX_DRIFT_MS};
+use tabmesh_base::{
+    ContextId, DeltaId, Hash, Hlc, HlcClock, MemberId, MemoryKv, WriteBatch, MAX_DRIFT_MS,
+};
 use tabmesh_dag::{CausalDelta, Dag};
 use tabmesh_node::Wire;
 use tabmesh_state::{encode_actions, Action, Stamp, State, StateError};
@@ -638,4 +640,137 @@ pub(crate) fn blob_response() -> Seeds {
         }
         .encode(),
     ]
+}
+
+pub(crate) fn net_request() -> Seeds {
+    use tabmesh_net::proto::Request;
+    let blob = manifests()[2].id;
+    let context = ContextId([4; 32]);
+    vec![
+        Request::Msg(vec![1, 2, 3]).encode(),
+        Request::Fetch {
+            context,
+            delta: DeltaId([5; 32]),
+        }
+        .encode(),
+        Request::Module {
+            context,
+            app: Hash([6; 32]),
+        }
+        .encode(),
+        Request::Blob {
+            context,
+            request: tabmesh_blobs::BlobRequest {
+                blob,
+                what: tabmesh_blobs::Want::Chunk(3),
+            },
+        }
+        .encode(),
+    ]
+}
+
+pub(crate) fn net_response() -> Seeds {
+    use tabmesh_net::proto::Response;
+    let mut out: Seeds = [
+        Response::Ack,
+        Response::Delta(vec![9; 40]),
+        Response::Missing,
+        Response::Module(vec![0, 97, 115, 109]),
+        Response::Refused,
+    ]
+    .iter()
+    .map(Response::encode)
+    .collect();
+    out.extend(
+        blob_response()
+            .into_iter()
+            .map(|b| Response::Blob(b).encode()),
+    );
+    out
+}
+
+pub(crate) fn gossip() -> Seeds {
+    use tabmesh_net::GossipMsg;
+    let context = crate::shell::GOSSIP_CONTEXT;
+    let mut out: Seeds = vec![
+        GossipMsg::Announce {
+            context,
+            delta: DeltaId([1; 32]),
+            len: 300_000,
+        }
+        .encode(),
+        GossipMsg::Hello {
+            context,
+            nonce: 7,
+            ask: true,
+        }
+        .encode(),
+        GossipMsg::Have {
+            context,
+            blobs: manifests().iter().map(|m| m.id).collect(),
+        }
+        .encode(),
+    ];
+    // A delta frame as gossip carries it (a well-formed frame of the fixture's context).
+    out.extend(
+        wire()
+            .into_iter()
+            .take(1)
+            .map(|w| GossipMsg::Delta(w).encode()),
+    );
+    out
+}
+
+pub(crate) fn blob_record() -> Seeds {
+    use tabmesh_net::record::{BlobRecord, Record};
+    let blob = manifests()[2].id;
+    vec![
+        Record::Blob(BlobRecord {
+            slot: blob,
+            len: 2 * tabmesh_blobs::CHUNK_SIZE as u64 + 7,
+            complete: true,
+            pinned: false,
+            contexts: [ContextId([1; 32]), ContextId([2; 32])].into(),
+        })
+        .encode(),
+        Record::Upload.encode(),
+        Record::SlotOf(blob).encode(),
+    ]
+}
+
+pub(crate) fn blob_refs() -> Seeds {
+    let ids: Vec<String> = manifests()
+        .iter()
+        .map(|m| tabmesh_blobs::ref_text(&m.id))
+        .collect();
+    vec![
+        ids[0].clone().into_bytes(),
+        format!("{{\"file\":\"{}\",\"other\":\"{}\"}}", ids[1], ids[2]).into_bytes(),
+        format!("tabmesh-blob:{}", "g".repeat(64)).into_bytes(),
+    ]
+}
+
+/// A node's whole store as it is after founding a context and writing to it (the records a
+/// browser keeps in IndexedDB).
+pub(crate) fn node_load() -> Seeds {
+    use tabmesh_node::{NodeConfig, NodeCore, Output, Seed};
+    let mut node = NodeCore::new(
+        tabmesh_auth::Keypair::from_secret([5; 32]),
+        NodeConfig::default(),
+        Seed::from_u64(3),
+    );
+    node.flush();
+    let (context, _) = node.create_context(T0, None, b"").expect("a plain context");
+    node.commit(T0 + 1, context, |txn| {
+        txn.map("m")?.insert(b"k", b"v")?;
+        Ok(())
+    })
+    .expect("a write");
+    let mut kv = MemoryKv::new();
+    while let Some(out) = node.poll_output() {
+        if let Output::Persist(batch) = out {
+            kv.apply(&batch);
+        }
+    }
+    vec![kv_to_bytes(b"", &kv)]
 }

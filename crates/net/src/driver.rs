@@ -23,7 +23,6 @@
 //! fetched chunk by chunk from the members that hold them, served only to members.
 
 mod blobs;
-mod record;
 
 use blobs::{BlobCommand, Blobs};
 pub use blobs::{BlobEvent, BlobInfo, GcReport};

@@ -41,6 +41,7 @@ pub mod gossip;
 mod ids;
 pub mod limits;
 pub mod proto;
+pub mod record;
 mod rt;
 mod topic;
 

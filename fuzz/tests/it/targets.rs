@@ -57,4 +57,10 @@ targets! {
     blob_manifest: 2_000, 6_000;
     blob_request: 2_000, 4_000;
     blob_response: 2_000, 6_000;
+    net_request: 2_000, 6_000;
+    net_response: 2_000, 6_000;
+    gossip: 2_000, 8_000;
+    blob_record: 2_000, 4_000;
+    blob_refs: 2_000, 6_000;
+    node_load: 300, 2_000;
 }

@@ -1,5 +1,6 @@
 //! Blob sharing in the driver: the [`BlobStore`], adds from the host, fetches driven by the
-//! sans-IO [`Fetch`] machine, serving members, announcements and garbage collection.
+//! sans-IO [`Fetch`] machine, serving members, announcements and garbage collection. The records
+//! it keeps per blob are [`crate::record`]'s.
 //!
 //! - **Adding**: the host writes a blob in pieces ([`BlobCommand::AddBegin`], `AddWrite`,
 //!   `AddFinish`); each full chunk is stored as soon as it is cut, so memory holds at most one
@@ -28,11 +29,11 @@ use tabmesh_blobs::{
 };
 use tabmesh_storage::{AsyncStore, BlobStore, StoreError};
 
-use super::record::{BlobRecord, Record};
 use super::{Driver, NetEvent};
 use crate::gossip::GossipMsg;
 use crate::limits::*;
 use crate::proto::{Request, Response};
+use crate::record::{BlobRecord, Record};
 use crate::rt::now_ms;
 use crate::topic::topic;
 use crate::NetError;

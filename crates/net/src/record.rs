@@ -1,5 +1,6 @@
 //! The driver's record of one blob in the [`BlobStore`](tabmesh_storage::BlobStore): what it is,
-//! where its chunks are, and why it is kept — and its versioned codec.
+//! where its chunks are, and why it is kept — and its versioned codec (a disk format: public so
+//! it can be fuzzed and inspected; only the driver writes it).
 //!
 //! Chunks are stored under a **slot** id. A fetched blob's slot is its own id (its manifest is
 //! known before any chunk arrives). A blob added here is chunked before its id is known, so its
@@ -18,7 +19,7 @@ use crate::limits::MAX_BLOB_CONTEXTS;
 
 /// One blob store record (keyed by a blob id or a slot id).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Record {
+pub enum Record {
     /// A blob whose manifest is stored under its id.
     Blob(BlobRecord),
     /// Chunks being written by an add that has not finished.
@@ -29,7 +30,7 @@ pub(crate) enum Record {
 
 /// What is known of a blob held (whole or in part).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct BlobRecord {
+pub struct BlobRecord {
     /// Where its chunks are.
     pub slot: BlobId,
     /// Its length.
@@ -45,7 +46,7 @@ pub(crate) struct BlobRecord {
 
 impl BlobRecord {
     /// Records `context` as one the blob is shared in (ignored past [`MAX_BLOB_CONTEXTS`]).
-    pub(crate) fn share(&mut self, context: Option<ContextId>) -> bool {
+    pub fn share(&mut self, context: Option<ContextId>) -> bool {
         match context {
             Some(c) if self.contexts.len() < MAX_BLOB_CONTEXTS => self.contexts.insert(c),
             _ => false,
@@ -55,7 +56,7 @@ impl BlobRecord {
 
 impl Record {
     /// `VERSION ‖ kind ‖ body`.
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
         match self {
             Record::Blob(b) => {
@@ -80,7 +81,7 @@ impl Record {
     }
 
     /// Decodes [`Record::encode`] (a newer version or kind is refused, never guessed).
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Record, CodecError> {
+    pub fn decode(bytes: &[u8]) -> Result<Record, CodecError> {
         let mut r = Reader::new(bytes)?;
         let record = match r.u8()? {
             0 => {
