@@ -42,20 +42,17 @@
 //!
 //! # Coverage-guided fuzzing on demand
 //!
-//! To fuzz a body with libFuzzer (nightly, `cargo install cargo-fuzz`), make a throwaway
-//! `cargo fuzz init` directory outside the workspace (it is **not** a crate CI builds) with this
-//! crate as a path dependency, one file per target under `fuzz_targets/`, e.g.
-//! `fuzz_targets/frame.rs`:
+//! `fuzz/libfuzzer/` (its own workspace: CI never builds it) drives the same bodies with libFuzzer
+//! (nightly, `cargo install cargo-fuzz`): one target, `tabmesh`, whose body is picked by
+//! `TABMESH_FUZZ_TARGET=<name>` (or by an input's first byte):
 //!
 //! ```text
-//! #![no_main]
-//! libfuzzer_sys::fuzz_target!(|data: &[u8]| tabmesh_fuzz::frame(data));
+//! cd fuzz/libfuzzer
+//! TABMESH_FUZZ_TARGET=frame cargo +nightly fuzz run --fuzz-dir . tabmesh ../corpus/frame
 //! ```
 //!
-//! and run `cargo +nightly fuzz run frame <workspace>/fuzz/corpus/frame` (the checked-in corpus as
-//! its starting corpus; add the valid seeds of [`TARGETS`] for a better start). Every input it
-//! finds that breaks a contract goes into `fuzz/corpus/<target>/`, where the tests replay it from
-//! then on.
+//! Every input it finds that breaks a contract goes into `fuzz/corpus/<target>/`, where the tests
+//! replay it from then on.
 //!
 //! [`Action`]: tabmesh_state::Action
 //! [`Dag`]: tabmesh_dag::Dag
