@@ -292,4 +292,21 @@ mod tests {
         // The config builds (its invariants hold).
         assert_eq!(config().max_transmit_size(), GOSSIP_MAX);
     }
+
+    #[tabmesh_testkit::test]
+    fn an_inline_delta_over_the_inline_bound_is_refused_before_it_is_parsed() {
+        let topic = crate::topic::topic(&ContextId([1; 32])).hash();
+        let over = GossipMsg::Delta(vec![0; INLINE_MAX + 1]).encode();
+        assert!(matches!(
+            validate(&topic, &over),
+            Err(GossipError::TooLarge(n)) if n == INLINE_MAX + 1
+        ));
+        // Too many announced blob ids do not decode.
+        let mut w = tabmesh_base::codec::Writer::new();
+        w.u8(3).id(&ContextId([1; 32])).len(HAVE_MAX + 1);
+        for _ in 0..=HAVE_MAX {
+            w.id(&BlobId([2; 32]));
+        }
+        assert!(GossipMsg::decode(&w.finish()).is_err());
+    }
 }

@@ -101,3 +101,36 @@ fn errors_have_clear_messages() {
     assert!(msg.contains("limit of 64"), "{msg}");
     assert!(msg.contains(&id(5).to_string()), "{msg}");
 }
+
+#[test]
+fn cyclic_parents_never_apply_stay_bounded_and_leave_the_dag_working() {
+    use tabmesh_dag::DeltaStatus;
+    let mut dag = new_dag();
+    let _ = add(&mut dag, genesis(0));
+    // A two-cycle (10 ↔ 11) and a three-cycle (20 → 21 → 22 → 20), each also naming the genesis:
+    // every member waits for another member, so none can ever apply.
+    for (n, parents) in [
+        (10, vec![0, 11]),
+        (11, vec![0, 10]),
+        (20, vec![0, 21]),
+        (21, vec![0, 22]),
+        (22, vec![0, 20]),
+    ] {
+        let out = add(&mut dag, delta(n, &parents));
+        assert!(
+            matches!(out, AddOutcome::Pending { .. }),
+            "{n} waits for its cycle: {out:?}"
+        );
+    }
+    for n in [10, 11, 20, 21, 22] {
+        assert_eq!(dag.status(&id(n)), DeltaStatus::Pending);
+    }
+    // The cycle's members are pending, not missing: nothing to pull for them.
+    assert!(dag.missing_parents(10).is_empty());
+    // The DAG still takes honest deltas, and the cycle goes away with age.
+    let _ = add(&mut dag, delta(1, &[0]));
+    assert_eq!(dag.status(&id(1)), DeltaStatus::Applied);
+    let evicted = dag.evict_stale(tabmesh_dag::DEFAULT_MAX_PENDING_AGE_MS + 1);
+    assert_eq!(evicted.len(), 5);
+    assert_eq!(dag.stats(0).pending, 0);
+}

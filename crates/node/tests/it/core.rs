@@ -396,3 +396,108 @@ fn a_peer_sending_garbage_is_banned_for_a_while_and_others_are_not() {
     );
     assert_eq!(net.nodes[0].bans(later).0, 0);
 }
+
+#[test]
+fn an_unknown_wire_version_and_an_oversized_message_are_typed_errors_and_change_nothing() {
+    use tabmesh_base::CodecError;
+    use tabmesh_node::MAX_WIRE;
+    let mut a = node(1);
+    let mut disk = MemoryKv::new();
+    a.create_context(T0, None, b"").unwrap();
+    drain(&mut a, &mut disk);
+    let before = disk.clone();
+    let peer = NodeId([9; 32]);
+    // A frame a newer build would write: version 99.
+    a.handle_message(T0, peer, &[99, 0, 1, 2, 3]);
+    let out = drain(&mut a, &mut disk);
+    assert!(
+        matches!(
+            out.as_slice(),
+            [Output::Notify(NodeEvent::Rejected {
+                error: SyncError::Codec(CodecError::UnknownVersion { found: 99, .. }),
+                ..
+            })]
+        ),
+        "{out:?}"
+    );
+    // One byte over the bound: refused unread.
+    a.handle_message(T0, peer, &vec![1; MAX_WIRE + 1]);
+    let out = drain(&mut a, &mut disk);
+    assert!(
+        matches!(
+            out.as_slice(),
+            [Output::Notify(NodeEvent::Rejected {
+                error: SyncError::FrameTooLarge { .. },
+                ..
+            })]
+        ),
+        "{out:?}"
+    );
+    assert_eq!(disk, before);
+}
+
+#[test]
+fn a_replayed_delta_is_idempotent_live_and_after_a_restart() {
+    let mut net = Net::start(2, None, b"");
+    let ctx = net.ctx;
+    let t = net.tick();
+    net.nodes[0]
+        .commit(t, ctx, |txn| {
+            txn.counter("c")?.increment(5)?;
+            Ok(())
+        })
+        .unwrap();
+    let published = net.hold_published(0);
+    assert_eq!(published.len(), 1);
+    let from = net.nodes[0].id();
+    net.inject(1, from, &published[0]);
+    let root = |n: &NodeCore| n.state(&ctx).unwrap().root_hash();
+    let once = root(&net.nodes[1]);
+    assert_eq!(once, root(&net.nodes[0]));
+    // The same frame ten more times (gossip duplicates, a hostile replay): nothing changes.
+    for _ in 0..10 {
+        net.inject(1, from, &published[0]);
+    }
+    assert_eq!(root(&net.nodes[1]), once);
+    assert_eq!(
+        net.nodes[1]
+            .state(&ctx)
+            .unwrap()
+            .counter("c")
+            .unwrap()
+            .value(),
+        5
+    );
+    assert!(net.nodes[1].replica(&ctx).unwrap().metrics().duplicates >= 10);
+    // After a restart from its store, the replay is still a duplicate.
+    let key = net.nodes[1].node_key().clone();
+    let mut b = NodeCore::load(
+        key,
+        NodeConfig::default(),
+        Seed::from_u64(2),
+        net.now,
+        &net.disks[1],
+    )
+    .unwrap();
+    let mut disk = net.disks[1].clone();
+    drain(&mut b, &mut disk);
+    assert_eq!(root(&b), once);
+    b.handle_message(net.now + 1, from, &published[0]);
+    let out = drain(&mut b, &mut disk);
+    // Nothing of the context is written (only the node's own clock and key records).
+    for o in &out {
+        if let Output::Persist(batch) = o {
+            for op in batch.ops() {
+                let key = match op {
+                    tabmesh_base::WriteOp::Put(k, _) | tabmesh_base::WriteOp::Delete(k) => k,
+                };
+                assert!(
+                    key.starts_with(b"n/key") || key.starts_with(b"n/clock"),
+                    "{key:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(root(&b), once);
+    assert_eq!(b.state(&ctx).unwrap().counter("c").unwrap().value(), 5);
+}
