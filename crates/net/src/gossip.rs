@@ -302,7 +302,7 @@ mod tests {
             Err(GossipError::TooLarge(n)) if n == INLINE_MAX + 1
         ));
         // Too many announced blob ids do not decode.
-        let mut w = tabmesh_base::codec::Writer::new();
+        let mut w = Writer::new();
         w.u8(3).id(&ContextId([1; 32])).len(HAVE_MAX + 1);
         for _ in 0..=HAVE_MAX {
             w.id(&BlobId([2; 32]));
