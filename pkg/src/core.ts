@@ -139,10 +139,37 @@ export class EventHub {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function toBytes(data: BufferSource): Uint8Array {
+function toBytes(data: BufferSource, what = "data"): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return new Uint8Array(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  throw new TabmeshError("INVALID_ARGUMENT", `${what} must be bytes (an ArrayBuffer or a typed array)`);
+}
+
+/** `options` as an object (`undefined` and `null` mean none); anything else is refused. */
+function optionsOf<T extends object>(options: T | null | undefined, what = "options"): Partial<T> {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new TabmeshError("INVALID_ARGUMENT", `${what} must be an object`);
+  }
+  return options;
+}
+
+/** A callback option: a function or nothing. */
+function callbackOf<F>(f: F | undefined, what: string): F | undefined {
+  if (f !== undefined && typeof f !== "function") {
+    throw new TabmeshError("INVALID_ARGUMENT", `${what} must be a function`);
+  }
+  return f;
+}
+
+/** A positive integer option (an event queue's bound), or its default. */
+function countOf(n: unknown, fallback: number, what: string): number {
+  if (n === undefined) return fallback;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1) {
+    throw new TabmeshError("INVALID_ARGUMENT", `${what} must be a positive integer`);
+  }
+  return n;
 }
 
 function json(value: unknown): Uint8Array {
@@ -184,7 +211,7 @@ export class Context {
     if (typeof method !== "string" || method === "") {
       throw new TabmeshError("INVALID_ARGUMENT", "method must be a non-empty string");
     }
-    const raw = await this.node.backendCall((b) => b.execute(this.id, method, json(args)));
+    const raw = await this.node.backendCall((b) => b.execute(this.checkedId(), method, json(args)));
     const text = raw.ret && raw.ret.length > 0 ? decoder.decode(raw.ret) : "";
     return {
       value: (text ? JSON.parse(text) : undefined) as T,
@@ -196,28 +223,34 @@ export class Context {
   }
 
   /** An invitation link for a new member (default lifetime one hour). */
-  invite(options: { ttlMs?: number } = {}): Promise<string> {
-    return this.node.backendCall((b) => b.invite(this.id, options.ttlMs ?? 3_600_000));
+  async invite(options: { ttlMs?: number } = {}): Promise<string> {
+    const { ttlMs } = optionsOf(options);
+    if (ttlMs !== undefined && typeof ttlMs !== "number") {
+      throw new TabmeshError("INVALID_ARGUMENT", "options.ttlMs must be a number of milliseconds");
+    }
+    return this.node.backendCall((b) => b.invite(this.checkedId(), ttlMs ?? 3_600_000));
   }
 
   /** The context's state: root, heads, counters, membership, peers. */
   state(): Promise<ContextState> {
-    return this.node.backendCall((b) => b.state(this.id));
+    return this.node.backendCall(async (b) => b.state(this.checkedId()));
   }
 
   /** Starts a sync round with the context's peers now. */
   syncNow(): Promise<void> {
-    return this.node.backendCall((b) => b.syncNow(this.id));
+    return this.node.backendCall(async (b) => b.syncNow(this.checkedId()));
   }
 
   /** Calls `callback` with this context's events (and node-wide ones: relay, lagged, stopped). */
   subscribe(callback: (event: NodeEvent) => void): () => void {
+    callbackOf(callback, "the callback");
     return this.node.hub.subscribe(callback, this.filter);
   }
 
   /** This context's events as a bounded async iterator (see `Node.events`). */
   events(options: { max?: number } = {}): AsyncIterableIterator<NodeEvent> {
-    return this.node.hub.iterate(this.filter, options.max ?? this.node.eventQueue);
+    const max = countOf(optionsOf(options).max, this.node.eventQueue, "options.max");
+    return this.node.hub.iterate(this.filter, max);
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<NodeEvent> {
@@ -225,6 +258,14 @@ export class Context {
   }
 
   private readonly filter = (e: NodeEvent): boolean => !("ctx" in e) || e.ctx === this.id;
+
+  /** The id, checked to be a context id (a call on anything else is refused). */
+  private checkedId(): string {
+    if (typeof this.id !== "string" || !HEX64.test(this.id)) {
+      throw new TabmeshError("INVALID_ARGUMENT", "a context id is 64 lowercase hex digits");
+    }
+    return this.id;
+  }
 }
 
 /** Bytes a blob can be added from: in memory, a `Blob`/`File`, or a stream of byte chunks. */
@@ -300,19 +341,32 @@ export class Blobs {
     data: BlobSource,
     options: { context?: Context | string; pin?: boolean; onProgress?: (p: BlobProgress) => void } = {},
   ): Promise<string> {
-    const ctx = contextOf(options.context);
+    const opts = optionsOf(options);
+    const ctx = contextOf(opts.context);
+    const onProgress = callbackOf(opts.onProgress, "options.onProgress");
+    if (opts.pin !== undefined && typeof opts.pin !== "boolean") {
+      throw new TabmeshError("INVALID_ARGUMENT", "options.pin must be a boolean");
+    }
+    const pin = opts.pin ?? true;
+    if (
+      !(data instanceof ArrayBuffer || ArrayBuffer.isView(data)) &&
+      !(typeof Blob !== "undefined" && data instanceof Blob) &&
+      !(typeof ReadableStream !== "undefined" && data instanceof ReadableStream)
+    ) {
+      throw new TabmeshError("INVALID_ARGUMENT", "blob data must be bytes, a Blob/File or a ReadableStream");
+    }
     const total =
       typeof Blob !== "undefined" && data instanceof Blob
         ? data.size
         : data instanceof ArrayBuffer || ArrayBuffer.isView(data)
           ? data.byteLength
           : null;
-    const handle = await this.node.backendCall((b) => b.blobAddBegin(options.pin ?? true, ctx));
+    const handle = await this.node.backendCall((b) => b.blobAddBegin(pin, ctx));
     try {
       let done = 0;
       for await (const piece of pieces(data)) {
         done = await this.node.backendCall((b) => b.blobAddWrite(handle, piece));
-        options.onProgress?.({ done, total });
+        onProgress?.({ done, total });
       }
       const info = await this.node.backendCall((b) => b.blobAddFinish(handle));
       return info.blob;
@@ -344,12 +398,13 @@ export class Blobs {
     options: { context?: Context | string; as?: "bytes" | "blob" | "stream"; onProgress?: (p: BlobProgress) => void } = {},
   ): Promise<Uint8Array | Blob | ReadableStream<Uint8Array>> {
     const blob = blobId(id);
-    const ctx = contextOf(options.context);
-    const as = options.as ?? "bytes";
+    const opts = optionsOf(options);
+    const ctx = contextOf(opts.context);
+    const as = opts.as ?? "bytes";
     if (as !== "bytes" && as !== "blob" && as !== "stream") {
       throw new TabmeshError("INVALID_ARGUMENT", 'options.as must be "bytes", "blob" or "stream"');
     }
-    const onProgress = options.onProgress;
+    const onProgress = callbackOf(opts.onProgress, "options.onProgress");
     const off = onProgress
       ? this.node.hub.subscribe((e) => {
           if (e.ev === "blob" && e.kind === "progress" && e.blob === blob) onProgress({ done: e.done, total: e.total });
@@ -482,7 +537,7 @@ export class Node {
 
   /** @internal Hosts construct nodes; users call `Node.start`. */
   constructor(options: StartOptions) {
-    this.eventQueue = options.eventQueue ?? DEFAULT_EVENT_QUEUE;
+    this.eventQueue = countOf(options.eventQueue, DEFAULT_EVENT_QUEUE, "options.eventQueue");
   }
 
   /** Starts a node: resolves once its local state is loaded (the relay connects in the
@@ -493,7 +548,8 @@ export class Node {
       throw new TabmeshError("INVALID_ARGUMENT", "options.relay must be the relay's multiaddr (a string)");
     }
     const node = new Node(options);
-    if (options.onEvent) node.subscribe(options.onEvent);
+    const onEvent = callbackOf(options.onEvent, "options.onEvent");
+    if (onEvent) node.subscribe(onEvent);
     try {
       node.attach(await host(node, options));
     } catch (e) {
@@ -541,7 +597,8 @@ export class Node {
   /** Creates a context running the app module `app`, initialised with `init` (the app's init
    * arguments). */
   async createContext(app: BufferSource, init?: Record<string, unknown>): Promise<Context> {
-    const id = await this.backendCall((b) => b.createContext(toBytes(app), json(init)));
+    const module = toBytes(app, "the app module");
+    const id = await this.backendCall((b) => b.createContext(module, json(init)));
     return new Context(this, id);
   }
 
@@ -553,7 +610,8 @@ export class Node {
     if (typeof invitation !== "string") {
       throw new TabmeshError("INVALID_ARGUMENT", "the invitation must be a string (a link)");
     }
-    const app = options.app === undefined ? undefined : toBytes(options.app);
+    const given = optionsOf(options).app;
+    const app = given === undefined ? undefined : toBytes(given, "options.app");
     const id = await this.backendCall((b) => b.joinContext(invitation, app));
     return new Context(this, id);
   }
@@ -590,13 +648,14 @@ export class Node {
 
   /** Calls `callback` with every event of the node; returns the unsubscribe function. */
   subscribe(callback: (event: NodeEvent) => void): () => void {
+    callbackOf(callback, "the callback");
     return this.hub.subscribe(callback);
   }
 
   /** Every event as an async iterator holding at most `max` (default `eventQueue`) unread
    * events: a consumer that falls further behind gets `{ ev: "lagged", n }`. */
   events(options: { max?: number } = {}): AsyncIterableIterator<NodeEvent> {
-    return this.hub.iterate(undefined, options.max ?? this.eventQueue);
+    return this.hub.iterate(undefined, countOf(optionsOf(options).max, this.eventQueue, "options.max"));
   }
 
   /** Stops the node (in a follower tab: stops proxying; the leader's node runs on). */

@@ -82,6 +82,24 @@ test("bad arguments and failing calls are TabmeshErrors with a code, and the nod
   await rejects(ctx.invite({ ttlMs: -5 }), "INVALID_ARGUMENT");
   await rejects(Node.start({ relay: "/ip4/127.0.0.1/tcp/9/ws", storage: "memory" }), "INVALID_ARGUMENT");
   await rejects(Node.start({ storage: "memory" }), "INVALID_ARGUMENT");
+  // Wrong types everywhere else: each a TabmeshError with INVALID_ARGUMENT, never a TypeError.
+  await rejects(node.createContext(42), "INVALID_ARGUMENT");
+  await rejects(node.createContext({}), "INVALID_ARGUMENT");
+  await rejects(node.joinContext("tabmesh://x", { app: "not bytes" }), "INVALID_ARGUMENT");
+  await rejects(node.joinContext("tabmesh://x", 7), "INVALID_ARGUMENT");
+  await rejects(ctx.invite(7), "INVALID_ARGUMENT");
+  await rejects(ctx.invite({ ttlMs: "soon" }), "INVALID_ARGUMENT");
+  await rejects(node.context(42).state(), "INVALID_ARGUMENT");
+  await rejects(node.context(null).syncNow(), "INVALID_ARGUMENT");
+  await rejects(node.blobs.add(new Uint8Array(3), { pin: "yes" }), "INVALID_ARGUMENT");
+  await rejects(node.blobs.add(new Uint8Array(3), { onProgress: 5 }), "INVALID_ARGUMENT");
+  await rejects(node.blobs.get("ab".repeat(32), { onProgress: "x" }), "INVALID_ARGUMENT");
+  await rejects(node.blobs.get("ab".repeat(32), { as: "json" }), "INVALID_ARGUMENT");
+  await rejects(Node.start({ relay: OFFLINE, storage: "memory", eventQueue: -1 }), "INVALID_ARGUMENT");
+  await rejects(Node.start({ relay: OFFLINE, storage: "memory", onEvent: "log" }), "INVALID_ARGUMENT");
+  for (const bad of [() => node.subscribe(3), () => node.events({ max: 0 }), () => ctx.events({ max: "many" })]) {
+    assert.throws(bad, (e) => e instanceof TabmeshError && e.code === "INVALID_ARGUMENT");
+  }
   // Still running: a write after all of that.
   await ctx.execute("set", { key: "after", value: "ok" });
   assert.equal(await ctx.execute("get", { key: "after" }), "ok");
