@@ -421,3 +421,97 @@ fn unknown_methods_and_oversized_inputs_are_refused_before_running() {
         })
     ));
 }
+
+#[test]
+fn an_event_kind_too_long_and_events_too_large_together_are_refused() {
+    let limits = Limits {
+        max_event_kind_bytes: 16,
+        max_event_data_bytes: 1_000,
+        max_event_bytes: 2_500,
+        ..Limits::default()
+    };
+    let err = hostile(
+        limits.clone(),
+        1,
+        r#"(func (export "run") (call $write)
+             (call $emit (i32.const 0) (i32.const 17) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))"#,
+    );
+    assert_eq!(
+        err,
+        RuntimeError::LimitExceeded {
+            limit: Limit::EventKind,
+            len: 17,
+            max: 16
+        }
+    );
+    // Three events of 1 000 bytes each: every one within its own bound, the three over the total.
+    let err = hostile(
+        limits,
+        1,
+        r#"(func (export "run") (call $write)
+             (call $emit (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 1000) (i32.const 0) (i32.const 0))
+             (call $emit (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 1000) (i32.const 0) (i32.const 0))
+             (call $emit (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 1000) (i32.const 0) (i32.const 0)))"#,
+    );
+    assert!(
+        matches!(
+            err,
+            RuntimeError::LimitExceeded {
+                limit: Limit::EventBytes,
+                max: 2_500,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_host_result_over_its_bound_and_a_table_over_its_cap_are_refused() {
+    // A register read whose encoded answer (the 7-byte value "written" and its framing) is over a
+    // 4-byte result bound.
+    let get = StorageOp {
+        field: "victim",
+        path: vec![],
+        op: Op::RegisterGet,
+    }
+    .encode();
+    let limits = Limits {
+        max_result_bytes: 4,
+        ..Limits::default()
+    };
+    let err = hostile(
+        limits,
+        1,
+        &format!(
+            r#"(data (i32.const 1024) "{op}")
+               (func (export "run") (call $write)
+                 (drop (call $storage (i32.const 1024) (i32.const {len}))))"#,
+            op = escape(&get),
+            len = get.len(),
+        ),
+    );
+    assert!(
+        matches!(
+            err,
+            RuntimeError::LimitExceeded {
+                limit: Limit::Result,
+                max: 4,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // A module declaring a table larger than the cap is refused before it runs.
+    let limits = Limits::default();
+    let app = module(
+        1,
+        &format!(
+            r#"(table {} funcref) (func (export "run"))"#,
+            limits.max_table_elements + 1
+        ),
+    );
+    let mut rt = Runtime::new(limits);
+    let err = call(&mut rt, &app, "run", b"", &mut TestHost::default()).expect_err("refused");
+    assert!(matches!(err, RuntimeError::MemoryLimit), "{err:?}");
+}
