@@ -797,7 +797,7 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
                     context,
                     manifest,
                     chunks,
-                } => self.store_app_blob(now, context, manifest, chunks).await,
+                } => self.store_app_blob(context, manifest, chunks).await,
                 _ => {}
             }
         }
@@ -1015,6 +1015,12 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
             t.answer_at = None;
         }
         // No gossip peer yet: the hello after the next reservation covers it.
+        self.publish_once(context, data);
+    }
+
+    /// Publishes on a context's topic, best effort: a message that cannot go now (no gossip peer
+    /// yet, queues full) is not kept (what calls this repeats it, or has another path).
+    fn publish_once(&mut self, context: ContextId, data: Vec<u8>) {
         let _ = self
             .swarm
             .behaviour_mut()

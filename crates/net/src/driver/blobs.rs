@@ -35,7 +35,6 @@ use crate::limits::*;
 use crate::proto::{Request, Response};
 use crate::record::{BlobRecord, Record};
 use crate::rt::now_ms;
-use crate::topic::topic;
 use crate::NetError;
 
 /// What is known of one blob here ([`Node::blob_info`](crate::Node::blob_info)).
@@ -332,7 +331,7 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
                 let _ = reply.send(self.add_write(handle, &bytes).await);
             }
             BlobCommand::AddFinish { handle, reply } => {
-                let _ = reply.send(self.add_finish(now, handle).await);
+                let _ = reply.send(self.add_finish(handle).await);
             }
             BlobCommand::AddAbort { handle } => {
                 if let Some(u) = self.blobs.uploads.remove(&handle) {
@@ -456,7 +455,7 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
         Ok(written)
     }
 
-    async fn add_finish(&mut self, now: u64, handle: u64) -> Result<BlobInfo, NetError> {
+    async fn add_finish(&mut self, handle: u64) -> Result<BlobInfo, NetError> {
         let upload = self
             .blobs
             .uploads
@@ -516,7 +515,7 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
             fetch: None,
         }));
         if let Some(c) = upload.context {
-            self.announce(now, c, id);
+            self.announce(c, id);
         }
         let info = self.blobs.info(&id).ok_or(NetError::UnknownBlob(id))?;
         for w in fetching.into_iter().flat_map(|f| f.waiters) {
@@ -529,7 +528,6 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
     /// published): held whole, shared in the call's context, kept while a state names it.
     pub(super) async fn store_app_blob(
         &mut self,
-        now: u64,
         context: ContextId,
         manifest: Manifest,
         chunks: Vec<tabmesh_blobs::Chunk>,
@@ -571,7 +569,7 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
                     len: manifest.len,
                     fetch: None,
                 }));
-                self.announce(now, context, id);
+                self.announce(context, id);
             }
             // The call's delta still goes out; members asking for the blob hear "missing".
             Err(e) => tracing::warn!(blob = %id, %e, "storing a blob an app created failed"),
@@ -587,18 +585,15 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
         Ok(())
     }
 
-    fn announce(&mut self, _now: u64, context: ContextId, blob: BlobId) {
+    /// Tells the context's members this node holds `blob` whole (best effort: fetchers fall back
+    /// to asking every peer).
+    fn announce(&mut self, context: ContextId, blob: BlobId) {
         let data = GossipMsg::Have {
             context,
             blobs: vec![blob],
         }
         .encode();
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .gossip
-            .inner()
-            .publish(topic(&context), data);
+        self.publish_once(context, data);
     }
 
     // -----------------------------------------------------------------------------------------
@@ -984,7 +979,7 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
                             .filter(|c| shared.contains(c) || self.context_refs(c).contains(&blob))
                             .collect();
                         for c in named {
-                            self.announce(now, c, blob);
+                            self.announce(c, blob);
                         }
                     }
                     let result = stored
