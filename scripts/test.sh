@@ -7,7 +7,8 @@
 #      real relay and peer processes, headless Chromium pages and Node.js processes running the npm
 #      package (scripts/build-pkg.sh, the tests' wasm-test profile) on 127.0.0.1
 #   3b. the package's JS tests (node --test pkg/test)
-#   4. the deterministic simulator: 1000 seeds under heavy chaos must all converge
+#   4. the deterministic simulator: 1000 seeds under heavy chaos, a removed member, concurrent joiners
+#      and a Byzantine member must all converge
 #   5. the same test sources in headless Chromium (one optimised wasm32 binary)
 # Then prints how many tests ran per crate in each place, and a phase-time table.
 # Each artifact is built once, in one profile per target, with identical feature sets.
@@ -67,6 +68,9 @@ tail -n 1 "$LOG_DIR/sim-removal.log"
 phase "simulator: concurrent joiners in 200 seeds under heavy chaos (release)"
 cargo run -p tabmesh-sim --release --locked -- --seeds 200 --scenario joins --chaos heavy > "$LOG_DIR/sim-joins.log"
 tail -n 1 "$LOG_DIR/sim-joins.log"
+phase "simulator: a Byzantine member (forge, replay, equivocate, flood, withhold) in 300 seeds under heavy chaos (release)"
+cargo run -p tabmesh-sim --release --locked -- --seeds 300 --scenario byzantine --chaos heavy > "$LOG_DIR/sim-byzantine.log"
+tail -n 1 "$LOG_DIR/sim-byzantine.log"
 
 phase "browser tests (headless Chromium)"
 cargo test -p tabmesh-browser-tests --target wasm32-unknown-unknown --profile wasm-test --locked \

@@ -151,6 +151,66 @@ pub struct SimConfig {
     /// removed node keeps running and writing (it cannot read the removal) and convergence is
     /// checked among the others, with the removal's verdicts ([`Sim::check_removal`](crate::Sim::check_removal)).
     pub remove_at_ms: Option<u64>,
+    /// The last node is a Byzantine member of every context it is in (a real member: it joined
+    /// with an invitation like the others and holds member keys) that misbehaves as this says;
+    /// convergence is checked among the others, with the Byzantine verdicts
+    /// ([`Sim::check_byzantine`](crate::Sim::check_byzantine)). It never crashes.
+    pub byzantine: Option<Byzantine>,
+}
+
+/// What the Byzantine member of [`SimConfig::byzantine`] does, each behaviour switched on or off;
+/// how hard it tries (how many forged copies, how often it replays, equivocates and floods) is
+/// drawn per seed. It misbehaves from the end of the setup until [`HOSTILE_TAIL_MS`] after the
+/// writes stop, so the others converge while the last of its traffic still arrives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Byzantine {
+    /// Whenever it publishes a delta it also sends 1–3 forged copies (a byte of the signature
+    /// flipped, a byte of the ciphertext flipped, or re-signed by a fresh key pair, a
+    /// non-member) to random subsets of the others.
+    pub forge: bool,
+    /// It keeps the last [`REPLAY_POOL`] frames it published, received or withheld and sends
+    /// them again to others at random times (at least [`REPLAY_MIN_AGE_MS`] after it got them).
+    pub replay: bool,
+    /// At some of its writes (20–60 %) it also writes a twin delta (same parents, same HLC, other
+    /// content) on a copy of itself loaded from its disk, and sends the twin to a random part of
+    /// the others, which get the real delta up to 3 s after the rest.
+    pub equivocate: bool,
+    /// Bursts of junk (random bytes, truncated and garbled frames: undecodable, each a strike)
+    /// with replayed sync requests among them, to one or all of the others, every 5–20 s on
+    /// average: in three seeds of four at least [`STRIKES_TO_BAN`](tabmesh_node::STRIKES_TO_BAN)
+    /// messages per burst (one burst that all lands bans it), in the others 2–6.
+    pub flood: bool,
+    /// It sends no direct message at all (no answer to a sync request, no request), while it
+    /// still publishes.
+    pub withhold: bool,
+    /// Equivocating writes insert text on both sides (the real write and its twin), so the two
+    /// deltas insert different text elements under one stamp. Off by default: today that forks
+    /// the honest replicas (see [`Scenario::Byzantine`]).
+    pub equivocate_text: bool,
+}
+
+/// The Byzantine member keeps misbehaving this long after the writes stop (ms).
+pub const HOSTILE_TAIL_MS: u64 = 30_000;
+
+/// Frames the Byzantine member keeps for replay (the oldest is dropped past it).
+pub const REPLAY_POOL: usize = 64;
+
+/// A frame is replayed at least this long after the Byzantine member got it (ms): longer than a
+/// request's timeout, so a withheld answer replayed is never an answer in time.
+pub const REPLAY_MIN_AGE_MS: u64 = 10_000;
+
+impl Byzantine {
+    /// Every misbehaviour, equivocating without text.
+    pub fn all() -> Byzantine {
+        Byzantine {
+            forge: true,
+            replay: true,
+            equivocate: true,
+            flood: true,
+            withhold: true,
+            equivocate_text: false,
+        }
+    }
 }
 
 impl SimConfig {
@@ -177,6 +237,7 @@ impl SimConfig {
             offline: None,
             handlers: false,
             remove_at_ms: None,
+            byzantine: None,
         }
     }
 
@@ -241,6 +302,12 @@ impl SimConfig {
                 joiners: (3, 5_000, 300),
                 ..SimConfig::new(seed, 5, Chaos::Light)
             },
+            Scenario::Byzantine => SimConfig {
+                contexts: 1,
+                byzantine: Some(Byzantine::all()),
+                max_time_ms: 1_800_000,
+                ..SimConfig::new(seed, 5, Chaos::Heavy)
+            },
             Scenario::Tombstones => SimConfig {
                 tombstone_retention_ms: Some(10_000),
                 offline: Some((3, 10_000, 45_000)),
@@ -291,11 +358,35 @@ pub enum Scenario {
     /// alike, rebuilding where one arrived before the removal, and node 4 cannot read the new
     /// epoch.
     Removal,
+    /// Five nodes under heavy chaos in one context; node 4 is a Byzantine member
+    /// ([`Byzantine::all`]) that forges, replays, equivocates, floods and withholds until
+    /// [`HOSTILE_TAIL_MS`] after the writes stop. The four honest nodes converge among themselves
+    /// (C1–C5), none holds a forged delta, each that was handed junk or a forged signature under a
+    /// fresh id reported node 4 (a rejection or a ban), and none banned another
+    /// ([`Sim::check_byzantine`](crate::Sim::check_byzantine)).
+    ///
+    /// Convergence takes minutes, so the run is given 30 (simulated). Node 4 publishes but never
+    /// answers: once some honest nodes ban it, or lose one of its deltas, a later delta of it can
+    /// reach an honest node while its parent reached none. Only node 4 holds that parent, so the
+    /// child waits in the pending buffers until it is evicted as stale (5 minutes). Pulls are
+    /// answered from the pending buffer too, so honest nodes pass such deltas to each other, and
+    /// each copy pulled starts its age again: a chain of them goes about one generation per
+    /// eviction. Over 1 300 seeds the slowest converged 18 minutes after the last write, the
+    /// median 6.
+    ///
+    /// Twin deltas never insert text. A twin shares its real delta's stamp, and a text (or list)
+    /// element inserted under one stamp with two contents is refused as
+    /// `StateError::ElementConflict` by whichever replica gets the second: each honest replica
+    /// keeps the half it got first, and the honest writes that cite that half wait for good on
+    /// the replicas that kept the other (a fork; [`Byzantine::equivocate_text`] shows it). The
+    /// state layer owns the fix. Equal-stamp map, register, counter and set writes join
+    /// deterministically (registers by value bytes, counter slots and set tags by maximum).
+    Byzantine,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 14] = [
         Scenario::Synced,
         Scenario::Diverged,
         Scenario::PartialOverlap,
@@ -309,6 +400,7 @@ impl Scenario {
         Scenario::Handlers,
         Scenario::HandlersCrashing,
         Scenario::Removal,
+        Scenario::Byzantine,
     ];
 }
 

@@ -21,6 +21,14 @@
 //! the run checks that each handler ran exactly once (at least once when nodes crashed) on every
 //! member that applied the delta through its DAG, and never on the author ([`Metrics::handler_runs`] and the counters next to it).
 //!
+//! With [`SimConfig::byzantine`] the last node is a Byzantine member ([`Byzantine`]): it joined
+//! like the others, then forges copies of its deltas, replays frames, equivocates (twin deltas
+//! with its real deltas' parents and HLC, written by a copy of it loaded from its disk), floods
+//! junk and withholds every direct message. C1–C5 hold among the honest nodes (its messages are
+//! not waited for, like a removed member's), and after convergence [`Sim::check_byzantine`]
+//! checks that no honest replica holds a forged delta, that every honest node handed junk or a
+//! forged signature reported it (a rejection or a ban), and that no honest node banned another.
+//!
 //! Same seed, same run: [`Sim::trace_hash`] hashes every event processed.
 //!
 //! What it is not: a network or storage implementation (those are the drivers'), or a benchmark of
@@ -34,12 +42,16 @@
 //! ```
 
 mod app;
+mod byzantine;
 mod config;
 mod metrics;
 mod workload;
 mod world;
 
 pub use app::{handler_app, HANDLER_APP};
-pub use config::{Chaos, Faults, Scenario, SimConfig, Workload};
+pub use config::{
+    Byzantine, Chaos, Faults, Scenario, SimConfig, Workload, HOSTILE_TAIL_MS, REPLAY_MIN_AGE_MS,
+    REPLAY_POOL,
+};
 pub use metrics::Metrics;
 pub use world::{Sim, Verdict};

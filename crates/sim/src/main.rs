@@ -1,9 +1,11 @@
 //! `tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--retention-ms MS]
-//! [--scenario NAME]`: runs N seeded simulations, prints one line per run and exits non-zero naming
+//! [--scenario NAME] [--equivocate-text]`: runs N seeded simulations, prints one line per run and exits non-zero naming
 //! every seed that did not converge. Without a scenario, `--chaos` defaults to heavy; with one,
 //! the scenario's own faults hold unless `--chaos` is given (its preset replaces them). The
 //! `handlers` scenarios need the built example app (`scripts/build-apps.sh`); without it the tool
-//! fails before the first run.
+//! fails before the first run. `--equivocate-text` makes the Byzantine member's equivocating
+//! writes insert text on both sides ([`tabmesh_sim::Byzantine::equivocate_text`]; the known
+//! `ElementConflict` divergence).
 
 // A command-line tool: printing is its job.
 #![allow(clippy::print_stdout)]
@@ -20,6 +22,7 @@ struct Args {
     explain: bool,
     scenario: Option<Scenario>,
     retention_ms: Option<u64>,
+    equivocate_text: bool,
 }
 
 fn parse() -> Result<Args> {
@@ -31,6 +34,7 @@ fn parse() -> Result<Args> {
         explain: false,
         scenario: None,
         retention_ms: None,
+        equivocate_text: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -41,12 +45,13 @@ fn parse() -> Result<Args> {
             "--nodes" => args.nodes = value()?.parse().context("--nodes")?,
             "--chaos" => args.chaos = Some(value()?.parse().map_err(anyhow::Error::msg)?),
             "--explain" => args.explain = true,
+            "--equivocate-text" => args.equivocate_text = true,
             "--scenario" => args.scenario = Some(value()?.parse().map_err(anyhow::Error::msg)?),
             "--retention-ms" => {
                 args.retention_ms = Some(value()?.parse().context("--retention-ms")?)
             }
             "-h" | "--help" => {
-                println!("usage: tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--explain] [--retention-ms MS] [--scenario synced|diverged|partialoverlap|emptyreplica|joins|prunedhistory|random|flood|large|tombstones|handlers|handlerscrashing|removal]");
+                println!("usage: tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--explain] [--retention-ms MS] [--equivocate-text] [--scenario synced|diverged|partialoverlap|emptyreplica|joins|prunedhistory|random|flood|large|tombstones|handlers|handlerscrashing|removal|byzantine]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -76,6 +81,9 @@ fn main() -> Result<()> {
         }
         if let Some(ms) = args.retention_ms {
             config.tombstone_retention_ms = Some(ms);
+        }
+        if let Some(b) = config.byzantine.as_mut() {
+            b.equivocate_text = args.equivocate_text;
         }
         let mut sim = Sim::new(config);
         let explain = args.explain;
@@ -117,6 +125,23 @@ fn main() -> Result<()> {
             println!(
                 "  removal: void deltas {} (over every node), rebuilds {}",
                 m.voided, m.rebuilds
+            );
+        }
+        if sim.byzantine_node().is_some() {
+            println!(
+                "  byzantine: forged {} copies of {} deltas ({} refused by id), rejections {}, bans {}, replays {} (+{} in bursts), equivocations {}, junk {}, withheld {}, honest nodes that had to report {}, element conflicts {}",
+                m.byz_forged,
+                m.byz_forged_deltas,
+                m.byz_forged_refused,
+                m.byz_rejections,
+                m.byz_bans,
+                m.byz_replays,
+                m.byz_burst_replays,
+                m.byz_equivocations,
+                m.byz_junk,
+                m.byz_withheld,
+                m.byz_reporters,
+                m.element_conflicts
             );
         }
         if m.handler_events > 0 {

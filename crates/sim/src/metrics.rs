@@ -73,6 +73,35 @@ pub struct Metrics {
     pub voided: u64,
     /// State rebuilds after a removal voided deltas already applied, over every node.
     pub rebuilds: u64,
+    /// Byzantine runs: forged copies of deltas the Byzantine member sent (messages).
+    pub byz_forged: u64,
+    /// Distinct forged deltas among them.
+    pub byz_forged_deltas: u64,
+    /// Refusals of a forged delta (by its id) reported by honest nodes.
+    pub byz_forged_refused: u64,
+    /// Rejections of the Byzantine member's messages reported by honest nodes (any reason).
+    pub byz_rejections: u64,
+    /// Bans of the Byzantine member by honest nodes.
+    pub byz_bans: u64,
+    /// Frames it sent again at random times.
+    pub byz_replays: u64,
+    /// Sealed messages (sync requests and answers it got) it replayed inside junk bursts.
+    pub byz_burst_replays: u64,
+    /// Its equivocating writes (each a twin delta with the real one's parents and HLC).
+    pub byz_equivocations: u64,
+    /// Junk messages it sent.
+    pub byz_junk: u64,
+    /// Direct messages it withheld (requests and answers).
+    pub byz_withheld: u64,
+    /// Bans of an honest peer by an honest node (a failure of a Byzantine run).
+    pub honest_bans: u64,
+    /// Honest nodes that were handed junk or a forged signature under a fresh id, each of which
+    /// must have reported the Byzantine member (set when the run ends).
+    pub byz_reporters: u64,
+    /// Deltas refused because a text or list element they insert exists with another origin or
+    /// character ([`StateError::ElementConflict`](tabmesh_state::StateError::ElementConflict)):
+    /// only a writer reusing a stamp causes it (an equivocation's second half), over every node.
+    pub element_conflicts: u64,
 }
 
 impl Metrics {

@@ -10,9 +10,37 @@ const KEYS: u64 = 12;
 /// One random transaction chosen by `op`: map sets and deletes, counters, a map of counters,
 /// add-wins set, text inserts and deletes, nested maps.
 pub(crate) fn write(txn: &mut Txn<'_>, op: u64) -> Result<(), SyncError> {
+    write_kind(txn, op, Mix::All)
+}
+
+/// Which writes [`write_kind`] chooses from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mix {
+    /// Every kind of [`write`].
+    All,
+    /// No text: a text pick becomes a nested-map write (the Byzantine member's twin deltas).
+    NoText,
+    /// Text inserts only.
+    TextInsert,
+}
+
+/// [`write`] restricted to `mix` (the same random draws: with [`Mix::All`] it is [`write`]).
+pub(crate) fn write_kind(txn: &mut Txn<'_>, op: u64, mix: Mix) -> Result<(), SyncError> {
     let mut rng = DetRng::new(op);
     let key = format!("k{}", rng.below(KEYS)).into_bytes();
-    match rng.below(8) {
+    let pick = match (mix, rng.below(8)) {
+        (Mix::All, k) => k,
+        (Mix::NoText, 6) => 7,
+        (Mix::NoText, k) => k,
+        (Mix::TextInsert, _) => 8,
+    };
+    if pick == 8 {
+        let mut text = txn.text("doc")?;
+        let at = rng.index(text.view().len() + 1);
+        let c = char::from(b'a' + rng.below(26) as u8);
+        return Ok(text.insert(at, &c.to_string())?);
+    }
+    match pick {
         0 | 1 => txn.map("kv")?.insert(&key, &rng.bytes::<8>())?,
         2 => {
             txn.map("kv")?.delete(&key)?;

@@ -8,12 +8,20 @@ use tabmesh_base::{
     hash_parts, ContextId, DeltaId, DetRng, Hash, Hasher, MemberId, MemoryKv, NodeId,
 };
 use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, Seed, TimerKey};
-use tabmesh_sync::{SessionOutcome, SyncConfig, SyncEvent};
+use tabmesh_state::StateError;
+use tabmesh_sync::{SessionOutcome, SyncConfig, SyncError, SyncEvent};
 
+use crate::byzantine::{self, Forgery, Hostile, Kind};
+use crate::config::HOSTILE_TAIL_MS;
+use crate::workload::Mix;
 use crate::{app, workload, Metrics, SimConfig};
 
 /// A join due while its node is down is tried again this much later (ms).
 const JOIN_RETRY_MS: u64 = 1_000;
+
+/// An equivocating write's real delta reaches the nodes that got its twin up to this much later
+/// (ms).
+const EQUIVOCATION_LAG_MS: u64 = 3_000;
 
 /// Simulated time starts here (ms since the Unix epoch, early 2026) so skewed clocks stay positive.
 const EPOCH_MS: u64 = 1_767_225_600_000;
@@ -39,8 +47,11 @@ enum Event {
         to: usize,
         from: usize,
         bytes: Vec<u8>,
-        /// Counted in `in_flight` (neither end was a removed member when it was sent).
+        /// Counted in `in_flight` (neither end was a removed or Byzantine member when it was
+        /// sent).
         counted: bool,
+        /// What it is (for the Byzantine verdicts; not part of the trace).
+        kind: Kind,
     },
     Timer {
         node: usize,
@@ -70,6 +81,17 @@ enum Event {
     Join {
         node: usize,
         context: usize,
+    },
+    /// The Byzantine member replays a frame it kept.
+    Replay,
+    /// The Byzantine member sends a burst of junk.
+    Junk,
+    /// The Byzantine member sends a message it held back (an equivocating write's real delta,
+    /// to the nodes that got the twin first).
+    Later {
+        from: usize,
+        to: usize,
+        bytes: Vec<u8>,
     },
 }
 
@@ -125,6 +147,8 @@ pub struct Sim {
     removal: Option<(DeltaId, u64, MemberId)>,
     /// Deltas the removal's victim published in context 0, with when (simulated ms).
     victim_deltas: Vec<(DeltaId, u64)>,
+    /// The Byzantine member, once the setup is over.
+    hostile: Option<Hostile>,
 }
 
 impl Sim {
@@ -188,6 +212,7 @@ impl Sim {
             removed: BTreeSet::new(),
             removal: None,
             victim_deltas: Vec::new(),
+            hostile: None,
             config,
         };
         for i in 0..sim.nodes.len() {
@@ -238,6 +263,20 @@ impl Sim {
             ..Metrics::default()
         };
         sim.schedule_faults();
+        if let (Some(b), Some(node)) = (sim.config.byzantine.clone(), n.checked_sub(1)) {
+            // The last node joined like the others; from now on it misbehaves.
+            let mut hostile = Hostile::new(node, b, sim.config.seed);
+            let (replay, flood) = (hostile.config.replay, hostile.config.flood);
+            let first_replay = 1 + hostile.rng.below(hostile.replay_every_ms);
+            let first_junk = 1 + hostile.rng.below(hostile.flood_every_ms);
+            sim.hostile = Some(hostile);
+            if replay {
+                sim.schedule(first_replay, Event::Replay);
+            }
+            if flood {
+                sim.schedule(first_junk, Event::Junk);
+            }
+        }
         if let Some(at) = sim.config.remove_at_ms {
             sim.schedule(at, Event::Remove);
         }
@@ -311,6 +350,325 @@ impl Sim {
         self.config
             .remove_at_ms
             .and_then(|_| self.nodes.len().checked_sub(1))
+    }
+
+    /// The Byzantine member (the last node of a Byzantine run).
+    pub fn byzantine_node(&self) -> Option<usize> {
+        self.config
+            .byzantine
+            .as_ref()
+            .and_then(|_| self.nodes.len().checked_sub(1))
+    }
+
+    /// Nodes convergence does not wait for: removed members and the Byzantine member.
+    fn excluded(&self, node: usize) -> bool {
+        self.removed.contains(&node) || Some(node) == self.byzantine_node()
+    }
+
+    /// The Byzantine member while it misbehaves (from the end of the setup until
+    /// [`HOSTILE_TAIL_MS`] after the writes stop).
+    fn hostile_now(&self) -> Option<usize> {
+        let h = self.hostile.as_ref()?;
+        (self.now < self.config.workload.write_until_ms + HOSTILE_TAIL_MS).then_some(h.node)
+    }
+
+    /// Every node but `node`.
+    fn all_but(&self, node: usize) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|i| *i != node).collect()
+    }
+
+    /// A random non-empty part of `nodes` (each in with even odds), drawn by the Byzantine
+    /// member; `proper`: not all of them either, when there are two or more.
+    fn hostile_subset(&mut self, nodes: &[usize], proper: bool) -> BTreeSet<usize> {
+        let Some(h) = self.hostile.as_mut().filter(|_| !nodes.is_empty()) else {
+            return BTreeSet::new();
+        };
+        // Each draw succeeds with odds of at least a quarter.
+        loop {
+            let part: BTreeSet<usize> = nodes
+                .iter()
+                .copied()
+                .filter(|_| h.rng.chance(0.5))
+                .collect();
+            let too_many = proper && nodes.len() >= 2 && part.len() == nodes.len();
+            if !part.is_empty() && !too_many {
+                return part;
+            }
+        }
+    }
+
+    /// The Byzantine member published a delta in context `c`: the real one goes to the others
+    /// (those that get an equivocating write's twin get it [`EQUIVOCATION_LAG_MS`] later), forged
+    /// copies to random parts of them.
+    fn hostile_publish(&mut self, node: usize, c: usize, bytes: Vec<u8>) {
+        let others = self.other_members(c, node);
+        let Some(h) = self.hostile.as_mut() else {
+            return;
+        };
+        let split = h.split.clone().unwrap_or_default();
+        if h.split.is_some() {
+            h.real = byzantine::envelope(&bytes);
+        }
+        h.keep(self.now, None, bytes.clone());
+        let copies = if h.config.forge { h.forge_copies } else { 0 };
+        let lag = 1 + h.rng.below(EQUIVOCATION_LAG_MS);
+        for to in &others {
+            if split.contains(to) {
+                let event = Event::Later {
+                    from: node,
+                    to: *to,
+                    bytes: bytes.clone(),
+                };
+                self.schedule(self.now + lag, event);
+            } else {
+                self.send(node, *to, bytes.clone());
+            }
+        }
+        for _ in 0..copies {
+            let Some(h) = self.hostile.as_mut() else {
+                return;
+            };
+            let how = match h.rng.index(3) {
+                0 => Forgery::Signature,
+                1 => Forgery::Ciphertext,
+                _ => Forgery::Stranger,
+            };
+            let Some((forged, _)) = h.forge(&bytes, how) else {
+                continue;
+            };
+            self.metrics.byz_forged_deltas += 1;
+            for to in self.hostile_subset(&others, false) {
+                self.metrics.byz_forged += 1;
+                self.send_kind(node, to, forged.clone(), Kind::Forged(how));
+            }
+        }
+    }
+
+    /// The Byzantine member's twin of a write: a copy of it loaded from its disk writes `op`
+    /// (restricted to `mix`) at the same local time; its published frames in context `c`.
+    fn twin_write(
+        &mut self,
+        node: usize,
+        c: usize,
+        op: u64,
+        mix: Mix,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let seed = match self.hostile.as_mut() {
+            Some(h) => Seed::from_u64(h.rng.next_u64()),
+            None => return Ok(Vec::new()),
+        };
+        let now = self.local_now(node);
+        let ctx = self.contexts[c];
+        let mut twin = NodeCore::load(
+            self.nodes[node].key.clone(),
+            self.node_config(),
+            seed,
+            now,
+            &self.nodes[node].disk,
+        )
+        .map_err(|e| format!("twin of node {node}: {e}"))?;
+        while twin.poll_output().is_some() {}
+        twin.commit(now, ctx, |txn| workload::write_kind(txn, op, mix))
+            .map_err(|e| format!("twin write on node {node}: {e}"))?;
+        let mut frames = Vec::new();
+        while let Some(out) = twin.poll_output() {
+            if let Output::Publish { context, bytes, .. } = out {
+                if context == ctx {
+                    frames.push(bytes);
+                }
+            }
+        }
+        Ok(frames)
+    }
+
+    /// Whether the Byzantine member equivocates at this write in context `c`: if so, its twin's
+    /// frames (already written) and what the real write may be; the nodes that get the twin
+    /// instead of the real delta are chosen.
+    fn hostile_twin(&mut self, node: usize, c: usize) -> Option<(Vec<Vec<u8>>, Mix)> {
+        if Some(node) != self.hostile_now() || self.config.handlers {
+            return None;
+        }
+        let h = self.hostile.as_mut()?;
+        if !h.config.equivocate || !h.rng.chance(h.equivocate_p) {
+            return None;
+        }
+        let op = h.rng.next_u64();
+        let (real, twin) = if h.config.equivocate_text {
+            (Mix::TextInsert, Mix::TextInsert)
+        } else {
+            (Mix::All, Mix::NoText)
+        };
+        match self.twin_write(node, c, op, twin) {
+            Ok(frames) if !frames.is_empty() => {
+                let others = self.other_members(c, node);
+                let split = self.hostile_subset(&others, true);
+                let h = self.hostile.as_mut()?;
+                h.split = Some(split);
+                h.real = None;
+                Some((frames, real))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                self.metrics.failures.push(e);
+                None
+            }
+        }
+    }
+
+    /// After the real write of an equivocating write: its twin goes to the nodes chosen for it.
+    /// The harness checks that the twin is one (same parents and HLC as the real delta, another
+    /// id): anything else is a failure of the run.
+    fn hostile_equivocate(&mut self, node: usize, frames: Vec<Vec<u8>>) {
+        let Some(h) = self.hostile.as_mut() else {
+            return;
+        };
+        let split = h.split.take().unwrap_or_default();
+        let real = h.real.take();
+        let twin = frames.first().and_then(|f| byzantine::envelope(f));
+        match (real, twin) {
+            (Some(r), Some(t)) if r.parents == t.parents && r.hlc == t.hlc && r.id() != t.id() => {
+                self.metrics.byz_equivocations += 1;
+            }
+            // The real write changed nothing (a delete of what is not there): no delta, so the
+            // twin is an ordinary write.
+            (None, _) => {}
+            (r, t) => self.metrics.failures.push(format!(
+                "equivocation of node {node}: the twin is not one (real {:?}, twin {:?})",
+                r.map(|e| (e.parents, e.hlc)),
+                t.map(|e| (e.parents, e.hlc))
+            )),
+        }
+        for bytes in frames {
+            for to in &split {
+                self.send_kind(node, *to, bytes.clone(), Kind::Twin);
+            }
+        }
+    }
+
+    /// The Byzantine member sends a kept frame again, at least [`REPLAY_MIN_AGE_MS`] old: to
+    /// whom it was sealed for (a withheld answer, late) or to anyone.
+    ///
+    /// [`REPLAY_MIN_AGE_MS`]: crate::config::REPLAY_MIN_AGE_MS
+    fn hostile_replay(&mut self) {
+        let Some(node) = self.hostile_now() else {
+            return;
+        };
+        let until = self.config.workload.write_until_ms + HOSTILE_TAIL_MS;
+        let others = self.all_but(node);
+        let now = self.now;
+        let Some(h) = self.hostile.as_mut() else {
+            return;
+        };
+        let next = now + 1 + h.rng.below(2 * h.replay_every_ms);
+        let frame = h.old_frame(now).map(|(sealed_for, bytes)| {
+            let to = match sealed_for {
+                Some(to) if h.rng.chance(0.5) => to,
+                _ => h.rng.pick(&others).copied().unwrap_or(node),
+            };
+            (to, bytes)
+        });
+        if next < until {
+            self.schedule(next, Event::Replay);
+        }
+        if let Some((to, bytes)) = frame {
+            self.trace.fixed(b"y");
+            self.metrics.byz_replays += 1;
+            self.send_kind(node, to, bytes, Kind::Replay);
+        }
+    }
+
+    /// A burst of junk from the Byzantine member to one of the others, or to all: at least
+    /// [`STRIKES_TO_BAN`](tabmesh_node::STRIKES_TO_BAN) messages each, a quarter of them replayed
+    /// sealed messages (sync requests and answers it got, sealed for someone else).
+    fn hostile_junk(&mut self) {
+        let Some(node) = self.hostile_now() else {
+            return;
+        };
+        let until = self.config.workload.write_until_ms + HOSTILE_TAIL_MS;
+        let others = self.all_but(node);
+        let Some(h) = self.hostile.as_mut() else {
+            return;
+        };
+        let next = self.now + 1 + h.rng.below(2 * h.flood_every_ms);
+        let targets: Vec<usize> = if h.rng.chance(0.3) {
+            others
+        } else {
+            h.rng.pick(&others).copied().into_iter().collect()
+        };
+        let mut burst = Vec::new();
+        for to in targets {
+            for _ in 0..h.burst_len() {
+                let replayed = if h.rng.chance(0.25) {
+                    h.direct_frame()
+                } else {
+                    None
+                };
+                match replayed {
+                    Some(bytes) => burst.push((to, bytes, Kind::Replay)),
+                    None => burst.push((to, h.junk(), Kind::Junk)),
+                }
+            }
+        }
+        if next < until {
+            self.schedule(next, Event::Junk);
+        }
+        self.trace.fixed(b"f");
+        for (to, bytes, kind) in burst {
+            match kind {
+                Kind::Junk => self.metrics.byz_junk += 1,
+                _ => self.metrics.byz_burst_replays += 1,
+            }
+            self.send_kind(node, to, bytes, kind);
+        }
+    }
+
+    /// After convergence in a Byzantine run: no honest node holds a forged delta (a flipped
+    /// signature's id is the genuine delta's: what must not be held is the forged signature under
+    /// it), every honest node that was handed junk or a forged signature under a fresh id reported
+    /// the Byzantine member (a rejection or a ban), and no honest node banned an honest one.
+    pub fn check_byzantine(&self) -> Result<(), String> {
+        let Some(h) = self.hostile.as_ref() else {
+            return Ok(());
+        };
+        if self.metrics.honest_bans > 0 {
+            return Err(format!(
+                "byzantine: honest nodes banned honest peers {} times",
+                self.metrics.honest_bans
+            ));
+        }
+        for (c, ctx) in self.contexts.iter().enumerate() {
+            for m in self.members[c].iter().filter(|m| !self.excluded(**m)) {
+                let Some(r) = self.nodes[*m].core.as_ref().and_then(|n| n.replica(ctx)) else {
+                    return Err(format!("byzantine: node {m} lacks context {c}"));
+                };
+                for (id, f) in &h.forged {
+                    let held = match f.how {
+                        Forgery::Signature => r
+                            .dag()
+                            .get(id)
+                            .is_some_and(|d| d.payload.signature == f.signature),
+                        Forgery::Ciphertext | Forgery::Stranger => {
+                            r.dag().is_applied(id) || r.dag().get(id).is_some()
+                        }
+                    };
+                    if held {
+                        return Err(format!(
+                            "byzantine: node {m} holds the forged delta {id} ({:?})",
+                            f.how
+                        ));
+                    }
+                }
+            }
+        }
+        for m in &h.must_refuse {
+            let (rejections, bans) = h.reports.get(m).copied().unwrap_or_default();
+            if rejections + bans == 0 {
+                return Err(format!(
+                    "byzantine: node {m} got junk or a forged signature but never reported the Byzantine node"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The creator of context 0 removes the victim (which keeps running, subscribed: it writes on
@@ -588,6 +946,7 @@ impl Sim {
                     from: 0,
                     bytes,
                     counted: true,
+                    kind: Kind::Plain,
                 },
             );
         }
@@ -622,8 +981,14 @@ impl Sim {
                 self.metrics.failures.push(e);
             }
         }
+        if let Some(h) = self.hostile.as_ref() {
+            self.metrics.byz_reporters = h.must_refuse.len() as u64;
+        }
         if matches!(verdict, Verdict::Converged { .. }) {
             if let Err(e) = self.check_removal() {
+                self.metrics.failures.push(e);
+            }
+            if let Err(e) = self.check_byzantine() {
                 self.metrics.failures.push(e);
             }
         }
@@ -734,6 +1099,7 @@ impl Sim {
                 from,
                 bytes,
                 counted,
+                kind,
             } => {
                 if counted {
                     self.in_flight -= 1;
@@ -748,11 +1114,23 @@ impl Sim {
                     self.metrics.dropped += 1;
                     return;
                 }
-                let Some(core) = self.nodes[to].core.as_mut() else {
+                if self.nodes[to].core.is_none() {
                     self.metrics.dropped += 1;
                     return;
-                };
-                core.handle_message(now, from_id, &bytes);
+                }
+                if let Some(h) = self.hostile.as_mut() {
+                    if kind.refused_on_arrival() {
+                        h.must_refuse.insert(to);
+                    }
+                }
+                if Some(to) == self.hostile_now() {
+                    if let Some(h) = self.hostile.as_mut() {
+                        h.keep(self.now, None, bytes.clone());
+                    }
+                }
+                if let Some(core) = self.nodes[to].core.as_mut() {
+                    core.handle_message(now, from_id, &bytes);
+                }
                 self.drain(to);
             }
             Event::Timer {
@@ -796,11 +1174,16 @@ impl Sim {
                     // Not a member yet: its join waits for the invitation's heads.
                     return;
                 }
+                let twin = self.hostile_twin(node, context);
+                let mix = twin.as_ref().map_or(Mix::All, |(_, mix)| *mix);
+                let Some(core) = self.nodes[node].core.as_mut() else {
+                    return;
+                };
                 let result = if self.config.handlers {
                     core.execute(now, ctx, "set", &app::set_input(op))
                         .map(|out| out.delta)
                 } else {
-                    core.commit(now, ctx, |txn| workload::write(txn, op))
+                    core.commit(now, ctx, |txn| workload::write_kind(txn, op, mix))
                         .map(|(_, delta)| delta)
                 };
                 match result {
@@ -818,8 +1201,15 @@ impl Sim {
                         .push(format!("write on node {node}: {e}")),
                 }
                 self.drain(node);
+                if let Some((frames, _)) = twin {
+                    self.hostile_equivocate(node, frames);
+                }
             }
             Event::Crash { node } => {
+                if Some(node) == self.byzantine_node() {
+                    // The Byzantine member never crashes (its misbehaviour is the fault).
+                    return;
+                }
                 if self.nodes[node].core.take().is_none() {
                     return;
                 }
@@ -906,6 +1296,12 @@ impl Sim {
             }
             Event::Join { node, context } => self.join(node, context),
             Event::Remove => self.remove_victim(),
+            Event::Replay => self.hostile_replay(),
+            Event::Later { from, to, bytes } => {
+                self.trace.fixed(b"l").fixed(&(to as u64).to_le_bytes());
+                self.send(from, to, bytes);
+            }
+            Event::Junk => self.hostile_junk(),
         }
     }
 
@@ -1044,15 +1440,28 @@ impl Sim {
                     if c == 0 && Some(node) == self.victim() {
                         self.victim_deltas.push((delta, self.now));
                     }
+                    if Some(node) == self.hostile_now() {
+                        self.hostile_publish(node, c, bytes);
+                        continue;
+                    }
                     let targets = self.other_members(c, node);
                     for to in targets {
                         self.send(node, to, bytes.clone());
                     }
                 }
                 Output::Send { to, bytes } => {
-                    if let Some(to) = self.nodes.iter().position(|n| n.id == to) {
-                        self.send(node, to, bytes);
+                    let Some(to) = self.nodes.iter().position(|n| n.id == to) else {
+                        continue;
+                    };
+                    if let Some(h) = self.hostile.as_mut().filter(|h| h.node == node) {
+                        if h.config.withhold {
+                            // Withheld (for good: this node never answers), kept for replay.
+                            self.metrics.byz_withheld += 1;
+                            h.keep(self.now, Some(to), bytes);
+                            continue;
+                        }
                     }
+                    self.send(node, to, bytes);
                 }
                 Output::ArmTimer { key, at_ms } => {
                     self.generation += 1;
@@ -1079,6 +1488,7 @@ impl Sim {
     }
 
     fn observe(&mut self, node: usize, event: NodeEvent) {
+        self.observe_hostile(node, &event);
         match event {
             NodeEvent::Sync { event, .. } => match event {
                 SyncEvent::SessionEnded {
@@ -1119,6 +1529,14 @@ impl Sim {
                 SyncEvent::Rebuilt { .. } => self.metrics.rebuilds += 1,
                 SyncEvent::Rejected { error, .. } => {
                     self.metrics.rejections += 1;
+                    if let SyncError::Rejected { reason, .. } = &error {
+                        if matches!(
+                            **reason,
+                            SyncError::State(StateError::ElementConflict { .. })
+                        ) {
+                            self.metrics.element_conflicts += 1;
+                        }
+                    }
                     if self.metrics.rejection_samples.len() < 8 {
                         self.metrics.rejection_samples.push(error.to_string());
                     }
@@ -1147,6 +1565,49 @@ impl Sim {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Counts what honest node `node` reported about the Byzantine member (rejections of its
+    /// messages, bans of it, refusals of its forged deltas) and bans of honest peers.
+    fn observe_hostile(&mut self, node: usize, event: &NodeEvent) {
+        let Some(h) = self.hostile.as_mut() else {
+            return;
+        };
+        if node == h.node {
+            return;
+        }
+        let byz = self.nodes[h.node].id;
+        let (from, error) = match event {
+            NodeEvent::PeerBanned { peer, .. } => {
+                if *peer == byz {
+                    self.metrics.byz_bans += 1;
+                    h.reports.entry(node).or_default().1 += 1;
+                } else {
+                    self.metrics.honest_bans += 1;
+                }
+                return;
+            }
+            NodeEvent::Rejected { from, error } => (*from, error),
+            NodeEvent::Sync {
+                event:
+                    SyncEvent::Rejected {
+                        from: Some(from),
+                        error,
+                    },
+                ..
+            } => (*from, error),
+            _ => return,
+        };
+        if from != byz {
+            return;
+        }
+        self.metrics.byz_rejections += 1;
+        h.reports.entry(node).or_default().0 += 1;
+        if let SyncError::Rejected { id, .. } = error {
+            if h.forged.contains_key(id) {
+                self.metrics.byz_forged_refused += 1;
+            }
         }
     }
 
@@ -1190,6 +1651,11 @@ impl Sim {
     /// Puts a message on the wire with the configured faults (during the setup: delivered next,
     /// without faults).
     fn send(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+        self.send_kind(from, to, bytes, Kind::Plain);
+    }
+
+    /// [`Sim::send`] of a message of a kind.
+    fn send_kind(&mut self, from: usize, to: usize, bytes: Vec<u8>, kind: Kind) {
         if let Some(setup) = self.setup.as_mut() {
             setup.push_back((from, to, bytes));
             return;
@@ -1207,9 +1673,9 @@ impl Sim {
         } else {
             1
         };
-        // Messages of a removed member never settle (its requests are refused forever): they are
-        // delivered, but convergence does not wait for them.
-        let counted = !self.removed.contains(&from) && !self.removed.contains(&to);
+        // Messages of a removed member never settle (its requests are refused forever), nor a
+        // Byzantine member's: they are delivered, but convergence does not wait for them.
+        let counted = !self.excluded(from) && !self.excluded(to);
         for _ in 0..copies {
             let delay =
                 f.latency_ms + self.rng.below(f.jitter_ms + 1) + self.rng.below(f.reorder_ms + 1);
@@ -1220,6 +1686,7 @@ impl Sim {
                     from,
                     bytes: bytes.clone(),
                     counted,
+                    kind,
                 },
             );
         }
@@ -1255,7 +1722,7 @@ impl Sim {
             .nodes
             .iter()
             .enumerate()
-            .filter(|(i, _)| !self.removed.contains(i))
+            .filter(|(i, _)| !self.excluded(*i))
         {
             let Some(core) = &n.core else {
                 return Err(format!("C2: node {i} is down"));
@@ -1268,7 +1735,7 @@ impl Sim {
             .nodes
             .iter()
             .enumerate()
-            .filter(|(i, _)| !self.removed.contains(i))
+            .filter(|(i, _)| !self.excluded(*i))
         {
             let due = n.core.as_ref().map_or(0, NodeCore::due_handlers);
             if due > 0 {
@@ -1290,7 +1757,7 @@ impl Sim {
             .nodes
             .iter()
             .enumerate()
-            .filter(|(i, _)| !self.removed.contains(i))
+            .filter(|(i, _)| !self.excluded(*i))
         {
             let armed = n.core.as_ref().map_or(0, NodeCore::sync_timers_armed);
             if armed > 0 {
@@ -1299,7 +1766,7 @@ impl Sim {
         }
         for (c, ctx) in self.contexts.iter().enumerate() {
             let mut digests = BTreeMap::new();
-            for m in self.members[c].iter().filter(|m| !self.removed.contains(m)) {
+            for m in self.members[c].iter().filter(|m| !self.excluded(**m)) {
                 let Some(state) = self.nodes[*m]
                     .core
                     .as_ref()

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod byzantine;
 mod determinism;
 mod handlers;
 mod scenarios;
