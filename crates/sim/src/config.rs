@@ -183,9 +183,9 @@ pub struct Byzantine {
     /// It sends no direct message at all (no answer to a sync request, no request), while it
     /// still publishes.
     pub withhold: bool,
-    /// Equivocating writes insert text on both sides (the real write and its twin), so the two
-    /// deltas insert different text elements under one stamp. Off by default: today that forks
-    /// the honest replicas (see [`Scenario::Byzantine`]).
+    /// Half the equivocating writes insert text on both sides (the real write and its twin), so
+    /// the two deltas insert different text elements under one stamp (the state joins them to one
+    /// element, the same on every replica). On by default.
     pub equivocate_text: bool,
 }
 
@@ -208,7 +208,7 @@ impl Byzantine {
             equivocate: true,
             flood: true,
             withhold: true,
-            equivocate_text: false,
+            equivocate_text: true,
         }
     }
 }
@@ -374,13 +374,11 @@ pub enum Scenario {
     /// eviction. Over 1 300 seeds the slowest converged 18 minutes after the last write, the
     /// median 6.
     ///
-    /// Twin deltas never insert text. A twin shares its real delta's stamp, and a text (or list)
-    /// element inserted under one stamp with two contents is refused as
-    /// `StateError::ElementConflict` by whichever replica gets the second: each honest replica
-    /// keeps the half it got first, and the honest writes that cite that half wait for good on
-    /// the replicas that kept the other (a fork; [`Byzantine::equivocate_text`] shows it). The
-    /// state layer owns the fix. Equal-stamp map, register, counter and set writes join
-    /// deterministically (registers by value bytes, counter slots and set tags by maximum).
+    /// A twin shares its real delta's stamp. Half the twins (see [`Byzantine::equivocate_text`])
+    /// insert text on both sides: two contents under one element stamp, which the state joins to
+    /// the greater one on every replica (until this scenario found it, the second was refused and
+    /// the honest replicas forked). Equal-stamp map, register, counter and set writes join
+    /// deterministically too (registers by value bytes, counter slots and set tags by maximum).
     Byzantine,
 }
 

@@ -1,11 +1,10 @@
 //! `tabmesh-sim --seeds N [--first S] [--nodes K] [--chaos none|light|heavy] [--retention-ms MS]
-//! [--scenario NAME] [--equivocate-text]`: runs N seeded simulations, prints one line per run and exits non-zero naming
+//! [--scenario NAME] [--no-text-equivocation]`: runs N seeded simulations, prints one line per run and exits non-zero naming
 //! every seed that did not converge. Without a scenario, `--chaos` defaults to heavy; with one,
 //! the scenario's own faults hold unless `--chaos` is given (its preset replaces them). The
 //! `handlers` scenarios need the built example app (`scripts/build-apps.sh`); without it the tool
-//! fails before the first run. `--equivocate-text` makes the Byzantine member's equivocating
-//! writes insert text on both sides ([`tabmesh_sim::Byzantine::equivocate_text`]; the known
-//! `ElementConflict` divergence).
+//! fails before the first run. `--no-text-equivocation` keeps the Byzantine member's equivocating
+//! writes off text ([`tabmesh_sim::Byzantine::equivocate_text`]).
 
 // A command-line tool: printing is its job.
 #![allow(clippy::print_stdout)]
@@ -34,7 +33,7 @@ fn parse() -> Result<Args> {
         explain: false,
         scenario: None,
         retention_ms: None,
-        equivocate_text: false,
+        equivocate_text: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -45,7 +44,7 @@ fn parse() -> Result<Args> {
             "--nodes" => args.nodes = value()?.parse().context("--nodes")?,
             "--chaos" => args.chaos = Some(value()?.parse().map_err(anyhow::Error::msg)?),
             "--explain" => args.explain = true,
-            "--equivocate-text" => args.equivocate_text = true,
+            "--no-text-equivocation" => args.equivocate_text = false,
             "--scenario" => args.scenario = Some(value()?.parse().map_err(anyhow::Error::msg)?),
             "--retention-ms" => {
                 args.retention_ms = Some(value()?.parse().context("--retention-ms")?)
@@ -129,7 +128,7 @@ fn main() -> Result<()> {
         }
         if sim.byzantine_node().is_some() {
             println!(
-                "  byzantine: forged {} copies of {} deltas ({} refused by id), rejections {}, bans {}, replays {} (+{} in bursts), equivocations {}, junk {}, withheld {}, honest nodes that had to report {}, element conflicts {}",
+                "  byzantine: forged {} copies of {} deltas ({} refused by id), rejections {}, bans {}, replays {} (+{} in bursts), equivocations {}, junk {}, withheld {}, honest nodes that had to report {}",
                 m.byz_forged,
                 m.byz_forged_deltas,
                 m.byz_forged_refused,
@@ -140,8 +139,7 @@ fn main() -> Result<()> {
                 m.byz_equivocations,
                 m.byz_junk,
                 m.byz_withheld,
-                m.byz_reporters,
-                m.element_conflicts
+                m.byz_reporters
             );
         }
         if m.handler_events > 0 {

@@ -98,10 +98,6 @@ pub struct Metrics {
     /// Honest nodes that were handed junk or a forged signature under a fresh id, each of which
     /// must have reported the Byzantine member (set when the run ends).
     pub byz_reporters: u64,
-    /// Deltas refused because a text or list element they insert exists with another origin or
-    /// character ([`StateError::ElementConflict`](tabmesh_state::StateError::ElementConflict)):
-    /// only a writer reusing a stamp causes it (an equivocation's second half), over every node.
-    pub element_conflicts: u64,
 }
 
 impl Metrics {

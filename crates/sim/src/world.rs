@@ -8,7 +8,6 @@ use tabmesh_base::{
     hash_parts, ContextId, DeltaId, DetRng, Hash, Hasher, MemberId, MemoryKv, NodeId,
 };
 use tabmesh_node::{NodeConfig, NodeCore, NodeEvent, Output, Seed, TimerKey};
-use tabmesh_state::StateError;
 use tabmesh_sync::{SessionOutcome, SyncConfig, SyncError, SyncEvent};
 
 use crate::byzantine::{self, Forgery, Hostile, Kind};
@@ -493,7 +492,9 @@ impl Sim {
             return None;
         }
         let op = h.rng.next_u64();
-        let (real, twin) = if h.config.equivocate_text {
+        // Half the equivocations (with `equivocate_text`) insert text on both sides: two
+        // characters under one element stamp.
+        let (real, twin) = if h.config.equivocate_text && h.rng.chance(0.5) {
             (Mix::TextInsert, Mix::TextInsert)
         } else {
             (Mix::All, Mix::NoText)
@@ -1529,14 +1530,6 @@ impl Sim {
                 SyncEvent::Rebuilt { .. } => self.metrics.rebuilds += 1,
                 SyncEvent::Rejected { error, .. } => {
                     self.metrics.rejections += 1;
-                    if let SyncError::Rejected { reason, .. } = &error {
-                        if matches!(
-                            **reason,
-                            SyncError::State(StateError::ElementConflict { .. })
-                        ) {
-                            self.metrics.element_conflicts += 1;
-                        }
-                    }
                     if self.metrics.rejection_samples.len() < 8 {
                         self.metrics.rejection_samples.push(error.to_string());
                     }

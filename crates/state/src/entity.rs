@@ -290,7 +290,32 @@ impl Body {
                     removed: s,
                 },
             ) => join_max(a, b) | join_max(r, s),
-            (Body::ListItem { value: a, .. }, Body::ListItem { value: b, .. }) => join_lww(a, b),
+            (
+                Body::ListItem {
+                    origin: oa,
+                    value: a,
+                },
+                Body::ListItem {
+                    origin: ob,
+                    value: b,
+                },
+            ) => {
+                // One stamp, two origins: only an equivocating author makes that; the greater
+                // wins everywhere.
+                let moved = *ob > *oa;
+                if moved {
+                    *oa = *ob;
+                }
+                moved | join_lww(a, b)
+            }
+            (Body::TextChar { origin: oa, ch: a }, Body::TextChar { origin: ob, ch: b }) => {
+                let replace = (*ob, *b) > (*oa, *a);
+                if replace {
+                    *oa = *ob;
+                    *a = *b;
+                }
+                replace
+            }
             _ => false,
         }
     }
@@ -455,8 +480,13 @@ impl Action {
     /// Joins `other` (a state of the same entity) into `self`: the least upper bound of both.
     /// Returns whether `self` changed. Commutative, associative and idempotent.
     ///
-    /// Refused, leaving `self` unchanged, when the entities or their types differ, when an
-    /// element's immutable content differs, or when the join would be over a bound.
+    /// Refused, leaving `self` unchanged, when the entities or their types differ, or when the
+    /// join would be over a bound.
+    ///
+    /// Two contents under one element stamp (a list item's origin, a text character's origin and
+    /// character) can only come from an author that reused a stamp — an equivocating, hostile
+    /// member: the join keeps the greater of the two (a total order), so every replica ends with
+    /// the same element whatever it received first.
     pub fn join(&mut self, other: &Action) -> Result<bool, StateError> {
         if self.id != other.id {
             return Err(StateError::DifferentEntities {
@@ -479,7 +509,6 @@ impl Action {
                 incoming,
             });
         }
-        let conflict = StateError::ElementConflict { id: self.id };
         match (&self.body, &other.body) {
             (Body::GCounter(a), Body::GCounter(b)) => {
                 check_union(a, b, "counter slots", MAX_COUNTER_SLOTS)
@@ -500,14 +529,6 @@ impl Action {
             ) => {
                 check_union(a, b, "set member tags", MAX_SET_TAGS)?;
                 check_union(r, s, "set member tags", MAX_SET_TAGS)
-            }
-            (Body::ListItem { origin: a, .. }, Body::ListItem { origin: b, .. }) if a != b => {
-                Err(conflict)
-            }
-            (Body::TextChar { origin: a, ch: x }, Body::TextChar { origin: b, ch: y })
-                if a != b || x != y =>
-            {
-                Err(conflict)
             }
             _ => Ok(()),
         }

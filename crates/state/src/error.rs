@@ -72,13 +72,6 @@ pub enum StateError {
         /// The number of visible items.
         len: usize,
     },
-    /// Two states of one list or text element disagree on what is immutable (origin, character).
-    /// Only a writer that reuses a stamp can cause it.
-    #[error("element {id} exists with a different origin or content")]
-    ElementConflict {
-        /// The element.
-        id: EntityId,
-    },
     /// A list or text element's origin is not strictly older than the element itself.
     #[error("element {id} has an origin that is not older than itself")]
     InvalidOrigin {

@@ -111,7 +111,8 @@ pub struct State {
     /// Containers whose effective tombstone changed: their subtrees' visibility is recomputed at
     /// the next flush, once, however many tombstones a batch carried.
     refresh: BTreeSet<EntityId>,
-    /// Element orders to rebuild (after undoing an insertion or removing elements).
+    /// Element orders to rebuild (after undoing an insertion, removing elements, or an element
+    /// moved by an equivocating author's second content, see `Action::join`).
     rebuild: BTreeSet<EntityId>,
     /// The GC horizon: the newest horizon collected so far (persisted, see
     /// [`State::collect_garbage`]).
@@ -747,6 +748,10 @@ impl State {
         let parent_tomb = self.parent_tomb(state.parent);
         let e = self.entities.get_mut(id)?;
         let old = std::mem::replace(&mut e.state, state);
+        // An element whose origin or character changed (see `Action::join`) moves: its sequence
+        // is rebuilt.
+        let moved = old.elem().is_some()
+            && (old.origin() != e.state.origin() || char_of(&old) != char_of(&e.state));
         let tomb = max_opt(e.state.meta.deleted, parent_tomb);
         let tomb_changed = tomb != e.tomb;
         e.tomb = tomb;
@@ -771,6 +776,11 @@ impl State {
         }
         if tomb_changed && container {
             self.refresh.insert(*id);
+        }
+        if moved {
+            if let Some(p) = parent {
+                self.rebuild.insert(p);
+            }
         }
         Some(old)
     }
