@@ -20,21 +20,7 @@ fn roots(sim: &Sim) -> Vec<Hash> {
 
 /// `converge` checked C1–C5 among the honest nodes; read their states directly once more.
 fn honest_states_equal(sim: &Sim) {
-    let ctx = sim.contexts()[0];
-    let members = honest(sim);
-    let first = sim.node(members[0]).unwrap().state(&ctx).unwrap();
-    for m in &members[1..] {
-        let other = sim.node(*m).unwrap().state(&ctx).unwrap();
-        assert_eq!(first.root_hash(), other.root_hash());
-        assert_eq!(
-            first.text("doc").map(|t| t.to_string()).ok(),
-            other.text("doc").map(|t| t.to_string()).ok()
-        );
-        assert_eq!(
-            first.counter("hits").map(|c| c.value()).ok(),
-            other.counter("hits").map(|c| c.value()).ok()
-        );
-    }
+    super::states_equal(sim, &sim.contexts()[0], &honest(sim));
 }
 
 /// Only the named misbehaviours.

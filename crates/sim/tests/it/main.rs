@@ -25,3 +25,21 @@ pub(crate) fn converge(config: SimConfig) -> Sim {
     );
     sim
 }
+
+/// `converge` checked C5 (roots and values) among `members` of context `ctx`; this reads their
+/// states directly once more (root, text, counter).
+pub(crate) fn states_equal(sim: &Sim, ctx: &tabmesh_base::ContextId, members: &[usize]) {
+    let first = sim.node(members[0]).unwrap().state(ctx).unwrap();
+    for m in &members[1..] {
+        let other = sim.node(*m).unwrap().state(ctx).unwrap();
+        assert_eq!(first.root_hash(), other.root_hash());
+        assert_eq!(
+            first.text("doc").map(|t| t.to_string()).ok(),
+            other.text("doc").map(|t| t.to_string()).ok()
+        );
+        assert_eq!(
+            first.counter("hits").map(|c| c.value()).ok(),
+            other.counter("hits").map(|c| c.value()).ok()
+        );
+    }
+}

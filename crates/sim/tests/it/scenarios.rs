@@ -3,22 +3,9 @@ use tabmesh_sim::{Chaos, Scenario, Sim, SimConfig};
 use super::converge;
 
 fn all_contexts_equal(sim: &Sim) {
-    // `converge` already checked C5 (roots and values); check the reads directly once more.
     for (c, ctx) in sim.contexts().iter().enumerate() {
         let members: Vec<usize> = sim.members(c).collect();
-        let first = sim.node(members[0]).unwrap().state(ctx).unwrap();
-        for m in &members[1..] {
-            let other = sim.node(*m).unwrap().state(ctx).unwrap();
-            assert_eq!(first.root_hash(), other.root_hash());
-            assert_eq!(
-                first.text("doc").map(|t| t.to_string()).ok(),
-                other.text("doc").map(|t| t.to_string()).ok()
-            );
-            assert_eq!(
-                first.counter("hits").map(|c| c.value()).ok(),
-                other.counter("hits").map(|c| c.value()).ok()
-            );
-        }
+        super::states_equal(sim, ctx, &members);
     }
 }
 
