@@ -630,12 +630,21 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
             }
             .into());
         }
-        let bytes = self
+        let Some(bytes) = self
             .blob_store
             .chunk(&record.slot, index)
             .await
             .map_err(store_err)?
-            .ok_or(NetError::UnknownBlob(blob))?;
+        else {
+            // Gone from a blob recorded whole (a chunk written with relaxed durability lost in a
+            // crash): no longer whole, so a fetch gets it again.
+            if record.complete {
+                let mut r = record;
+                r.complete = false;
+                self.put_blob_record(blob, r).await?;
+            }
+            return Err(NetError::UnknownBlob(blob));
+        };
         if let Err(e) = manifest.verify_chunk(index, &bytes) {
             tracing::warn!(%blob, index, "a stored chunk is damaged: removed");
             self.blob_store

@@ -153,6 +153,24 @@ async fn blobs_are_added_in_pieces_read_back_collected_when_unreferenced_and_kep
             count: 3
         }))
     ));
+
+    // A chunk lost from a blob recorded whole (relaxed durability and a crash, or damage): the
+    // read fails typed, and the blob is no longer whole, so a fetch would get it again.
+    let slot = std::fs::read_dir(dir.0.join("blobs"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.join("1").exists())
+        .ok_or_else(|| anyhow::anyhow!("a slot holding chunk 1"))?;
+    std::fs::remove_file(slot.join("1"))?;
+    assert!(matches!(
+        node.blob_read(pinned, 1).await,
+        Err(NetError::UnknownBlob(b)) if b == pinned
+    ));
+    let info = node
+        .blob_info(pinned)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("info"))?;
+    assert!(!info.complete, "{info:?}");
     node.stop().await;
     driver.await??;
     Ok(())
