@@ -91,6 +91,7 @@ export interface FetchCounters {
   bad_manifests: number;
   missing: number;
   ignored: number;
+  requeued: number;
 }
 
 /** What a node knows of one blob. */

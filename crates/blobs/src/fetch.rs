@@ -227,6 +227,9 @@ pub struct FetchStats {
     pub bad_manifests: u64,
     /// "I don't have it" answers.
     pub missing: u64,
+    /// Requests given up because their holder went away ([`Fetch::remove_holder`]); their pieces
+    /// were asked again elsewhere.
+    pub requeued: u64,
     /// Answers ignored: from a peer that is not a usable holder, for another blob, for a piece
     /// already stored, or a chunk before the manifest.
     pub ignored: u64,
@@ -552,7 +555,7 @@ impl Fetch {
         if self.phase != Phase::Running {
             return;
         }
-        self.release_peer(&peer);
+        self.stats.requeued += self.release_peer(&peer);
         // Its strikes and backoff stay: leaving and coming back must not clear a bad record.
         if let Some(h) = self.holders.get_mut(&peer) {
             h.absent = true;
@@ -768,17 +771,19 @@ impl Fetch {
         }
     }
 
-    /// Ends every request in flight to `peer`.
-    fn release_peer(&mut self, peer: &NodeId) {
+    /// Ends every request in flight to `peer`; returns how many there were.
+    fn release_peer(&mut self, peer: &NodeId) -> u64 {
         let mine: Vec<Want> = self
             .in_flight
             .iter()
             .filter(|(_, p)| p.peer == *peer)
             .map(|(w, _)| *w)
             .collect();
+        let n = mine.len() as u64;
         for what in mine {
             self.release(what);
         }
+        n
     }
 
     /// A good answer from `peer` (a verified piece, or an honest "don't have"): its failures in a
@@ -815,7 +820,7 @@ impl Fetch {
         if h.bad >= max_bad && !h.dropped {
             h.dropped = true;
             h.lacks.clear();
-            self.release_peer(&peer);
+            self.stats.requeued += self.release_peer(&peer);
             self.event(FetchEvent::HolderDropped { peer });
         }
     }

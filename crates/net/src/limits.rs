@@ -156,7 +156,8 @@ pub const BLOB_PATIENCE_MS: u64 = 60_000;
 pub const BLOB_PENALTY_MS: u64 = 10 * 60 * 1000;
 
 /// A holder that refused a request (it does not know us as a member yet: it learns that from our
-/// first sealed sync message) is not asked again for this long.
+/// first sealed sync message), or whose request failed below the protocol (it went away), is not
+/// asked again for this long.
 pub const BLOB_REFUSED_BACKOFF_MS: u64 = 2_000;
 
 /// While a fetch has nobody to ask, holders are looked for again this often.

@@ -97,7 +97,7 @@ fn blob_event_line(event: BlobEvent) -> Value {
             "fetch": fetch.map(|f| json!({
                 "requests": f.requests, "stored": f.stored, "timeouts": f.timeouts,
                 "bad_chunks": f.bad_chunks, "bad_manifests": f.bad_manifests,
-                "missing": f.missing, "ignored": f.ignored,
+                "missing": f.missing, "ignored": f.ignored, "requeued": f.requeued,
             })),
         }),
         BlobEvent::Failed { blob, error } => {

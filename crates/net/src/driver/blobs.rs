@@ -1091,9 +1091,12 @@ impl<S: AsyncStore, B: BlobStore> Driver<S, B> {
 
     /// A blob request to `peer` failed below the protocol (closed, unreachable): its pieces are
     /// asked of others.
+    /// It is left alone for [`BLOB_REFUSED_BACKOFF_MS`]: a peer that went away fails every
+    /// request at once, and asking it again at once would spin.
     pub(super) fn on_blob_failure(&mut self, now: u64, peer: NodeId, blob: BlobId) {
         if let Some(f) = self.blobs.fetches.get_mut(&blob) {
             f.fetch.remove_holder(now, peer);
+            self.blobs.penalise(peer, now + BLOB_REFUSED_BACKOFF_MS);
         }
     }
 

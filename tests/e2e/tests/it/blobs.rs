@@ -105,17 +105,17 @@ fn closing_the_serving_page_mid_transfer_the_fetch_completes_from_a_second_holde
     let stats = stored_event(&b, &blob)?["fetch"].clone();
     let chunks = got["chunks"].as_u64().unwrap_or_default();
     let n = |k: &str| stats[k].as_u64().unwrap_or_default();
-    // Every chunk was stored exactly once, and no answer came for a chunk already stored: what
-    // was verified before the page closed was never asked for again. The only repeated requests
-    // are the ones in flight to the closed page (at most the three-chunk window), timeouts, and
-    // pieces a holder answered it did not have (or refused, before it knew the fetcher as a
-    // member: it learns that from the fetcher's first sealed sync message).
+    // Every chunk was stored exactly once, and nothing verified was asked for again: every
+    // request beyond one per chunk (and the manifest) is explained by a failure — given up when
+    // its holder went away (`requeued`: the closed page's window), timed out, or answered "don't
+    // have it" (or refused, before that holder knew the fetcher as a member) — and the answers
+    // that came for a chunk already stored were late answers to such given-up requests.
     assert_eq!(n("stored"), chunks, "{stats}");
-    assert_eq!(n("ignored"), 0, "{stats}");
     assert!(
-        n("requests") <= chunks + 1 + 3 + n("timeouts") + n("missing"),
+        n("requests") <= chunks + 1 + n("requeued") + n("timeouts") + n("missing"),
         "no re-fetch of verified chunks: {stats}"
     );
+    assert!(n("ignored") <= n("requeued") + n("timeouts"), "{stats}");
     let from_c = c.cmd(json!({"cmd": "stats"}))?["blob_chunks_served"]
         .as_u64()
         .unwrap_or_default();
