@@ -114,7 +114,11 @@ fn a_holder_leaving_mid_transfer_does_not_cost_verified_chunks() {
     assert_eq!(d.log.done.as_ref(), Some(&m));
     assert_eq!(d.assembled(), bytes);
     assert_eq!(d.fetch.stats().timeouts, 0);
-    assert_eq!(d.fetch.stats().requeued, a_had as u64, "a's requests, asked again of b");
+    assert_eq!(
+        d.fetch.stats().requeued,
+        a_had as u64,
+        "a's requests, asked again of b"
+    );
     for i in all_indices(&m) {
         let asked = d.log.requests_for(Want::Chunk(i));
         if before.contains(&i) {
