@@ -36,12 +36,9 @@ fn a_chromium_page_and_a_native_peer_converge_catching_up_over_a_circuit() -> Re
             ["page", "chromium"]
         ])
     );
-    // The page's subscribers saw the native write's app event.
-    let emitted = page
-        .events()
-        .into_iter()
-        .find(|e| e["ev"] == "emitted" && e["delta"] == json!(native_write))
-        .ok_or_else(|| anyhow::anyhow!("no emitted event for {native_write}"))?;
+    // The page's subscribers saw the native write's app event (event lines come on their own
+    // pump, after the replies: wait for it, bounded).
+    let emitted = page.wait_event(|e| e["ev"] == "emitted" && e["delta"] == json!(native_write))?;
     assert_eq!(emitted["events"][0]["kind"], "Inserted");
     let data: serde_json::Value =
         serde_json::from_str(emitted["events"][0]["data"].as_str().unwrap_or("null"))?;
