@@ -340,12 +340,27 @@ impl Node {
                 });
             })
         });
+        self.command(Command::Call(call)).await?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Queues a command for the driver (`Stopped` once it has ended).
+    async fn command(&self, command: Command) -> Result<(), NetError> {
         self.commands
             .clone()
-            .send(Command::Call(call))
+            .send(command)
             .await
-            .map_err(|_| NetError::Stopped)?;
-        rx.await.map_err(|_| NetError::Stopped)?
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Queues the command `make` builds around a reply channel, and waits for the reply.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(make(tx)).await?;
+        rx.await.map_err(|_| NetError::Stopped)
     }
 
     /// [`Node::call`] for an app call in `context`: when `f` fails after the app opened blobs
@@ -389,26 +404,14 @@ impl Node {
 
     /// The network counters.
     pub async fn stats(&self) -> Result<NetStats, NetError> {
-        let (tx, rx) = oneshot::channel();
-        self.commands
-            .clone()
-            .send(Command::Stats(tx))
-            .await
-            .map_err(|_| NetError::Stopped)?;
-        rx.await.map_err(|_| NetError::Stopped)
+        self.ask(Command::Stats).await
     }
 
     async fn blob<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, NetError>>) -> BlobCommand,
     ) -> Result<T, NetError> {
-        let (tx, rx) = oneshot::channel();
-        self.commands
-            .clone()
-            .send(Command::Blob(make(tx)))
-            .await
-            .map_err(|_| NetError::Stopped)?;
-        rx.await.map_err(|_| NetError::Stopped)?
+        self.ask(|tx| Command::Blob(make(tx))).await?
     }
 
     /// Starts adding a blob; returns the add's handle. `pin`: keep it until deleted (else only
@@ -446,11 +449,8 @@ impl Node {
 
     /// Abandons a blob being added (its chunks are removed).
     pub async fn blob_add_abort(&self, handle: u64) -> Result<(), NetError> {
-        self.commands
-            .clone()
-            .send(Command::Blob(BlobCommand::AddAbort { handle }))
+        self.command(Command::Blob(BlobCommand::AddAbort { handle }))
             .await
-            .map_err(|_| NetError::Stopped)
     }
 
     /// Gets a blob whole into the store (at once if it is held), from the members of `context`
@@ -511,23 +511,20 @@ impl Node {
         context: ContextId,
         request: BlobRequest,
     ) -> Result<Option<Response>, NetError> {
-        let (tx, rx) = oneshot::channel();
-        self.commands
-            .clone()
-            .send(Command::Blob(BlobCommand::Ask {
+        self.ask(|reply| {
+            Command::Blob(BlobCommand::Ask {
                 peer,
                 context,
                 request,
-                reply: tx,
-            }))
-            .await
-            .map_err(|_| NetError::Stopped)?;
-        rx.await.map_err(|_| NetError::Stopped)
+                reply,
+            })
+        })
+        .await
     }
 
     /// Stops the node: the driver future ends after closing its listeners.
     pub async fn stop(&self) {
-        let _ = self.commands.clone().send(Command::Stop).await;
+        let _ = self.command(Command::Stop).await;
     }
 }
 
