@@ -528,27 +528,37 @@ fn joiners_contending_for_snapshot_slots_all_join() {
     sim.assert_converged();
 }
 
-#[test]
-fn a_joiner_passes_on_what_its_snapshot_holds() {
-    // S (0) and K (1) share a genesis; K misses S's next deltas. J (2) joins from S by snapshot.
-    // Then S leaves for good: K can only catch up from J, which holds S's whole state.
+/// S (0) and K (1) share a genesis; K misses S's next five deltas (S's clock `ahead_ms` ahead).
+fn s_writes_what_k_misses(ahead_ms: u64) -> (Sim, SyncConfig) {
     let mut config = manual_config();
     config.tick_ms = 10_000;
     let mut sim = Sim::manual_with(2, config.clone());
     sim.put(0, b"g", b"0");
     sim.deliver_all();
     sim.drop_broadcasts = true;
+    if ahead_ms > 0 {
+        sim.nodes[0].clock = HlcClock::resume(Hlc::new(sim.now + ahead_ms, 0));
+    }
     for k in 0..5u8 {
         sim.put(0, &[k], b"from s");
     }
+    (sim, config)
+}
+
+/// J joins from S alone (not K), by snapshot; returns J.
+fn j_joins_from_s(sim: &mut Sim, config: SyncConfig) -> usize {
     let j = sim.add_node(config);
     let (now, k_id) = (sim.now, sim.nodes[1].id);
     sim.nodes[j].replica.remove_peer(now, k_id);
     sim.drain(j);
     sim.run_for(1);
     assert_eq!(sim.r(j).metrics().snapshots_installed, 1);
-    sim.assert_pair_converged(0, j);
-    let (now, s_id) = (sim.now, sim.nodes[0].id);
+    j
+}
+
+/// S leaves for good: K and J only have each other.
+fn s_leaves(sim: &mut Sim, j: usize) {
+    let (now, s_id, k_id) = (sim.now, sim.nodes[0].id, sim.nodes[1].id);
     sim.nodes[j].replica.add_peer(now, k_id);
     sim.drain(j);
     for i in [1, j] {
@@ -557,6 +567,16 @@ fn a_joiner_passes_on_what_its_snapshot_holds() {
     }
     sim.cut.extend([(0, 1), (1, 0), (0, j), (j, 0)]);
     sim.drop_broadcasts = false;
+}
+
+#[test]
+fn a_joiner_passes_on_what_its_snapshot_holds() {
+    // S (0) and K (1) share a genesis; K misses S's next deltas. J (2) joins from S by snapshot.
+    // Then S leaves for good: K can only catch up from J, which holds S's whole state.
+    let (mut sim, config) = s_writes_what_k_misses(0);
+    let j = j_joins_from_s(&mut sim, config);
+    sim.assert_pair_converged(0, j);
+    s_leaves(&mut sim, j);
 
     let done = sim.run_until(300_000, |s| s.root(1) == s.root(j));
     assert!(
@@ -654,16 +674,7 @@ fn covered_heads_keep_the_stamp_their_peer_vouched_for_through_a_snapshot_a_repa
     // comparison: J has no deltas to send). Neither holds those heads' deltas, yet a governance
     // operation either writes on them (a join, on a real invitee) must be stamped after them:
     // the stamp travels with the snapshot and the summary, and is kept across a restart.
-    let mut config = manual_config();
-    config.tick_ms = 10_000;
-    let mut sim = Sim::manual_with(2, config.clone());
-    sim.put(0, b"g", b"0");
-    sim.deliver_all();
-    sim.drop_broadcasts = true;
-    sim.nodes[0].clock = HlcClock::resume(Hlc::new(sim.now + 20_000, 0));
-    for k in 0..5u8 {
-        sim.put(0, &[k], b"from s");
-    }
+    let (mut sim, config) = s_writes_what_k_misses(20_000);
     let heads = sim.r(0).dag().heads();
     let stamp = heads
         .iter()
@@ -672,27 +683,14 @@ fn covered_heads_keep_the_stamp_their_peer_vouched_for_through_a_snapshot_a_repa
         .unwrap();
     assert!(stamp > Hlc::new(sim.now + 10_000, 0));
     assert_eq!(sim.r(0).summary().heads_stamp, stamp);
-    let j = sim.add_node(config);
-    let (now, k_id) = (sim.now, sim.nodes[1].id);
-    sim.nodes[j].replica.remove_peer(now, k_id);
-    sim.drain(j);
-    sim.run_for(1);
-    assert_eq!(sim.r(j).metrics().snapshots_installed, 1);
+    let j = j_joins_from_s(&mut sim, config);
     assert_eq!(sim.r(j).dag().heads(), heads);
     assert!(heads.iter().all(|h| sim.r(j).dag().get(h).is_none()));
     assert_eq!(sim.r(j).heads_stamp(), stamp);
     assert_eq!(sim.r(j).summary().heads_stamp, stamp);
 
     // S leaves; K catches up from J.
-    let (now, s_id) = (sim.now, sim.nodes[0].id);
-    sim.nodes[j].replica.add_peer(now, k_id);
-    sim.drain(j);
-    for i in [1, j] {
-        sim.nodes[i].replica.remove_peer(now, s_id);
-        sim.drain(i);
-    }
-    sim.cut.extend([(0, 1), (1, 0), (0, j), (j, 0)]);
-    sim.drop_broadcasts = false;
+    s_leaves(&mut sim, j);
     let done = sim.run_until(300_000, |s| {
         heads.iter().all(|h| s.r(1).dag().is_applied(h))
     });
