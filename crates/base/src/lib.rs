@@ -36,6 +36,7 @@
 //! r.finish().unwrap();
 //! ```
 
+mod bounded;
 pub mod codec;
 mod hash;
 mod hlc;
@@ -43,6 +44,7 @@ mod id;
 pub mod kv;
 mod rng;
 
+pub use bounded::make_room;
 pub use codec::CodecError;
 pub use hash::{hash_parts, Hash, Hasher};
 pub use hlc::{ClockReport, Hlc, HlcClock, MAX_DRIFT_MS};

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use tabmesh_base::NodeId;
+use tabmesh_base::{make_room, NodeId};
 use tabmesh_sync::{AccessError, SyncError};
 
 /// Strikes within [`STRIKE_WINDOW_MS`] that ban a peer.
@@ -71,16 +71,7 @@ impl Strikes {
 
     /// Records a strike; returns the end of the ban it caused, if it banned the peer.
     pub(crate) fn strike(&mut self, now_ms: u64, peer: NodeId) -> Option<u64> {
-        if self.strikes.len() >= MAX_STRIKE_RECORDS && !self.strikes.contains_key(&peer) {
-            let oldest = self
-                .strikes
-                .iter()
-                .min_by_key(|(_, (_, at))| *at)
-                .map(|(p, _)| *p);
-            if let Some(p) = oldest {
-                self.strikes.remove(&p);
-            }
-        }
+        make_room(&mut self.strikes, &peer, MAX_STRIKE_RECORDS, |(_, at)| *at);
         let (count, since) = self.strikes.entry(peer).or_insert((0, now_ms));
         if now_ms.saturating_sub(*since) > STRIKE_WINDOW_MS {
             *count = 0;
@@ -91,12 +82,7 @@ impl Strikes {
             return None;
         }
         self.strikes.remove(&peer);
-        if self.banned.len() >= MAX_STRIKE_RECORDS {
-            let first = self.banned.iter().min_by_key(|(_, t)| **t).map(|(p, _)| *p);
-            if let Some(p) = first {
-                self.banned.remove(&p);
-            }
-        }
+        make_room(&mut self.banned, &peer, MAX_STRIKE_RECORDS, |until| *until);
         let until = now_ms + BAN_MS;
         self.banned.insert(peer, until);
         Some(until)

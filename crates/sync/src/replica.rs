@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use tabmesh_auth::{Entropy, Invitation, InviteLink, Keypair, Role, SymKey};
-use tabmesh_base::{ContextId, DeltaId, DetRng, Hash, Hlc, KvRead, MemberId, NodeId, WriteBatch};
+use tabmesh_base::{
+    make_room, ContextId, DeltaId, DetRng, Hash, Hlc, KvRead, MemberId, NodeId, WriteBatch,
+};
 use tabmesh_dag::{AddOutcome, Cascade, CausalDelta, Dag, DeltaStatus, RestoreError};
 use tabmesh_state::{State, StateError, Txn};
 
@@ -1409,18 +1411,12 @@ impl Replica {
         // In thousandths of a request, so the refill is exact in integers.
         let burst = u64::from(self.config.request_burst.max(1)) * 1000;
         let rate = u64::from(self.config.requests_per_sec);
-        if !self.request_buckets.contains_key(&peer)
-            && self.request_buckets.len() >= MAX_PEER_RECORDS
-        {
-            let oldest = self
-                .request_buckets
-                .iter()
-                .min_by_key(|(_, (_, at))| *at)
-                .map(|(p, _)| *p);
-            if let Some(p) = oldest {
-                self.request_buckets.remove(&p);
-            }
-        }
+        make_room(
+            &mut self.request_buckets,
+            &peer,
+            MAX_PEER_RECORDS,
+            |(_, at)| *at,
+        );
         let (tokens, at) = self.request_buckets.entry(peer).or_insert((burst, now_ms));
         let refill = now_ms.saturating_sub(*at).saturating_mul(rate);
         *tokens = tokens.saturating_add(refill).min(burst);

@@ -18,11 +18,11 @@
 //! - **Referenced** blobs: pinned, being added or fetched, or named by a `BlobRef` in any local
 //!   context's state. [`BlobCommand::Gc`] removes every other blob, chunks and all.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use futures::channel::oneshot;
 use libp2p::request_response::ResponseChannel;
-use tabmesh_base::{ContextId, Hash, NodeId};
+use tabmesh_base::{make_room, ContextId, Hash, NodeId};
 use tabmesh_blobs::{
     BlobId, BlobRequest, BlobResponse, BlobWriter, Fetch, FetchAction, FetchEvent, FetchStats,
     Limits, Manifest, Want,
@@ -215,7 +215,7 @@ pub(super) struct Blobs {
     serves: VecDeque<Serve>,
     /// Peers not asked for blobs until when: dropped for bad chunks ([`BLOB_PENALTY_MS`]), or
     /// refusing us ([`BLOB_REFUSED_BACKOFF_MS`]).
-    penalties: HashMap<NodeId, u64>,
+    penalties: BTreeMap<NodeId, u64>,
     /// Each context's referenced blobs, at a state root.
     refs: HashMap<ContextId, (Hash, BTreeSet<BlobId>)>,
     manifests: VecDeque<Manifest>,
@@ -240,16 +240,7 @@ impl Blobs {
         if self.penalties.get(&node).is_some_and(|t| *t >= until) {
             return;
         }
-        if !self.penalties.contains_key(&node) && self.penalties.len() >= MAX_PENALTIES {
-            let oldest = self
-                .penalties
-                .iter()
-                .min_by_key(|(_, t)| **t)
-                .map(|(n, _)| *n);
-            if let Some(n) = oldest {
-                self.penalties.remove(&n);
-            }
-        }
+        make_room(&mut self.penalties, &node, MAX_PENALTIES, |until| *until);
         self.penalties.insert(node, until);
     }
 
