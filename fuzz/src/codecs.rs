@@ -21,6 +21,20 @@ pub(crate) fn refused(e: &impl Display) {
     let _ = e.to_string();
 }
 
+/// The body of a decoder target: `decode` the input; a refusal must be a typed error (rendered),
+/// and what decodes must survive `encode` and `decode` again unchanged.
+pub(crate) fn decodes<T: PartialEq + Debug, E: Display>(
+    what: &str,
+    data: &[u8],
+    decode: impl Fn(&[u8]) -> Result<T, E>,
+    encode: impl Fn(&T) -> Vec<u8>,
+) {
+    match decode(data) {
+        Ok(value) => round_trip(what, &value, &encode(&value), decode),
+        Err(e) => refused(&e),
+    }
+}
+
 /// Re-decodes `bytes` (the encoding of `value`, decoded from the input) and checks it gives
 /// `value` back.
 pub(crate) fn round_trip<T: PartialEq + Debug, E: Display>(
@@ -73,10 +87,7 @@ fn stranger() -> Keypair {
 
 /// `tabmesh_sync::Frame::decode`; a decoded frame round-trips through `Frame::encode`.
 pub fn frame(data: &[u8]) {
-    match Frame::decode(data) {
-        Ok(f) => round_trip("Frame", &f, &f.encode(), Frame::decode),
-        Err(e) => refused(&e),
-    }
+    decodes("Frame", data, Frame::decode, Frame::encode);
 }
 
 /// `tabmesh_sync::Envelope::decode` (after the version byte, as in a frame). A decoded envelope
@@ -148,10 +159,12 @@ pub fn gov_op(data: &[u8]) {
 
 /// `tabmesh_sync::KeyMaterial::decode`; round trip.
 pub fn key_material(data: &[u8]) {
-    match KeyMaterial::decode(data) {
-        Ok(m) => round_trip("KeyMaterial", &m, &m.encode(), KeyMaterial::decode),
-        Err(e) => refused(&e),
-    }
+    decodes(
+        "KeyMaterial",
+        data,
+        KeyMaterial::decode,
+        KeyMaterial::encode,
+    );
 }
 
 /// `tabmesh_sync::gov::decode_keys`; round trip through `encode_keys`.
@@ -558,17 +571,21 @@ pub fn blob_manifest(data: &[u8]) {
 /// `tabmesh_blobs::BlobRequest::decode`, and its round trip.
 pub fn blob_request(data: &[u8]) {
     use tabmesh_blobs::BlobRequest;
-    match BlobRequest::decode(data) {
-        Ok(r) => round_trip("BlobRequest", &r, &r.encode(), BlobRequest::decode),
-        Err(e) => refused(&e),
-    }
+    decodes(
+        "BlobRequest",
+        data,
+        BlobRequest::decode,
+        BlobRequest::encode,
+    );
 }
 
 /// `tabmesh_blobs::BlobResponse::decode`, and its round trip.
 pub fn blob_response(data: &[u8]) {
     use tabmesh_blobs::BlobResponse;
-    match BlobResponse::decode(data) {
-        Ok(r) => round_trip("BlobResponse", &r, &r.encode(), BlobResponse::decode),
-        Err(e) => refused(&e),
-    }
+    decodes(
+        "BlobResponse",
+        data,
+        BlobResponse::decode,
+        BlobResponse::encode,
+    );
 }

@@ -10,7 +10,7 @@ use tabmesh_auth::Keypair;
 use tabmesh_base::ContextId;
 use tabmesh_node::{NodeConfig, NodeCore, Seed};
 
-use crate::codecs::{refused, round_trip};
+use crate::codecs::{decodes, refused};
 use crate::fixture::T0;
 use crate::kv::kv_from_bytes;
 
@@ -21,19 +21,13 @@ pub(crate) const GOSSIP_CONTEXT: ContextId = ContextId([3; 32]);
 /// request), and its round trip.
 pub fn net_request(data: &[u8]) {
     use tabmesh_net::proto::Request;
-    match Request::decode(data) {
-        Ok(r) => round_trip("Request", &r, &r.encode(), Request::decode),
-        Err(e) => refused(&e),
-    }
+    decodes("Request", data, Request::decode, Request::encode);
 }
 
 /// `tabmesh_net::proto::Response::decode` (bounded per kind), and its round trip.
 pub fn net_response(data: &[u8]) {
     use tabmesh_net::proto::Response;
-    match Response::decode(data) {
-        Ok(r) => round_trip("Response", &r, &r.encode(), Response::decode),
-        Err(e) => refused(&e),
-    }
+    decodes("Response", data, Response::decode, Response::encode);
 }
 
 /// `tabmesh_net::GossipMsg::decode` and its round trip; `gossip::validate` on the topic of
@@ -41,10 +35,7 @@ pub fn net_response(data: &[u8]) {
 /// never panics, and accepts only what decodes and names that context.
 pub fn gossip(data: &[u8]) {
     use tabmesh_net::{gossip, topic, GossipMsg};
-    match GossipMsg::decode(data) {
-        Ok(m) => round_trip("GossipMsg", &m, &m.encode(), GossipMsg::decode),
-        Err(e) => refused(&e),
-    }
+    decodes("GossipMsg", data, GossipMsg::decode, GossipMsg::encode);
     match gossip::validate(&topic(&GOSSIP_CONTEXT).hash(), data) {
         Ok(valid) => {
             assert_eq!(valid.context, GOSSIP_CONTEXT, "validated for another topic");
@@ -61,10 +52,7 @@ pub fn gossip(data: &[u8]) {
 /// store), and its round trip.
 pub fn blob_record(data: &[u8]) {
     use tabmesh_net::record::Record;
-    match Record::decode(data) {
-        Ok(r) => round_trip("Record", &r, &r.encode(), Record::decode),
-        Err(e) => refused(&e),
-    }
+    decodes("Record", data, Record::decode, Record::encode);
 }
 
 /// `tabmesh_blobs::find_refs` over any bytes (it scans state written by peers): every id it finds
