@@ -259,7 +259,10 @@ fn a_page_whose_relay_connection_is_cut_misses_writes_and_gets_them_by_sync_once
             "{delta} was gossiped"
         );
     }
-    assert!(page.count(|e| e["ev"] == "sync" && e["outcome"] == "pulled") > syncs_before);
+    // (Event lines come on their own pump, a moment after the replies that show their effect.)
+    crate::harness::wait_until(|| {
+        page.count(|e| e["ev"] == "sync" && e["outcome"] == "pulled") > syncs_before
+    })?;
     assert!(
         page.count(|e| e["ev"] == "reserved") >= 2,
         "the page reserved again"

@@ -430,7 +430,6 @@ impl Peer {
         self.events().iter().filter(|e| pred(e)).count()
     }
 
-    /// Waits (bounded) for an event matching `pred` (one seen earlier counts) and returns it.
     /// Waits (at most `within`) until this peer's state of `ctx` has root `root` and nothing
     /// pending. Heads are not compared: a Merkle repair leaves a replica's own old head beside
     /// the peer's (it cannot know the deltas it skipped cover it).
@@ -453,6 +452,7 @@ impl Peer {
         }
     }
 
+    /// Waits (bounded) for an event matching `pred` (one seen earlier counts) and returns it.
     pub(crate) fn wait_event(&self, pred: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
         let deadline = Instant::now() + WAIT;
         loop {

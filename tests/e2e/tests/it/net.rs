@@ -83,7 +83,7 @@ fn a_killed_peer_restarts_from_its_file_store_and_catches_up() -> Result {
         ],
     );
     // The restarted peer caught up by sync (it was not there for the gossip).
-    assert!(c.count(|e| e["ev"] == "sync") > 0);
+    crate::harness::wait_until(|| c.count(|e| e["ev"] == "sync") > 0)?;
     Ok(())
 }
 
