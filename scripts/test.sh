@@ -5,7 +5,8 @@
 #   3. the example apps built to wasm32 (scripts/build-apps.sh), then native tests (unit,
 #      integration, benches in test mode, doctests), among them the end-to-end tests of tests/e2e:
 #      real relay and peer processes, headless Chromium pages and Node.js processes running the npm
-#      package (scripts/build-pkg.sh, the tests' wasm-test profile) on 127.0.0.1
+#      package (scripts/build-pkg.sh, the tests' wasm-test profile) on 127.0.0.1, and the quick
+#      side-by-side benchmarks against Yjs, Automerge and Loro (scripts/build-bench-wasm.sh)
 #   3b. the package's JS tests (node --test pkg/test)
 #   4. the deterministic simulator: 1000 seeds under heavy chaos, a removed member, concurrent joiners
 #      and a Byzantine member must all converge
@@ -25,7 +26,7 @@ mkdir -p "$LOG_DIR"
 
 # Library crates that ship to the browser (compiled and linted for wasm32), and the guest SDK. The
 # browser crates' test sources are linted for wasm32 through tests/browser, which includes them.
-WASM_LIBS=(-p tabmesh-base -p tabmesh-auth -p tabmesh-dag -p tabmesh-state -p tabmesh-sync -p tabmesh-blobs -p tabmesh-node -p tabmesh-storage -p tabmesh-net -p tabmesh-peer -p tabmesh-web -p tabmesh-abi -p tabmesh-runtime -p tabmesh-sdk)
+WASM_LIBS=(-p tabmesh-base -p tabmesh-auth -p tabmesh-dag -p tabmesh-state -p tabmesh-sync -p tabmesh-blobs -p tabmesh-node -p tabmesh-storage -p tabmesh-net -p tabmesh-peer -p tabmesh-web -p tabmesh-bench-wasm -p tabmesh-abi -p tabmesh-runtime -p tabmesh-sdk)
 
 phase "bootstrap (tools and browser)"
 bash "$ROOT/scripts/bootstrap.sh"
@@ -47,6 +48,9 @@ bash "$ROOT/scripts/build-apps.sh" --locked
 
 phase "the npm package (scripts/build-pkg.sh --profile wasm-test → pkg/wasm, pkg/dist; used by tests/e2e)"
 bash "$ROOT/scripts/build-pkg.sh" --profile wasm-test --locked
+
+phase "the side-by-side benchmarks' wasm module (scripts/build-bench-wasm.sh --profile wasm-test → target/bench-wasm; the quick compare in tests/e2e runs it)"
+bash "$ROOT/scripts/build-bench-wasm.sh" --profile wasm-test --locked
 
 phase "the package's JS tests (node --test pkg/test)"
 node --test "$ROOT/pkg/test/" 2>&1 | tee "$LOG_DIR/js.log"

@@ -373,8 +373,7 @@ impl Pair {
 
     /// Network mode: node 1 comes back and starts a sync session (what a reconnect does); the
     /// network runs until both roots are equal (virtual time passing 1 s at a time for the
-    /// periodic syncs, bounded). Returns JSON `{converged, messages, bytes, round_trips,
-    /// protocol}`: every sealed frame between the two from then on (transport framing
+    /// periodic syncs, bounded). Returns JSON `{messages, bytes, round_trips, protocol}`: every sealed frame between the two from then on (transport framing
     /// excluded); round trips are node 1's requests.
     #[wasm_bindgen(js_name = catchUp)]
     pub fn catch_up(&mut self) -> String {
@@ -406,7 +405,6 @@ impl Pair {
             })
             .collect();
         json!({
-            "converged": self.roots_equal(),
             "messages": sent.len(),
             "bytes": sent.iter().map(|s| s.bytes.len()).sum::<usize>(),
             "round_trips": sent.iter().filter(|s| s.from == 1 && s.to == Some(to_0)).count(),

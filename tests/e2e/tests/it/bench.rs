@@ -17,11 +17,11 @@ use serde_json::{json, Value};
 
 use crate::harness::{app, share, work_dir, Peer, Relay, Server};
 
-fn full() -> bool {
+pub(crate) fn full() -> bool {
     std::env::var("TABMESH_BENCH").is_ok_and(|v| v == "full")
 }
 
-fn stats(mut xs: Vec<f64>) -> Value {
+pub(crate) fn stats(mut xs: Vec<f64>) -> Value {
     xs.sort_by(f64::total_cmp);
     let at = |q: f64| xs[((xs.len() - 1) as f64 * q).round() as usize];
     json!({
@@ -131,7 +131,7 @@ fn network_figures() -> anyhow::Result<()> {
 }
 
 /// Writes a report to `target/bench/<name>` (and stderr).
-fn write_report(name: &str, report: &Value) -> anyhow::Result<()> {
+pub(crate) fn write_report(name: &str, report: &Value) -> anyhow::Result<()> {
     let out = tabmesh_testkit::apps_dir()
         .parent()
         .map(|t| t.join("bench"))
@@ -143,7 +143,7 @@ fn write_report(name: &str, report: &Value) -> anyhow::Result<()> {
 }
 
 /// The gzip -9 size of a file, in bytes.
-fn gzipped(path: &Path) -> anyhow::Result<usize> {
+pub(crate) fn gzipped(path: &Path) -> anyhow::Result<usize> {
     let out = std::process::Command::new("gzip")
         .arg("-9c")
         .arg(path)
@@ -260,7 +260,7 @@ fn browser_node_figures() -> anyhow::Result<()> {
 /// One blob of `len` bytes added on page `a` (in 1 MiB pieces from a generated stream) and
 /// fetched whole by page `b` through the relay: add and fetch MB/s, and the fetcher's wasm memory
 /// growth.
-fn blob_transfer(
+pub(crate) fn blob_transfer(
     a: &mut Peer,
     b: &mut Peer,
     ctx: &str,

@@ -666,6 +666,17 @@ impl Script {
         script: &str,
         args: &[&str],
     ) -> anyhow::Result<(Script, Value)> {
+        Script::run_within(dir, name, script, args, 2 * WAIT)
+    }
+
+    /// [`Script::run`], waiting at most `within` for the JSON line.
+    pub(crate) fn run_within(
+        dir: &Path,
+        name: &str,
+        script: &str,
+        args: &[&str],
+        within: Duration,
+    ) -> anyhow::Result<(Script, Value)> {
         let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
         let mut child = Command::new("node")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
@@ -684,7 +695,7 @@ impl Script {
         });
         let script = Script { child };
         let line = rx
-            .recv_timeout(2 * WAIT)
+            .recv_timeout(within)
             .with_context(|| format!("{name} printed nothing in time (see {name}.log)"))?;
         let value = serde_json::from_str(&line)
             .with_context(|| format!("{name} printed {line:?} (see {name}.log)"))?;

@@ -4,6 +4,7 @@
 mod bench;
 mod blobs;
 mod chromium;
+mod compare;
 mod demo;
 mod harness;
 mod net;
