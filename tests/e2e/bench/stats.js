@@ -4,7 +4,7 @@
 export const LIBRARIES = ["yjs", "automerge", "loro"];
 
 /** Metrics that are not costs (a throughput, counts of the input or of replicas), so they get no ratio. */
-export const NOT_COST = new Set(["calls_per_s", "edits", "replicas"]);
+export const NOT_COST = new Set(["calls_per_s", "edits", "replicas", "missed", "deltas"]);
 
 /** A monotonic clock in milliseconds. */
 export const now = () => performance.now();
@@ -43,7 +43,7 @@ export function ratios(results, tabmeshImpl, metric) {
   const ours = results[tabmeshImpl]?.[metric]?.median;
   const out = {};
   for (const lib of LIBRARIES) {
-    const theirs = results[lib]?.[metric]?.median;
+    const theirs = sameSize(results, tabmeshImpl, lib, metric) ? results[lib]?.[metric]?.median : undefined;
     out[lib] = typeof ours === "number" && typeof theirs === "number" && theirs !== 0 ? round(ours / theirs) : null;
   }
   return out;
@@ -77,4 +77,15 @@ export function shaped(measured, costs) {
     for (const metric of costs) if (results[impl][metric]) rs[impl][metric] = ratios(results, impl, metric);
   }
   return { results, ratios: rs };
+}
+
+/**
+ * Whether `metric` of `a` and `b` measured the same amount of work: a total under a scope whose
+ * size (`edits`, `missed`) differs between the two is not comparable; a per-unit metric
+ * (`…_per_…`, `overhead`) always is.
+ */
+function sameSize(results, a, b, metric) {
+  if (/_per_|overhead/.test(metric)) return true;
+  const scope = metric.slice(0, metric.lastIndexOf(".") + 1);
+  return ["edits", "missed"].every((k) => results[a]?.[scope + k]?.median === results[b]?.[scope + k]?.median);
 }

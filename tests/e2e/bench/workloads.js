@@ -175,7 +175,8 @@ export async function w3(ad, { n, perDelta, missed }) {
   return w3Run(ad, { n, perDelta, missed });
 }
 
-async function w3Run(ad, { n, perDelta, missed }) {
+async function w3Run(ad, { n, perDelta, missed: wanted }) {
+  const missed = Math.min(wanted, ad.catchup.maxMissed ?? wanted);
   const s = await ad.catchup.create(n, perDelta);
   try {
     await s.changeOne(0);
@@ -191,7 +192,15 @@ async function w3Run(ad, { n, perDelta, missed }) {
     return {
       ok: aOk && bOk,
       a: { ms: a.ms, ...a.value },
-      b: { ms: b.ms, ...b.value, missed_update_bytes: missedBytes, overhead: b.value.bytes / missedBytes },
+      b: {
+        missed,
+        ms: b.ms,
+        ...b.value,
+        missed_update_bytes: missedBytes,
+        ms_per_missed: b.ms / missed,
+        bytes_per_missed: b.value.bytes / missed,
+        overhead: b.value.bytes / missedBytes,
+      },
     };
   } finally {
     await s.free();
