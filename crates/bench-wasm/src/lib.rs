@@ -103,6 +103,38 @@ impl Doc {
     }
 }
 
+/// The methods both documents share (wasm-bindgen exports no trait methods).
+macro_rules! doc_methods {
+    ($doc:ident) => {
+        #[wasm_bindgen]
+        impl $doc {
+            /// Applies another replica's update.
+            pub fn apply(&mut self, update: &[u8]) -> Result<(), JsError> {
+                self.0.apply(update)
+            }
+
+            /// The state's size as a snapshot (bytes).
+            #[wasm_bindgen(js_name = docBytes)]
+            pub fn doc_bytes(&self) -> Result<f64, JsError> {
+                self.0.size()
+            }
+
+            /// The Merkle root (hex).
+            pub fn root(&self) -> String {
+                self.0.state.root_hash().to_hex()
+            }
+        }
+    };
+}
+
+/// The value of `key` in the map field `m` of `state`.
+fn map_value(state: &State, key: &str) -> Result<Option<String>, JsError> {
+    Ok(state
+        .map("m")?
+        .get(key.as_bytes())
+        .map(|v| String::from_utf8_lossy(v).into_owned()))
+}
+
 /// A text document (`tabmesh-state`'s RGA text, positions in characters).
 #[wasm_bindgen]
 #[derive(Debug)]
@@ -131,11 +163,6 @@ impl TextDoc {
         })
     }
 
-    /// Applies another replica's update.
-    pub fn apply(&mut self, update: &[u8]) -> Result<(), JsError> {
-        self.0.apply(update)
-    }
-
     /// The text.
     pub fn text(&self) -> Result<String, JsError> {
         Ok(self.0.state.text("doc")?.to_string())
@@ -146,18 +173,9 @@ impl TextDoc {
     pub fn char_count(&self) -> Result<usize, JsError> {
         Ok(self.0.state.text("doc")?.len())
     }
-
-    /// The state's size as a snapshot (bytes).
-    #[wasm_bindgen(js_name = docBytes)]
-    pub fn doc_bytes(&self) -> Result<f64, JsError> {
-        self.0.size()
-    }
-
-    /// The Merkle root (hex).
-    pub fn root(&self) -> String {
-        self.0.state.root_hash().to_hex()
-    }
 }
+
+doc_methods!(TextDoc);
 
 /// A map document: keys `k{i}`, values `v{i}` in the map field `m`.
 #[wasm_bindgen]
@@ -184,17 +202,9 @@ impl MapDoc {
         })
     }
 
-    /// Applies another replica's update.
-    pub fn apply(&mut self, update: &[u8]) -> Result<(), JsError> {
-        self.0.apply(update)
-    }
-
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Result<Option<String>, JsError> {
-        let map = self.0.state.map("m")?;
-        Ok(map
-            .get(key.as_bytes())
-            .map(|v| String::from_utf8_lossy(v).into_owned()))
+        map_value(&self.0.state, key)
     }
 
     /// Its number of entries.
@@ -202,18 +212,9 @@ impl MapDoc {
     pub fn entry_count(&self) -> Result<usize, JsError> {
         Ok(self.0.state.map("m")?.len())
     }
-
-    /// The state's size as a snapshot (bytes).
-    #[wasm_bindgen(js_name = docBytes)]
-    pub fn doc_bytes(&self) -> Result<f64, JsError> {
-        self.0.size()
-    }
-
-    /// The Merkle root (hex).
-    pub fn root(&self) -> String {
-        self.0.state.root_hash().to_hex()
-    }
 }
+
+doc_methods!(MapDoc);
 
 /// Two nodes in one context: node 0 created it (running `app`, or plain state without one) and
 /// node 1 joined it by invitation.
@@ -330,10 +331,7 @@ impl Pair {
             .get(i)
             .and_then(|n| n.state(&self.net.ctx))
             .ok_or_else(|| JsError::new("no such node"))?;
-        Ok(state
-            .map("m")?
-            .get(key.as_bytes())
-            .map(|v| String::from_utf8_lossy(v).into_owned()))
+        map_value(state, key)
     }
 
     /// Network mode, plain context: node 0 writes `k0..k{n-1}` in deltas of `per_delta` keys,

@@ -110,8 +110,9 @@ export function synthTrace(n, seed = 1) {
 // ---- workloads ----
 
 /** W1: the first n edits of the trace, one delta each, then applied on the remote replica. */
-export async function w1(ad, trace, n) {
+export async function w1(ad, trace, wanted) {
   if (trace.startContent !== "") throw new Error("W1 needs a trace that starts empty");
+  const n = Math.min(wanted, ad.text.maxEdits ?? wanted);
   await w1Run(ad, trace, Math.min(warm(n), n));
   return w1Run(ad, trace, n);
 }
@@ -131,6 +132,7 @@ async function w1Run(ad, trace, n) {
       local_ms: local.ms,
       us_per_edit: (local.ms * 1000) / n,
       remote_ms: rem.ms,
+      remote_us_per_edit: (rem.ms * 1000) / n,
       update_bytes_total: bytes,
       bytes_per_edit: bytes / n,
       doc_bytes: await p.docBytes(),

@@ -255,11 +255,13 @@ fn compare_with_yjs_automerge_loro() -> anyhow::Result<()> {
     let url = format!("{}/index.html?relay={}", server.url, relay.ws());
     let out_dir = target.join("bench");
     let out_str = out_dir.to_string_lossy().into_owned();
+    // CPU profiles of these workloads, if asked (`TABMESH_BENCH_PROFILE=W1,W7`).
+    let profile = std::env::var("TABMESH_BENCH_PROFILE").unwrap_or_default();
     let (_page, page) = Script::run_within(
         &dir,
         "compare-page",
         "bench/run-page.mjs",
-        &[&url, mode, "--out", &out_str],
+        &[&url, mode, "--out", &out_str, "--profile", &profile],
         within,
     )?;
 
