@@ -54,7 +54,6 @@ try {
   // W1, W2, W3, W7 in one page.
   {
     const session = await open();
-    result.versions = await session.page.evaluate(() => window.bench.versions());
     const names = await session.page.evaluate(() => window.bench.workloads());
     for (const name of names) {
       log(`${name} (${mode})`);
@@ -80,7 +79,6 @@ try {
     for (const impl of impls) {
       log(`memory ${impl}`);
       const session = await open();
-      await session.page.evaluate((impl) => window.bench.memoryPrepare(impl), impl);
       const before = await footprint(session);
       const info = await session.page.evaluate(([impl, mode]) => window.bench.memoryFill(impl, mode), [impl, mode]);
       const after = await footprint(session);

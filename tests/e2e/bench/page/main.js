@@ -363,12 +363,10 @@ try {
   [trace, traceSource] = await loadTrace();
   adapters = makeAdapters({ Y, A, LoroDoc, VersionVector, T, apps });
   window.bench = {
-    versions: () => ({ userAgent: navigator.userAgent }),
     workloads: () => ["W1", "W2", "W3", "W7"],
     run,
     wasmBytes,
     memoryImpls: () => [...Object.keys(adapters).filter((i) => adapters[i].memory), "tabmesh-pkg"],
-    memoryPrepare: async () => true,
     memoryFill,
     coldImpls: () => ["tabmesh-pkg", "yjs", "automerge", "loro"],
     coldPrepare,

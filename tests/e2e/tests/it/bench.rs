@@ -132,10 +132,7 @@ fn network_figures() -> anyhow::Result<()> {
 
 /// Writes a report to `target/bench/<name>` (and stderr).
 pub(crate) fn write_report(name: &str, report: &Value) -> anyhow::Result<()> {
-    let out = tabmesh_testkit::apps_dir()
-        .parent()
-        .map(|t| t.join("bench"))
-        .ok_or_else(|| anyhow::anyhow!("no target directory"))?;
+    let out = crate::harness::target_dir().join("bench");
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join(name), serde_json::to_string_pretty(report)?)?;
     eprintln!("{report}");

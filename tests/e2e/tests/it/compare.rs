@@ -18,37 +18,24 @@ use anyhow::Context as _;
 use serde_json::{json, Value};
 
 use crate::bench::{blob_transfer, full, gzipped, write_report};
-use crate::harness::{app, share, work_dir, Peer, Relay, Script, Server};
+use crate::harness::{app, repo, share, target_dir, work_dir, Peer, Relay, Script, Server};
 
 /// Where the automerge-paper trace is looked for when `TABMESH_TRACE` is not set (next to the
 /// repository, as on the machines that run the suite). Without it the runners replay a
 /// synthetic trace and say so.
 const TRACE: &str = "../shared/data/automerge-paper.json.gz";
 
-/// The repository's root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The cargo target directory (where the apps, the bench module and the reports are).
-fn target() -> anyhow::Result<PathBuf> {
-    tabmesh_testkit::apps_dir()
-        .parent()
-        .map(Path::to_path_buf)
-        .context("no target directory")
-}
-
 /// The trace file, if there is one.
 fn trace() -> Option<PathBuf> {
     std::env::var_os("TABMESH_TRACE")
         .map(PathBuf::from)
-        .or_else(|| Some(root().join(TRACE)))
+        .or_else(|| Some(repo().join(TRACE)))
         .filter(|p| p.exists())
 }
 
 /// Bundles the page with vite into `out`, with the bench module and the trace beside it.
 fn build_page(out: &Path, bench_wasm: &Path) -> anyhow::Result<()> {
-    let status = Command::new(root().join("node_modules/.bin/vite"))
+    let status = Command::new(repo().join("node_modules/.bin/vite"))
         .args([
             "build",
             "--config",
@@ -56,7 +43,7 @@ fn build_page(out: &Path, bench_wasm: &Path) -> anyhow::Result<()> {
             "--outDir",
         ])
         .arg(out)
-        .current_dir(root())
+        .current_dir(repo())
         .status()
         .context("running vite")?;
     anyhow::ensure!(status.success(), "vite build failed: {status}");
@@ -74,7 +61,7 @@ fn build_page(out: &Path, bench_wasm: &Path) -> anyhow::Result<()> {
 
 /// The version of an npm package in node_modules.
 fn npm_version(name: &str) -> Value {
-    std::fs::read(root().join("node_modules").join(name).join("package.json"))
+    std::fs::read(repo().join("node_modules").join(name).join("package.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .map(|p| p["version"].clone())
@@ -85,7 +72,7 @@ fn npm_version(name: &str) -> Value {
 fn output(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd)
         .args(args)
-        .current_dir(root())
+        .current_dir(repo())
         .output()
         .ok()?;
     out.status
@@ -189,11 +176,11 @@ fn single(v: &Value) -> Value {
 
 /// W7's sizes: each implementation's wasm (Yjs: its JavaScript, lib0 not counted), gzip -9.
 fn sizes(bench_wasm: &Path) -> anyhow::Result<Value> {
-    let nm = root().join("node_modules");
+    let nm = repo().join("node_modules");
     let files = [
         (
             TABMESH_PKG_WASM,
-            root().join("pkg/wasm/tabmesh_web_bg.wasm"),
+            repo().join("pkg/wasm/tabmesh_web_bg.wasm"),
         ),
         (TABMESH_BENCH_WASM, bench_wasm.join("tabmesh_bench_bg.wasm")),
         (
@@ -239,7 +226,7 @@ fn compare_with_yjs_automerge_loro() -> anyhow::Result<()> {
     let full = full();
     let mode = if full { "full" } else { "quick" };
     let within = Duration::from_secs(if full { 3_600 } else { 300 });
-    let target = target()?;
+    let target = target_dir();
     let bench_wasm = target.join("bench-wasm");
     anyhow::ensure!(
         bench_wasm.join("tabmesh_bench_bg.wasm").exists(),
@@ -350,7 +337,7 @@ fn compare_with_yjs_automerge_loro() -> anyhow::Result<()> {
     let name = if full { "compare" } else { "compare-quick" };
     write_report(&format!("{name}.json"), &report)?;
     let md = Command::new("node")
-        .arg(root().join("tests/e2e/bench/report.mjs"))
+        .arg(repo().join("tests/e2e/bench/report.mjs"))
         .arg(out_dir.join(format!("{name}.json")))
         .output()
         .context("running report.mjs")?;

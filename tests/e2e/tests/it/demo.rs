@@ -3,7 +3,7 @@
 //! a document, and a file shared on the board (added in one, downloaded in another).
 
 use std::io::{BufRead as _, BufReader, Read as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context as _};
 use serde_json::{json, Value};
 
-use crate::harness::{app, work_dir, Relay};
+use crate::harness::{app, repo, work_dir, Relay};
 
 /// The longest the browser script may run (it bounds each of its own waits by a minute).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(240);
@@ -24,10 +24,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn log(dir: &Path, name: &str) -> anyhow::Result<std::fs::File> {

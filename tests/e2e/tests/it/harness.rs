@@ -23,14 +23,22 @@ use serde_json::{json, Value};
 /// The longest any single wait lasts.
 pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
-/// Where logs and stores go: `target/e2e-logs/<test>/`.
-pub(crate) fn work_dir(test: &str) -> PathBuf {
-    let dir = tabmesh_testkit::apps_dir()
+/// The repository's root.
+pub(crate) fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The cargo target directory (the one the example apps were built into).
+pub(crate) fn target_dir() -> PathBuf {
+    tabmesh_testkit::apps_dir()
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("target"))
-        .join("e2e-logs")
-        .join(test);
+}
+
+/// Where logs and stores go: `target/e2e-logs/<test>/`.
+pub(crate) fn work_dir(test: &str) -> PathBuf {
+    let dir = target_dir().join("e2e-logs").join(test);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::create_dir_all(&dir);
     dir
@@ -67,10 +75,7 @@ pub(crate) fn node_install() -> anyhow::Result<PathBuf> {
 
 fn make_node_install() -> anyhow::Result<PathBuf> {
     let e2e = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tabmesh_testkit::apps_dir()
-        .parent()
-        .map(|t| t.join("e2e-node"))
-        .ok_or_else(|| anyhow!("no target directory"))?;
+    let dir = target_dir().join("e2e-node");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let npm = |args: &[&str]| -> anyhow::Result<String> {
